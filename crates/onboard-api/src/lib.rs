@@ -1,0 +1,184 @@
+//! Wire types of the Onboard API: the JSON that crosses the network, and nothing else.
+//!
+//! Every struct here mirrors a shape from the vendor pages (`shared/seeds/`) or a
+//! decision of `CONTRACT.md`, field for field and in the vendor's key order, because
+//! `serde_json` writes struct fields in declaration order and integrators diff bodies.
+//! Start with [`EndUser`] (the full shape of `seeds/002_*`) and [`EndUserSummary`]
+//! (the list shape of `seeds/001_*`).
+//!
+//! This crate has no server dependencies, so a client never compiles the server.
+
+use serde::{Deserialize, Serialize};
+
+/// `{"data": …}`: every success body wraps its result (CONTRACT §1).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Data<T> {
+    pub data: T,
+}
+
+/// A page of the user list when `limit` is given (CONTRACT §2, extension).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Page<T> {
+    pub data: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// `{"error": "…", "errors": [...]}` (CONTRACT §1). `errors` appears only on
+/// validation failures, listing every problem of the request at once.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldProblem>,
+}
+
+/// One validation problem: `field` is a dotted path such as `individual.dob` or
+/// `beneficial_owners[0].ssn`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldProblem {
+    pub field: String,
+    pub message: String,
+}
+
+/// `requirements`: `true` means "still required" (CONTRACT §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Requirements {
+    pub email: bool,
+    pub sms: bool,
+}
+
+/// The list shape of `seeds/001_*`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EndUserSummary {
+    pub account_type: String,
+    pub account_role: String,
+    pub user_id: String,
+    pub advisor_user_id: Option<String>,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub phone_number: String,
+    pub status: String,
+    pub requirements: Requirements,
+}
+
+/// The full shape of `seeds/002_*`: the list shape plus the registration profile.
+///
+/// Deliberate deviation: the vendor's corporate example omits `id`, its individual
+/// example has it; CONTRACT §2 lists `id` in the full shape, so both carry it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EndUser {
+    pub account_type: String,
+    pub account_role: String,
+    pub user_id: String,
+    pub advisor_user_id: Option<String>,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub phone_number: String,
+    pub account_purpose: String,
+    pub account_purpose_other: Option<String>,
+    pub source_of_funds: Option<String>,
+    pub source_of_funds_other: Option<String>,
+    pub id: String,
+    pub phone_country_code: String,
+    pub intermediary_status: Option<String>,
+    pub expected_transfer_volume: Option<String>,
+    pub expected_trade_volume: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub individual: Option<Individual>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub business: Option<Business>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub beneficial_owners: Option<Vec<BeneficialOwner>>,
+    pub status: String,
+    pub requirements: Requirements,
+}
+
+/// The profile part of the full shape: everything a registration sets that the list
+/// shape does not show. Stored as-is (already normalised and masked) and copied into
+/// [`EndUser`] on read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Profile {
+    pub account_purpose: String,
+    pub account_purpose_other: Option<String>,
+    pub source_of_funds: Option<String>,
+    pub source_of_funds_other: Option<String>,
+    pub phone_country_code: String,
+    pub intermediary_status: Option<String>,
+    pub expected_transfer_volume: Option<String>,
+    pub expected_trade_volume: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub individual: Option<Individual>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub business: Option<Business>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub beneficial_owners: Option<Vec<BeneficialOwner>>,
+}
+
+/// `individual {…}` of `seeds/002_*`. `id_number` is only ever the masked form.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Individual {
+    pub dob: String,
+    pub residential_country_code: String,
+    pub residential_address: String,
+    pub residential_city: String,
+    pub residential_state: Option<String>,
+    pub residential_postal_code: String,
+    pub id_type: String,
+    pub id_number: String,
+    pub id_country_code: String,
+    pub employment_status: Option<String>,
+    pub industry: Option<String>,
+    pub occupation: Option<String>,
+    pub job_title: Option<String>,
+}
+
+/// `business {…}` of `seeds/002_*`. `registration_number` is only ever masked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Business {
+    pub entity_name: String,
+    pub incorporation_country: String,
+    pub incorporation_state: Option<String>,
+    pub organization_type: String,
+    pub business_type: String,
+    pub registration_number: String,
+    pub website: Option<String>,
+    pub description: Option<String>,
+    pub incorporation_date: String,
+    pub accredited_investor: bool,
+    pub non_agent_intermediary: bool,
+    pub principal_place_country: String,
+    pub principal_place_state: Option<String>,
+    pub principal_place_address: String,
+    pub principal_place_city: String,
+    pub principal_place_postal_code: String,
+}
+
+/// One of `beneficial_owners [...]` of `seeds/002_*`; `id` is made by the server and
+/// `ssn` (which holds the SSN or passport number, per `id_type`) is only ever masked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BeneficialOwner {
+    pub id: String,
+    pub email: String,
+    pub first_name: String,
+    pub middle_name: Option<String>,
+    pub last_name: String,
+    pub phone_number: String,
+    pub dob: String,
+    pub ssn: String,
+    pub address_street1: String,
+    pub address_city: String,
+    pub address_subdivision: Option<String>,
+    pub address_country_code: String,
+    pub address_postal_code: String,
+    pub id_type: String,
+    pub id_country_code: String,
+    pub job_title: Option<String>,
+    pub employment_status: Option<String>,
+    pub industry: Option<String>,
+    pub occupation: Option<String>,
+}
+
+/// The vendor's 401 sentence, verbatim (CONTRACT §1).
+pub const UNAUTHORIZED: &str = "invalid token. check authorization header.";

@@ -1,0 +1,52 @@
+//! The `onboard` command: `serve` runs the server, the other subcommands are the
+//! operator's admin tools. Start with [`Cli`]; each subcommand has its own module.
+//! Every fallible IO step carries a "Failed to …" context for the operator.
+
+mod admin;
+mod database;
+mod serve;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+pub use database::open_store;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "onboard",
+    version,
+    about = "A self-hostable end-user onboarding server"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server.
+    Serve(serve::ServeArgs),
+    /// Manage enterprises and their API keys.
+    #[command(subcommand)]
+    Enterprise(admin::EnterpriseCommand),
+}
+
+/// Where the data lives: an embedded SQLite database in `--data-dir` unless
+/// `--database-url` names another.
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// Folder of the embedded SQLite database (used when no --database-url is given).
+    #[arg(long, env = "ONBOARD_DATA_DIR", default_value = "onboard-data")]
+    pub data_dir: PathBuf,
+    /// Database URL, e.g. `sqlite:/var/lib/onboard/onboard.db`.
+    #[arg(long, env = "ONBOARD_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => serve::run(args).await,
+        Command::Enterprise(command) => admin::enterprise(command).await,
+    }
+}

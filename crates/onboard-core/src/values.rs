@@ -1,0 +1,312 @@
+//! Validated value types of CONTRACT §3. Each constructor is the only way in, so a
+//! value that exists is a valid one; each failure is a [`ValueError`] whose `Display`
+//! is the sentence the client reads.
+
+use std::fmt;
+
+use email_address::{EmailAddress, Options};
+use thiserror::Error;
+
+/// Why a single field value was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ValueError {
+    #[error("must not be empty")]
+    Empty,
+    #[error("must be at most {0} characters")]
+    TooLong(usize),
+    #[error("must be at least {0} characters")]
+    TooShort(usize),
+    #[error("must contain at least one letter")]
+    NoLetter,
+    #[error("must not have leading or trailing spaces")]
+    Untrimmed,
+    #[error("may only contain {0}")]
+    BadCharacters(&'static str),
+    #[error("must be one of: {0}")]
+    NotInList(String),
+    #[error("is not a valid email address ({0})")]
+    Email(String),
+    #[error("must be a valid phone number in E.164 format, such as +14155552671")]
+    Phone,
+    #[error("is not an ISO 3166-1 alpha-2 country code")]
+    Country,
+    #[error("{0}")]
+    Rule(String),
+}
+
+fn check_length(text: &str, min: usize, max: usize) -> Result<(), ValueError> {
+    let count = text.chars().count();
+    if count == 0 && min > 0 {
+        Err(ValueError::Empty)
+    } else if count < min {
+        Err(ValueError::TooShort(min))
+    } else if count > max {
+        Err(ValueError::TooLong(max))
+    } else {
+        Ok(())
+    }
+}
+
+/// Declares a string newtype with `as_str`, `Display` and `into_string`.
+macro_rules! string_value {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            pub fn into_string(self) -> String {
+                self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+string_value!(
+    /// The enterprise's own id for an end user: 1–128 of `A-Z a-z 0-9 _ - . : @`.
+    UserId
+);
+
+impl UserId {
+    pub fn parse(text: &str) -> Result<Self, ValueError> {
+        check_length(text, 1, 128)?;
+        let allowed = |c: char| c.is_ascii_alphanumeric() || "_-.:@".contains(c);
+        if !text.chars().all(allowed) {
+            return Err(ValueError::BadCharacters("letters, digits and _ - . : @"));
+        }
+        Ok(UserId(text.to_owned()))
+    }
+}
+
+string_value!(
+    /// A person's or a city's name: trimmed, 1–100 characters, at least one letter.
+    Name
+);
+
+impl Name {
+    pub fn parse(text: &str) -> Result<Self, ValueError> {
+        Text::parse(text, 100)
+            .and_then(require_letter)
+            .map(|t| Name(t.0))
+    }
+}
+
+fn require_letter(text: Text) -> Result<Text, ValueError> {
+    if text.0.chars().any(char::is_alphabetic) {
+        Ok(text)
+    } else {
+        Err(ValueError::NoLetter)
+    }
+}
+
+string_value!(
+    /// A street address: trimmed, at most 80 characters, at least one letter.
+    Address
+);
+
+impl Address {
+    pub fn parse(text: &str) -> Result<Self, ValueError> {
+        Text::parse(text, 80)
+            .and_then(require_letter)
+            .map(|t| Address(t.0))
+    }
+}
+
+string_value!(
+    /// Free text, trimmed, non-empty, within a length limit given at parse time.
+    Text
+);
+
+impl Text {
+    pub fn parse(text: &str, max: usize) -> Result<Self, ValueError> {
+        let trimmed = text.trim();
+        check_length(trimmed, 1, max)?;
+        if trimmed.chars().any(char::is_control) {
+            return Err(ValueError::BadCharacters("printable characters"));
+        }
+        Ok(Text(trimmed.to_owned()))
+    }
+}
+
+string_value!(
+    /// An email address: RFC 5321/3696 valid, a domain with a TLD, at most 254 chars.
+    Email
+);
+
+impl Email {
+    pub fn parse(text: &str) -> Result<Self, ValueError> {
+        if text.trim() != text {
+            return Err(ValueError::Untrimmed);
+        }
+        check_length(text, 1, 254)?;
+        let options = Options::default()
+            .with_required_tld()
+            .without_display_text()
+            .without_domain_literal();
+        EmailAddress::parse_with_options(text, options)
+            .map_err(|e| ValueError::Email(e.to_string()))?;
+        Ok(Email(text.to_owned()))
+    }
+}
+
+string_value!(
+    /// An ISO 3166-1 alpha-2 country code, upper case.
+    Country
+);
+
+impl Country {
+    pub fn parse(text: &str) -> Result<Self, ValueError> {
+        let upper = text.to_ascii_uppercase();
+        if upper.len() != 2 || rust_iso3166::from_alpha2(&upper).is_none() {
+            return Err(ValueError::Country);
+        }
+        Ok(Country(upper))
+    }
+
+    pub fn is_us(&self) -> bool {
+        self.0 == "US"
+    }
+}
+
+string_value!(
+    /// An E.164 phone number that the numbering plan says is valid.
+    Phone
+);
+
+impl Phone {
+    pub fn parse(text: &str) -> Result<Self, ValueError> {
+        let number = phonenumber::parse(None, text).map_err(|_| ValueError::Phone)?;
+        // `parse` is lenient (spaces, dashes, national prefixes): strict E.164 means
+        // the number is valid *and* formats back to exactly the input.
+        let canonical = number.format().mode(phonenumber::Mode::E164).to_string();
+        if !number.is_valid() || canonical != text {
+            return Err(ValueError::Phone);
+        }
+        Ok(Phone(canonical))
+    }
+
+    /// The region (ISO 3166-1 alpha-2) the number belongs to, when the plan says.
+    pub fn region(&self) -> Option<String> {
+        let number = phonenumber::parse(None, &self.0).ok()?;
+        number.country().id().map(|id| id.as_ref().to_owned())
+    }
+}
+
+/// Loads the phone metadata once, so that the first request does not pay for it.
+pub fn warm_up() {
+    let _ = Phone::parse("+14155552671");
+}
+
+string_value!(
+    /// An ISO 3166-2 subdivision of a known country: for `US` the two-letter state
+    /// code (`CA`), elsewhere either the full code (`DE-BY`) or its suffix (`BY`).
+    Subdivision
+);
+
+impl Subdivision {
+    pub fn parse(country: &Country, text: &str) -> Result<Self, ValueError> {
+        let upper = text.trim().to_ascii_uppercase();
+        let suffix = upper
+            .strip_prefix(&format!("{}-", country.as_str()))
+            .unwrap_or(&upper);
+        if country.is_us() && (suffix.len() != 2 || upper.len() != 2) {
+            return Err(ValueError::Rule(
+                "must be a two-letter US state code, such as CA".into(),
+            ));
+        }
+        let code = format!("{}-{suffix}", country.as_str());
+        if rust_iso3166::iso3166_2::from_code(&code).is_none() {
+            return Err(ValueError::Rule(format!(
+                "is not an ISO 3166-2 subdivision of {country}"
+            )));
+        }
+        Ok(Subdivision(upper))
+    }
+
+    /// The full ISO 3166-2 code (`US-CA`), whatever form was given.
+    pub fn full_code(&self, country: &Country) -> String {
+        if self.0.contains('-') {
+            self.0.clone()
+        } else {
+            format!("{country}-{}", self.0)
+        }
+    }
+}
+
+string_value!(
+    /// A postal code: for `US` five digits (ZIP+4 accepted), elsewhere 2–10 letters
+    /// and digits, with single inner spaces or dashes allowed (`SW1A 1AA`).
+    PostalCode
+);
+
+impl PostalCode {
+    pub fn parse(country: &Country, text: &str) -> Result<Self, ValueError> {
+        let text = text.trim().to_ascii_uppercase();
+        if country.is_us() {
+            let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+            let ok = match text.split_once('-') {
+                None => text.len() == 5 && digits(&text),
+                Some((zip, plus4)) => {
+                    zip.len() == 5 && plus4.len() == 4 && digits(zip) && digits(plus4)
+                }
+            };
+            return if ok {
+                Ok(PostalCode(text))
+            } else {
+                Err(ValueError::Rule(
+                    "must be a 5-digit US ZIP code (ZIP+4 such as 94105-1234 accepted)".into(),
+                ))
+            };
+        }
+        check_length(&text, 2, 10)?;
+        let separators_ok = !text.starts_with([' ', '-'])
+            && !text.ends_with([' ', '-'])
+            && !text.contains("  ")
+            && !text.contains("--");
+        let chars_ok = text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == ' ' || c == '-');
+        if !(separators_ok && chars_ok) {
+            return Err(ValueError::BadCharacters(
+                "letters and digits, with single spaces or dashes between them",
+            ));
+        }
+        Ok(PostalCode(text))
+    }
+}
+
+string_value!(
+    /// An `http` or `https` URL with a host.
+    Website
+);
+
+impl Website {
+    pub fn parse(text: &str) -> Result<Self, ValueError> {
+        check_length(text, 1, 2048)?;
+        let rest = text
+            .strip_prefix("https://")
+            .or_else(|| text.strip_prefix("http://"))
+            .ok_or_else(|| ValueError::Rule("must be an http:// or https:// URL".into()))?;
+        let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+        let host_ok = !host.is_empty()
+            && host
+                .chars()
+                .all(|c| c.is_alphanumeric() || "-.:[]".contains(c));
+        if !host_ok || text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(ValueError::Rule(
+                "must be an http:// or https:// URL with a host".into(),
+            ));
+        }
+        Ok(Website(text.to_owned()))
+    }
+}

@@ -1,0 +1,69 @@
+//! The one place that decides every error status and body (CONTRACT §1). Internal
+//! details are logged here and never sent.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use onboard_api::{ErrorBody, FieldProblem};
+use onboard_core::service::ServiceError;
+
+#[derive(Debug)]
+pub enum ApiError {
+    Service(ServiceError),
+    /// A request the router or an extractor refused: status and sentence.
+    Refused(StatusCode, String),
+}
+
+impl ApiError {
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        ApiError::Refused(StatusCode::BAD_REQUEST, message.into())
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        ApiError::Service(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, error, errors) = match self {
+            ApiError::Refused(status, message) => (status, message, Vec::new()),
+            ApiError::Service(e) => {
+                let status = status_of(&e);
+                let sentence = e.to_string();
+                match e {
+                    ServiceError::Invalid(problems) => (status, sentence, problems),
+                    ServiceError::Internal(why) => {
+                        tracing::error!(error = %why, "request failed");
+                        (status, sentence, Vec::<FieldProblem>::new())
+                    }
+                    ServiceError::Unavailable(why) => {
+                        tracing::warn!(error = %why, "database unavailable");
+                        (status, sentence, Vec::new())
+                    }
+                    _ => (status, sentence, Vec::new()),
+                }
+            }
+        };
+        let mut response = (status, Json(ErrorBody { error, errors })).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+fn status_of(e: &ServiceError) -> StatusCode {
+    match e {
+        ServiceError::Unauthorized => StatusCode::UNAUTHORIZED,
+        ServiceError::Invalid(_) | ServiceError::BadRequest(_) => StatusCode::BAD_REQUEST,
+        ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
+        ServiceError::Conflict(_) => StatusCode::CONFLICT,
+        ServiceError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        ServiceError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}

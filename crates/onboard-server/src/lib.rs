@@ -1,0 +1,43 @@
+//! Onboard's HTTP server: the vendor's End Users routes on axum.
+//!
+//! Read [`routes`] first: the route table lists every path and the handler that
+//! serves it. Handlers are thin: an extractor ([`extract`]) authenticates and reads
+//! the body, [`onboard_core::service::Onboarding`] does the work, and [`error`]
+//! decides every error status and body in one `match`.
+//!
+//! Startup has one shape: build the [`AppState`], bind a listener (port 0 in tests),
+//! and [`serve`] until the shutdown future resolves.
+
+pub mod error;
+pub mod extract;
+mod logging;
+pub mod routes;
+pub mod state;
+
+use std::future::Future;
+
+use axum::middleware;
+use tokio::net::TcpListener;
+
+pub use state::AppState;
+
+/// The default cap on request bodies: a corporation with 25 beneficial owners is
+/// about 25 KiB, so 256 KiB leaves room without inviting abuse.
+pub const DEFAULT_BODY_LIMIT: usize = 256 * 1024;
+
+/// The whole application, ready to serve.
+pub fn app(state: AppState) -> axum::Router {
+    routes::router(state).layer(middleware::from_fn(logging::log_request))
+}
+
+/// Serves `state` on `listener` until `shutdown` resolves, then finishes the
+/// requests in flight.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

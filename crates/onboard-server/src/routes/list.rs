@@ -1,0 +1,157 @@
+//! `GET /v1/enterprise/users` (CONTRACT §2, `seeds/001_*`): one page when `limit`
+//! is given, otherwise the whole list, streamed page by page so that memory stays
+//! flat however many users there are.
+
+use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::extract::{Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use futures_util::Stream;
+use onboard_api::{EndUserSummary, Page};
+use onboard_core::service::{Cursor, Onboarding, ServiceError};
+use onboard_core::store::{EnterpriseId, UserFilter};
+use onboard_core::user::{AccountRole, Status, UserSummary};
+use serde::Deserialize;
+
+use crate::error::ApiError;
+use crate::extract::Authed;
+use crate::state::AppState;
+
+/// Users fetched per database round trip while streaming the full list.
+const STREAM_PAGE: u32 = 500;
+const MAX_LIMIT: u32 = 1000;
+
+#[derive(Debug, Deserialize)]
+pub struct ListParams {
+    #[serde(rename = "accountRole", alias = "account_role")]
+    account_role: Option<String>,
+    status: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+fn given(value: &Option<String>) -> Option<&str> {
+    value.as_deref().filter(|v| !v.is_empty())
+}
+
+fn parse_filter(params: &ListParams) -> Result<UserFilter, ApiError> {
+    let role = given(&params.account_role)
+        .map(|r| {
+            AccountRole::parse(r).map_err(|e| ApiError::bad_request(format!("accountRole {e}")))
+        })
+        .transpose()?;
+    let status = given(&params.status)
+        .map(|s| Status::parse(s).map_err(|e| ApiError::bad_request(format!("status {e}"))))
+        .transpose()?;
+    Ok(UserFilter { role, status })
+}
+
+fn parse_limit(text: &str) -> Result<u32, ApiError> {
+    text.parse::<u32>()
+        .ok()
+        .filter(|n| (1..=MAX_LIMIT).contains(n))
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "limit must be a whole number from 1 to {MAX_LIMIT}"
+            ))
+        })
+}
+
+pub async fn list_users(
+    State(state): State<AppState>,
+    Authed(enterprise): Authed,
+    Query(params): Query<ListParams>,
+) -> Result<Response, ApiError> {
+    let filter = parse_filter(&params)?;
+    let cursor = given(&params.cursor).map(Cursor::parse).transpose()?;
+    let Some(limit) = given(&params.limit).map(parse_limit).transpose()? else {
+        if cursor.is_some() {
+            return Err(ApiError::bad_request("cursor needs a limit"));
+        }
+        let stream = stream_all(state.onboarding.clone(), enterprise.id, filter);
+        return Ok((
+            [(header::CONTENT_TYPE, "application/json")],
+            Body::from_stream(stream),
+        )
+            .into_response());
+    };
+    let page = state
+        .onboarding
+        .list_page(enterprise.id, filter, cursor, limit)
+        .await?;
+    Ok(Json(Page {
+        data: page
+            .users
+            .iter()
+            .map(UserSummary::to_wire)
+            .collect::<Vec<EndUserSummary>>(),
+        next_cursor: page.next.map(Cursor::encode),
+    })
+    .into_response())
+}
+
+/// Where the streamed list stands between two chunks.
+enum Walk {
+    Page { after: Option<Cursor>, first: bool },
+    Done,
+}
+
+/// `{"data":[…]}` written one page per chunk. The body is already under way when a
+/// later page fails, so a failure ends the stream with an error: the client sees a
+/// truncated response rather than a well-formed partial list.
+fn stream_all(
+    onboarding: Onboarding,
+    enterprise: EnterpriseId,
+    filter: UserFilter,
+) -> impl Stream<Item = Result<Bytes, ServiceError>> {
+    let start = Walk::Page {
+        after: None,
+        first: true,
+    };
+    futures_util::stream::unfold(start, move |walk| {
+        let onboarding = onboarding.clone();
+        async move {
+            let Walk::Page { after, first } = walk else {
+                return None;
+            };
+            let page = match onboarding
+                .list_page(enterprise, filter, after, STREAM_PAGE)
+                .await
+            {
+                Ok(page) => page,
+                Err(e) => {
+                    tracing::error!(error = %e, "user list stream failed");
+                    return Some((Err(e), Walk::Done));
+                }
+            };
+            let chunk = encode_chunk(&page.users, first, page.next.is_none());
+            let next = match page.next {
+                Some(after) => Walk::Page {
+                    after: Some(after),
+                    first: false,
+                },
+                None => Walk::Done,
+            };
+            Some((Ok(Bytes::from(chunk)), next))
+        }
+    })
+}
+
+fn encode_chunk(users: &[UserSummary], first: bool, last: bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(users.len() * 320 + 16);
+    if first {
+        out.extend_from_slice(b"{\"data\":[");
+    }
+    for (i, user) in users.iter().enumerate() {
+        if i > 0 || !first {
+            out.push(b',');
+        }
+        // Serialising plain strings and bools into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut out, &user.to_wire());
+    }
+    if last {
+        out.extend_from_slice(b"]}");
+    }
+    out
+}

@@ -1,0 +1,48 @@
+//! The route table: every vendor path, and each extension, in one place.
+//! Each handler names the CONTRACT section it implements.
+
+mod health;
+mod list;
+mod users;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{Method, StatusCode, Uri};
+use axum::routing::{delete, get, post};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.body_limit;
+    Router::new()
+        // Vendor paths (CONTRACT §2).
+        .route("/v1/enterprise/register-account", post(users::register))
+        .route("/v1/enterprise/users", get(list::list_users))
+        .route("/v1/enterprise/users/{user_id}", get(users::get_user))
+        .route(
+            "/v1/enterprise/account/{user_id}",
+            delete(users::deactivate),
+        )
+        // Extensions (CONTRACT §2, "Extensions").
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state)
+}
+
+async fn not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::Refused(
+        StatusCode::NOT_FOUND,
+        format!("there is no route for {method} {}", uri.path()),
+    )
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::Refused(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("{method} is not allowed on {}", uri.path()),
+    )
+}

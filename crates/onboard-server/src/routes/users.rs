@@ -1,0 +1,47 @@
+//! End-user handlers (CONTRACT §2): extract, call the domain, shape the answer.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use onboard_api::{Data, EndUser};
+
+use crate::error::ApiError;
+use crate::extract::{Authed, JsonBody};
+use crate::state::AppState;
+
+/// `POST /v1/enterprise/register-account` (CONTRACT §2, §3): 201 with the full shape.
+pub async fn register(
+    State(state): State<AppState>,
+    Authed(enterprise): Authed,
+    JsonBody(body): JsonBody,
+) -> Result<(StatusCode, Json<Data<EndUser>>), ApiError> {
+    let user = state.onboarding.register(&enterprise, body).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Data {
+            data: user.to_wire(),
+        }),
+    ))
+}
+
+/// `GET /v1/enterprise/users/:user_id` (CONTRACT §2, `seeds/002_*`).
+pub async fn get_user(
+    State(state): State<AppState>,
+    Authed(enterprise): Authed,
+    Path(user_id): Path<String>,
+) -> Result<Json<Data<EndUser>>, ApiError> {
+    let user = state.onboarding.user(&enterprise, &user_id).await?;
+    Ok(Json(Data {
+        data: user.to_wire(),
+    }))
+}
+
+/// `DELETE /v1/enterprise/account/:user_id` (CONTRACT §2): 200 with an empty body.
+pub async fn deactivate(
+    State(state): State<AppState>,
+    Authed(enterprise): Authed,
+    Path(user_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.onboarding.deactivate(&enterprise, &user_id).await?;
+    Ok(StatusCode::OK)
+}

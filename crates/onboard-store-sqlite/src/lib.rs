@@ -1,0 +1,194 @@
+//! Onboard's storage port ([`onboard_core::store::Store`]) on an embedded SQLite
+//! database. Start with [`SqliteStore::open`].
+//!
+//! Shape: one writer connection (SQLite admits one writer at a time; a pool of one
+//! queues writers in the process instead of failing them with "database is locked")
+//! and a pool of read-only connections that WAL lets run beside it. Every write
+//! transaction starts `BEGIN IMMEDIATE`, and `synchronous=FULL` makes a commit
+//! durable before the call returns: an acknowledged write survives `kill -9` and
+//! power loss alike.
+
+mod users;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use onboard_core::secret::KeyHash;
+use onboard_core::store::{Enterprise, EnterpriseId, Listed, Store, StoreError, UserFilter};
+use onboard_core::user::User;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Row, migrate::Migrator};
+use time::OffsetDateTime;
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// How many read-only connections run beside the writer.
+const READERS: u32 = 8;
+
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at a `sqlite:` URL and migrates it.
+    pub async fn open(url: &str) -> Result<SqliteStore, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Unavailable(format!("bad SQLite URL: {e}")))?;
+        Self::open_with(options).await
+    }
+
+    /// Opens (creating if needed) the database file at `path` and migrates it.
+    pub async fn open_file(path: &Path) -> Result<SqliteStore, StoreError> {
+        Self::open_with(SqliteConnectOptions::new().filename(path)).await
+    }
+
+    async fn open_with(options: SqliteConnectOptions) -> Result<SqliteStore, StoreError> {
+        let options = options
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await
+            .map_err(unavailable)?;
+        MIGRATOR
+            .run(&writer)
+            .await
+            .map_err(|e| StoreError::Internal(format!("migration failed: {e}")))?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(READERS)
+            .connect_with(options.read_only(true))
+            .await
+            .map_err(unavailable)?;
+        Ok(SqliteStore { writer, reader })
+    }
+}
+
+fn unavailable(e: sqlx::Error) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+/// Maps a driver error: uniqueness violations are conflicts, pool and IO trouble
+/// means unavailable, the rest is internal.
+fn classify(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            StoreError::Conflict(db.message().to_owned())
+        }
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => unavailable(e),
+        _ => StoreError::Internal(e.to_string()),
+    }
+}
+
+pub(crate) fn micros(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000) as i64
+}
+
+fn from_micros(us: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+fn enterprise_from(row: &sqlx::sqlite::SqliteRow) -> Result<Enterprise, StoreError> {
+    Ok(Enterprise {
+        id: EnterpriseId(row.try_get("id").map_err(classify)?),
+        name: row.try_get("name").map_err(classify)?,
+        created_at: from_micros(row.try_get("created_at").map_err(classify)?),
+    })
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.reader)
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+
+    async fn create_enterprise(
+        &self,
+        name: &str,
+        key_hash: &KeyHash,
+        now: OffsetDateTime,
+    ) -> Result<Enterprise, StoreError> {
+        let row = sqlx::query(
+            "INSERT INTO enterprises (name, api_key_hash, created_at) VALUES (?, ?, ?) \
+             RETURNING id, name, created_at",
+        )
+        .bind(name)
+        .bind(key_hash.as_str())
+        .bind(micros(now))
+        .fetch_one(&self.writer)
+        .await
+        .map_err(classify)?;
+        enterprise_from(&row)
+    }
+
+    async fn list_enterprises(&self) -> Result<Vec<Enterprise>, StoreError> {
+        let rows = sqlx::query("SELECT id, name, created_at FROM enterprises ORDER BY id")
+            .fetch_all(&self.reader)
+            .await
+            .map_err(classify)?;
+        rows.iter().map(enterprise_from).collect()
+    }
+
+    async fn enterprise_by_key(
+        &self,
+        key_hash: &KeyHash,
+    ) -> Result<Option<Enterprise>, StoreError> {
+        let row =
+            sqlx::query("SELECT id, name, created_at FROM enterprises WHERE api_key_hash = ?")
+                .bind(key_hash.as_str())
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(classify)?;
+        row.as_ref().map(enterprise_from).transpose()
+    }
+
+    async fn insert_user(
+        &self,
+        enterprise: EnterpriseId,
+        user: &User,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        users::insert(&self.writer, enterprise, user, now).await
+    }
+
+    async fn find_user(
+        &self,
+        enterprise: EnterpriseId,
+        user_id: &str,
+    ) -> Result<Option<User>, StoreError> {
+        users::find(&self.reader, enterprise, user_id).await
+    }
+
+    async fn list_users(
+        &self,
+        enterprise: EnterpriseId,
+        filter: UserFilter,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<Listed>, StoreError> {
+        users::list(&self.reader, enterprise, filter, after, limit).await
+    }
+
+    async fn deactivate_user(
+        &self,
+        enterprise: EnterpriseId,
+        user_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        users::deactivate(&self.writer, enterprise, user_id, now).await
+    }
+}
