@@ -155,8 +155,33 @@ impl Email {
             .without_domain_literal();
         EmailAddress::parse_with_options(text, options)
             .map_err(|e| ValueError::Email(e.to_string()))?;
+        check_rfc5321_strict(text)?;
         Ok(Email(text.to_owned()))
     }
+}
+
+/// What `email_address` lets through but RFC 5321/3696 do not: it also takes RFC 6531
+/// (UTF-8) addresses and any domain label, while RFC 5321 wants ASCII and
+/// letter-digit-hyphen labels, and RFC 3696 §2 a top-level domain that is not all-numeric.
+fn check_rfc5321_strict(text: &str) -> Result<(), ValueError> {
+    let refuse = |why: &str| Err(ValueError::Email(why.to_owned()));
+    if !text.is_ascii() {
+        return refuse("only ASCII characters are allowed");
+    }
+    let domain = text.rsplit_once('@').map_or("", |(_, domain)| domain);
+    let ldh = |label: &str| {
+        label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    if !domain.split('.').all(ldh) {
+        return refuse("domain labels may only contain letters, digits and hyphens");
+    }
+    let tld = domain.rsplit('.').next().unwrap_or("");
+    if tld.bytes().all(|b| b.is_ascii_digit()) {
+        return refuse("the top-level domain must not be all-numeric");
+    }
+    Ok(())
 }
 
 string_value!(
