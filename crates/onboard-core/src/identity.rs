@@ -71,7 +71,7 @@ pub enum IdType {
 
 impl IdType {
     pub fn parse(text: &str) -> Result<Self, ValueError> {
-        match text.to_ascii_lowercase().as_str() {
+        match text.trim().to_ascii_lowercase().as_str() {
             "ssn" => Ok(IdType::Ssn),
             "passport" => Ok(IdType::Passport),
             _ => Err(ValueError::NotInList("ssn, passport".into())),

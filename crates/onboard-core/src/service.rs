@@ -62,6 +62,9 @@ impl Cursor {
     pub fn parse(text: &str) -> Result<Cursor, ServiceError> {
         let bad = || ServiceError::BadRequest("cursor is not one this server issued".into());
         let hex = text.strip_prefix('c').ok_or_else(bad)?;
+        if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(bad());
+        }
         i64::from_str_radix(hex, 16)
             .ok()
             .filter(|p| *p >= 0)
@@ -183,11 +186,15 @@ impl Onboarding {
         after: Option<Cursor>,
         limit: u32,
     ) -> Result<UserPage, ServiceError> {
-        let rows = self
+        // One row more than asked says whether another page exists, so a full last
+        // page ends with `next_cursor: null` instead of costing an empty round trip.
+        let mut rows = self
             .store
-            .list_users(enterprise, filter, after.map(|c| c.0), limit)
+            .list_users(enterprise, filter, after.map(|c| c.0), limit + 1)
             .await?;
-        let next = if rows.len() as u32 == limit {
+        let more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        let next = if more {
             rows.last().map(|r| Cursor(r.position))
         } else {
             None

@@ -14,7 +14,7 @@ pub enum AccountType {
 
 impl AccountType {
     pub fn parse(text: &str) -> Result<Self, ValueError> {
-        match text.to_ascii_lowercase().as_str() {
+        match text.trim().to_ascii_lowercase().as_str() {
             "individual" => Ok(AccountType::Individual),
             "corporation" => Ok(AccountType::Corporation),
             _ => Err(ValueError::NotInList("individual, corporation".into())),
@@ -47,7 +47,7 @@ pub enum AccountRole {
 
 impl AccountRole {
     pub fn parse(text: &str) -> Result<Self, ValueError> {
-        match text.to_ascii_lowercase().as_str() {
+        match text.trim().to_ascii_lowercase().as_str() {
             "client" => Ok(AccountRole::Client),
             "advisor" => Ok(AccountRole::Advisor),
             _ => Err(ValueError::NotInList("client, advisor".into())),
@@ -72,7 +72,7 @@ pub enum Status {
 
 impl Status {
     pub fn parse(text: &str) -> Result<Self, ValueError> {
-        match text.to_ascii_uppercase().as_str() {
+        match text.trim().to_ascii_uppercase().as_str() {
             "PENDING" => Ok(Status::Pending),
             "VERIFIED" => Ok(Status::Verified),
             "UNSUPPORTED" => Ok(Status::Unsupported),

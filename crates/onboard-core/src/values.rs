@@ -317,13 +317,20 @@ string_value!(
 
 impl Website {
     pub fn parse(text: &str) -> Result<Self, ValueError> {
+        let text = text.trim();
         check_length(text, 1, 2048)?;
-        let rest = text
-            .strip_prefix("https://")
-            .or_else(|| text.strip_prefix("http://"))
+        let lower = text.to_ascii_lowercase();
+        let scheme_len = ["https://", "http://"]
+            .into_iter()
+            .find(|s| lower.starts_with(s))
+            .map(str::len)
             .ok_or_else(|| ValueError::Rule("must be an http:// or https:// URL".into()))?;
-        let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-        let host_ok = !host.is_empty()
+        let host = text[scheme_len..]
+            .split(['/', '?', '#'])
+            .next()
+            .unwrap_or("");
+        let host_ok = host.chars().any(char::is_alphanumeric)
+            && !host.starts_with(['.', '-'])
             && host
                 .chars()
                 .all(|c| c.is_alphanumeric() || "-.:[]".contains(c));

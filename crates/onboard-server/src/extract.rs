@@ -2,10 +2,11 @@
 //! the bearer key becomes an [`Enterprise`], the body a JSON value.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::{StatusCode, header, request::Parts};
 use onboard_core::service::ServiceError;
 use onboard_core::store::Enterprise;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::error::ApiError;
@@ -56,5 +57,44 @@ impl FromRequest<AppState> for JsonBody {
         serde_json::from_slice(&bytes)
             .map(JsonBody)
             .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}")))
+    }
+}
+
+/// The one path parameter of a route (a `user_id`), with JSON errors.
+pub struct PathParam(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathParam {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|Path(value)| PathParam(value))
+            .map_err(|rejection| {
+                ApiError::bad_request(format!(
+                    "the path could not be read: {}",
+                    rejection.body_text()
+                ))
+            })
+    }
+}
+
+/// Query parameters deserialised into `T`, with JSON errors (a repeated parameter,
+/// say, is a 400 that names it).
+pub struct QueryParams<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for QueryParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(value)| QueryParams(value))
+            .map_err(|rejection| {
+                ApiError::bad_request(format!(
+                    "the query string could not be read: {}",
+                    rejection.body_text()
+                ))
+            })
     }
 }

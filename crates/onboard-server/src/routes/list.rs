@@ -4,7 +4,7 @@
 
 use axum::Json;
 use axum::body::{Body, Bytes};
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use futures_util::Stream;
@@ -15,7 +15,7 @@ use onboard_core::user::{AccountRole, Status, UserSummary};
 use serde::Deserialize;
 
 use crate::error::ApiError;
-use crate::extract::Authed;
+use crate::extract::{Authed, QueryParams};
 use crate::state::AppState;
 
 /// Users fetched per database round trip while streaming the full list.
@@ -61,7 +61,7 @@ fn parse_limit(text: &str) -> Result<u32, ApiError> {
 pub async fn list_users(
     State(state): State<AppState>,
     Authed(enterprise): Authed,
-    Query(params): Query<ListParams>,
+    QueryParams(params): QueryParams<ListParams>,
 ) -> Result<Response, ApiError> {
     let filter = parse_filter(&params)?;
     let cursor = given(&params.cursor).map(Cursor::parse).transpose()?;

@@ -1,12 +1,12 @@
 //! End-user handlers (CONTRACT §2): extract, call the domain, shape the answer.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use onboard_api::{Data, EndUser};
 
 use crate::error::ApiError;
-use crate::extract::{Authed, JsonBody};
+use crate::extract::{Authed, JsonBody, PathParam};
 use crate::state::AppState;
 
 /// `POST /v1/enterprise/register-account` (CONTRACT §2, §3): 201 with the full shape.
@@ -28,7 +28,7 @@ pub async fn register(
 pub async fn get_user(
     State(state): State<AppState>,
     Authed(enterprise): Authed,
-    Path(user_id): Path<String>,
+    PathParam(user_id): PathParam,
 ) -> Result<Json<Data<EndUser>>, ApiError> {
     let user = state.onboarding.user(&enterprise, &user_id).await?;
     Ok(Json(Data {
@@ -40,7 +40,7 @@ pub async fn get_user(
 pub async fn deactivate(
     State(state): State<AppState>,
     Authed(enterprise): Authed,
-    Path(user_id): Path<String>,
+    PathParam(user_id): PathParam,
 ) -> Result<StatusCode, ApiError> {
     state.onboarding.deactivate(&enterprise, &user_id).await?;
     Ok(StatusCode::OK)

@@ -274,7 +274,6 @@ async fn a_chunked_body_over_256_kib_is_413_too() {
 // Known bug: axum's own `Query` rejection answers `text/plain` (CONTRACT §1 wants
 // `{"error": …}`); see src/routes/list.rs, `Query(params): Query<ListParams>`.
 #[tokio::test]
-#[ignore = "bug: Query rejections are text/plain, not JSON (routes/list.rs)"]
 async fn a_query_string_that_cannot_be_read_is_400_with_a_json_error() {
     let app = spawn_app().await;
     for query in [
@@ -289,7 +288,6 @@ async fn a_query_string_that_cannot_be_read_is_400_with_a_json_error() {
 // Known bug: axum's own `Path` rejection answers `text/plain` (CONTRACT §1 wants
 // `{"error": …}`); see src/routes/users.rs, `Path(user_id): Path<String>`.
 #[tokio::test]
-#[ignore = "bug: Path rejections are text/plain, not JSON (routes/users.rs)"]
 async fn a_user_id_path_that_is_not_utf8_is_refused_with_a_json_error() {
     let app = spawn_app().await;
     let response = app.get_user(&app.key_a, "%FF").await;
