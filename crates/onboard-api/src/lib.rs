@@ -182,3 +182,53 @@ pub struct BeneficialOwner {
 
 /// The vendor's 401 sentence, verbatim (CONTRACT §1).
 pub const UNAUTHORIZED: &str = "invalid token. check authorization header.";
+
+/// One entry of the event log, as `GET /v1/enterprise/events` returns it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EventOut {
+    pub event_id: i64,
+    #[serde(rename = "type")]
+    pub r#type: String,
+    pub cause: String,
+    pub created_at: String,
+    pub user: EndUserSummary,
+}
+
+/// `send-verification`'s answer: the channel's address is named after the channel
+/// (`email` or `phone_number`), as CONTRACT §2 shows.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CodeSent {
+    pub user_id: String,
+    #[serde(rename = "type")]
+    pub r#type: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub phone_number: Option<String>,
+}
+
+/// `verify`'s answer (CONTRACT §2).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Verified {
+    pub success: bool,
+    pub user_id: String,
+    #[serde(rename = "type")]
+    pub r#type: String,
+}
+
+/// A user auth token (CONTRACT §2, `seeds/000_*` `user_token`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UserTokenOut {
+    pub token: String,
+    pub partner_user_id: String,
+    pub expires: String,
+}
+
+/// A message the outbox channel stored (`GET /v1/sandbox/messages`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OutboxMessage {
+    pub channel: String,
+    pub to: String,
+    pub code: String,
+    pub sent_at: String,
+}

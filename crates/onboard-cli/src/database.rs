@@ -8,19 +8,22 @@ use onboard_store_sqlite::SqliteStore;
 
 use crate::DatabaseArgs;
 
+/// Where the embedded database lives when no `--data-dir` is given.
+pub const DEFAULT_DATA_DIR: &str = "onboard-data";
+
 /// The file name of the embedded database inside `--data-dir`.
 pub const SQLITE_FILE: &str = "onboard.db";
 
 /// Opens the store the arguments name and applies its migrations.
 pub async fn open_store(args: &DatabaseArgs) -> anyhow::Result<Arc<dyn Store>> {
     let Some(url) = args.database_url.as_deref() else {
-        std::fs::create_dir_all(&args.data_dir).with_context(|| {
-            format!(
-                "Failed to create the data directory {}",
-                args.data_dir.display()
-            )
-        })?;
-        let path = args.data_dir.join(SQLITE_FILE);
+        let dir = args
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| DEFAULT_DATA_DIR.into());
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("Failed to create the data directory {}", dir.display()))?;
+        let path = dir.join(SQLITE_FILE);
         let store = SqliteStore::open_file(&path)
             .await
             .with_context(|| format!("Failed to open the SQLite database {}", path.display()))?;

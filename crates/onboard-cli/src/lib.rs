@@ -3,7 +3,9 @@
 //! Every fallible IO step carries a "Failed to …" context for the operator.
 
 mod admin;
+mod config;
 mod database;
+mod operator;
 mod serve;
 
 use std::path::PathBuf;
@@ -30,15 +32,22 @@ pub enum Command {
     /// Manage enterprises and their API keys.
     #[command(subcommand)]
     Enterprise(admin::EnterpriseCommand),
+    /// Review end users: approve or reject (for the `manual` review policy).
+    #[command(subcommand)]
+    Users(operator::UsersCommand),
+    /// Read the messages the outbox channel stored.
+    #[command(subcommand)]
+    Outbox(operator::OutboxCommand),
 }
 
 /// Where the data lives: an embedded SQLite database in `--data-dir` unless
 /// `--database-url` names another.
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseArgs {
-    /// Folder of the embedded SQLite database (used when no --database-url is given).
-    #[arg(long, env = "ONBOARD_DATA_DIR", default_value = "onboard-data")]
-    pub data_dir: PathBuf,
+    /// Folder of the embedded SQLite database (used when no --database-url is
+    /// given) [default: onboard-data].
+    #[arg(long, env = "ONBOARD_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
     /// Database URL, e.g. `sqlite:/var/lib/onboard/onboard.db`.
     #[arg(long, env = "ONBOARD_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
@@ -48,5 +57,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve::run(args).await,
         Command::Enterprise(command) => admin::enterprise(command).await,
+        Command::Users(command) => operator::users(command).await,
+        Command::Outbox(command) => operator::outbox(command).await,
     }
 }

@@ -8,15 +8,27 @@
 //! - [`values`], [`identity`] and [`vocab`] are the validated value types of CONTRACT §3;
 //! - [`user`] is the end user and its two wire shapes;
 //! - [`store`] is the port the backends implement;
-//! - [`clock`] and [`secret`] are the injected time and the hashed secrets.
+//! - [`lifecycle`] is the state machine of status and requirements, and
+//!   [`verification`] the one-time codes it consumes;
+//! - [`events`] is the append-only log every change writes;
+//! - [`delivery`] is the port through which codes reach users;
+//! - [`clock`], [`random`] and [`secret`] are injected time, injected randomness
+//!   and the hashed secrets.
 
 pub mod clock;
+pub mod delivery;
+pub mod events;
 pub mod identity;
+pub mod lifecycle;
+pub mod random;
 pub mod reader;
 pub mod registration;
+pub mod requests;
 pub mod secret;
 pub mod service;
 pub mod store;
+pub mod time_format;
 pub mod user;
 pub mod values;
+pub mod verification;
 pub mod vocab;

@@ -66,3 +66,31 @@ mod tests {
         assert!(!format!("{a:?}").contains(&a.expose()[4..]));
     }
 }
+
+/// How long a user auth token is valid (CONTRACT §4).
+pub const USER_TOKEN_TTL: time::Duration = time::Duration::hours(24);
+
+/// A new user auth token: 32 random bytes as 64 hex characters, shown once.
+pub struct UserToken(String);
+
+impl UserToken {
+    pub fn generate(random: &dyn crate::random::Random) -> UserToken {
+        let mut bytes = [0u8; 32];
+        random.fill(&mut bytes);
+        UserToken(hex::encode(bytes))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn hash(&self) -> KeyHash {
+        KeyHash::of(&self.0)
+    }
+}
+
+impl fmt::Debug for UserToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("UserToken(<redacted>)")
+    }
+}

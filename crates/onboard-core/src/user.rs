@@ -107,6 +107,22 @@ pub struct UserSummary {
 }
 
 impl UserSummary {
+    /// Reads a list shape back (event snapshots are stored in it).
+    pub fn from_wire(w: EndUserSummary) -> Result<Self, ValueError> {
+        Ok(UserSummary {
+            account_type: AccountType::parse(&w.account_type)?,
+            account_role: AccountRole::parse(&w.account_role)?,
+            user_id: w.user_id,
+            advisor_user_id: w.advisor_user_id,
+            email: w.email,
+            first_name: w.first_name,
+            last_name: w.last_name,
+            phone_number: w.phone_number,
+            status: Status::parse(&w.status)?,
+            requirements: w.requirements,
+        })
+    }
+
     pub fn to_wire(&self) -> EndUserSummary {
         EndUserSummary {
             account_type: self.account_type.as_str().to_owned(),

@@ -5,6 +5,7 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use onboard_api::{ErrorBody, FieldProblem};
+use onboard_core::lifecycle::Refusal;
 use onboard_core::service::ServiceError;
 
 #[derive(Debug)]
@@ -28,6 +29,11 @@ impl From<ServiceError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let retry_after = match &self {
+            ApiError::Service(ServiceError::Refused(Refusal::Throttled(_, wait))) => Some(*wait),
+            ApiError::Service(ServiceError::Unavailable(_)) => Some(1),
+            _ => None,
+        };
         let (status, error, errors) = match self {
             ApiError::Refused(status, message) => (status, message, Vec::new()),
             ApiError::Service(e) => {
@@ -48,10 +54,10 @@ impl IntoResponse for ApiError {
             }
         };
         let mut response = (status, Json(ErrorBody { error, errors })).into_response();
-        if status == StatusCode::SERVICE_UNAVAILABLE {
+        if let Some(seconds) = retry_after {
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }
@@ -63,6 +69,10 @@ fn status_of(e: &ServiceError) -> StatusCode {
         ServiceError::Invalid(_) | ServiceError::BadRequest(_) => StatusCode::BAD_REQUEST,
         ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
         ServiceError::Conflict(_) => StatusCode::CONFLICT,
+        ServiceError::Refused(Refusal::Throttled(..)) => StatusCode::TOO_MANY_REQUESTS,
+        ServiceError::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        ServiceError::DeliveryFailed(_) => StatusCode::BAD_GATEWAY,
+        ServiceError::Gone(_) => StatusCode::GONE,
         ServiceError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         ServiceError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }

@@ -6,6 +6,7 @@ use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::{StatusCode, header, request::Parts};
 use onboard_core::service::ServiceError;
 use onboard_core::store::Enterprise;
+use onboard_core::user::User;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -29,6 +30,18 @@ impl FromRequestParts<AppState> for Authed {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let key = bearer(parts).ok_or(ServiceError::Unauthorized)?;
         Ok(Authed(state.onboarding.authenticate(key).await?))
+    }
+}
+
+/// The end user whose auth token came as `Authorization: Bearer <token>`.
+pub struct UserAuthed(pub User);
+
+impl FromRequestParts<AppState> for UserAuthed {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = bearer(parts).ok_or(ServiceError::Unauthorized)?;
+        Ok(UserAuthed(state.onboarding.user_by_token(token).await?))
     }
 }
 

@@ -7,4 +7,6 @@ pub struct AppState {
     pub onboarding: Onboarding,
     /// The largest request body accepted, in bytes (413 above it).
     pub body_limit: usize,
+    /// Sandbox mode: routes that expose codes (`/v1/sandbox/*`) exist only then.
+    pub sandbox: bool,
 }

@@ -8,6 +8,8 @@
 //! durable before the call returns: an acknowledged write survives `kill -9` and
 //! power loss alike.
 
+mod events;
+mod tokens;
 mod users;
 
 use std::path::Path;
@@ -15,9 +17,14 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use onboard_core::events::{Event, Retention};
 use onboard_core::secret::KeyHash;
-use onboard_core::store::{Enterprise, EnterpriseId, Listed, Store, StoreError, UserFilter};
+use onboard_core::store::{
+    Decide, Decided, Enterprise, EnterpriseId, EventBounds, Listed, OutboxEntry, Store, StoreError,
+    TokenGrant, UserFilter, from_micros, micros,
+};
 use onboard_core::user::User;
+use onboard_core::verification::Channel;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -89,15 +96,6 @@ fn classify(e: sqlx::Error) -> StoreError {
     }
 }
 
-pub(crate) fn micros(t: OffsetDateTime) -> i64 {
-    (t.unix_timestamp_nanos() / 1_000) as i64
-}
-
-fn from_micros(us: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1_000)
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
-}
-
 fn enterprise_from(row: &sqlx::sqlite::SqliteRow) -> Result<Enterprise, StoreError> {
     Ok(Enterprise {
         id: EnterpriseId(row.try_get("id").map_err(classify)?),
@@ -156,13 +154,44 @@ impl Store for SqliteStore {
         row.as_ref().map(enterprise_from).transpose()
     }
 
+    async fn enterprise_by_name(&self, name: &str) -> Result<Option<Enterprise>, StoreError> {
+        let row = sqlx::query("SELECT id, name, created_at FROM enterprises WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(classify)?;
+        row.as_ref().map(enterprise_from).transpose()
+    }
+
     async fn insert_user(
         &self,
         enterprise: EnterpriseId,
         user: &User,
+        cause: &str,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        users::insert(&self.writer, enterprise, user, now).await
+        users::insert(&self.writer, enterprise, user, cause, now).await
+    }
+
+    async fn decide(
+        &self,
+        enterprise: EnterpriseId,
+        user_id: &str,
+        channel: Option<Channel>,
+        now: OffsetDateTime,
+        decide: Decide<'_>,
+    ) -> Result<Option<Decided>, StoreError> {
+        users::decide(&self.writer, enterprise, user_id, channel, now, decide).await
+    }
+
+    async fn forget_code(
+        &self,
+        enterprise: EnterpriseId,
+        user_id: &str,
+        channel: Channel,
+        sent_at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        users::forget_code(&self.writer, enterprise, user_id, channel, sent_at).await
     }
 
     async fn find_user(
@@ -190,5 +219,52 @@ impl Store for SqliteStore {
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
         users::deactivate(&self.writer, enterprise, user_id, now).await
+    }
+
+    async fn append_outbox(&self, message: &OutboxEntry) -> Result<(), StoreError> {
+        tokens::append_outbox(&self.writer, message).await
+    }
+
+    async fn list_outbox(
+        &self,
+        enterprise: Option<EnterpriseId>,
+        user_id: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        tokens::list_outbox(&self.reader, enterprise, user_id, limit).await
+    }
+
+    async fn mint_tokens(
+        &self,
+        enterprise: EnterpriseId,
+        grants: &[TokenGrant],
+        now: OffsetDateTime,
+    ) -> Result<Result<(), String>, StoreError> {
+        tokens::mint(&self.writer, enterprise, grants, now).await
+    }
+
+    async fn user_by_token(
+        &self,
+        token_hash: &KeyHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<User>, StoreError> {
+        tokens::user_by_token(&self.reader, token_hash, now).await
+    }
+
+    async fn read_events(
+        &self,
+        enterprise: EnterpriseId,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<Event>, StoreError> {
+        events::read(&self.reader, enterprise, after, limit).await
+    }
+
+    async fn event_bounds(&self, enterprise: EnterpriseId) -> Result<EventBounds, StoreError> {
+        events::bounds(&self.reader, enterprise).await
+    }
+
+    async fn prune(&self, retention: Retention, now: OffsetDateTime) -> Result<u64, StoreError> {
+        events::prune(&self.writer, retention, now).await
     }
 }

@@ -1,14 +1,19 @@
 //! The `users` table: insert, read, list by keyset, deactivate.
 
-use onboard_core::store::{EnterpriseId, Listed, StoreError, UserFilter, UserRow};
+use onboard_core::events::EventKind;
+use onboard_core::lifecycle::CodeWrite;
+use onboard_core::store::{
+    Decide, Decided, EnterpriseId, Listed, StoreError, UserFilter, UserRow, from_micros, micros,
+};
 use onboard_core::user::{AccountRole, User};
-use sqlx::sqlite::{SqlitePool, SqliteRow};
+use onboard_core::verification::{Channel, CodeRecord};
+use sqlx::sqlite::{SqliteConnection, SqlitePool, SqliteRow};
 use sqlx::{QueryBuilder, Row, Sqlite};
 use time::OffsetDateTime;
 
-use crate::{classify, micros};
+use crate::{classify, events};
 
-const SUMMARY_COLUMNS: &str = "position, id, account_type, account_role, user_id, \
+pub(crate) const SUMMARY_COLUMNS: &str = "position, id, account_type, account_role, user_id, \
     advisor_user_id, email, first_name, last_name, phone_number, status, \
     email_required, sms_required";
 
@@ -35,10 +40,16 @@ fn row_from(row: &SqliteRow, with_profile: bool) -> Result<UserRow, sqlx::Error>
     })
 }
 
+/// A full user (with profile) from a row of `SUMMARY_COLUMNS, profile`.
+pub(crate) fn user_from(row: &SqliteRow) -> Result<User, StoreError> {
+    row_from(row, true).map_err(classify)?.decode()
+}
+
 pub(crate) async fn insert(
     writer: &SqlitePool,
     enterprise: EnterpriseId,
     user: &User,
+    cause: &str,
     now: OffsetDateTime,
 ) -> Result<(), StoreError> {
     let row = UserRow::encode(user)?;
@@ -84,6 +95,15 @@ pub(crate) async fn insert(
     .execute(&mut *tx)
     .await
     .map_err(classify)?;
+    events::append(
+        &mut tx,
+        enterprise,
+        EventKind::Registered,
+        cause,
+        &user.summary,
+        now,
+    )
+    .await?;
     tx.commit().await.map_err(classify)
 }
 
@@ -102,10 +122,7 @@ pub(crate) async fn find(
         .fetch_optional(reader)
         .await
         .map_err(classify)?;
-    match row {
-        None => Ok(None),
-        Some(row) => row_from(&row, true).map_err(classify)?.decode().map(Some),
-    }
+    row.as_ref().map(user_from).transpose()
 }
 
 pub(crate) async fn list(
@@ -139,16 +156,181 @@ pub(crate) async fn deactivate(
     user_id: &str,
     now: OffsetDateTime,
 ) -> Result<bool, StoreError> {
-    let done = sqlx::query(
-        "UPDATE users SET active = 0, deactivated_at = ?, updated_at = ? \
-         WHERE enterprise_id = ? AND user_id = ? AND active = 1",
+    let mut tx = writer
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .map_err(classify)?;
+    let sql = format!(
+        "UPDATE users SET active = 0, deactivated_at = ?1, updated_at = ?1 \
+         WHERE enterprise_id = ?2 AND user_id = ?3 AND active = 1 RETURNING {SUMMARY_COLUMNS}"
+    );
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(micros(now))
+        .bind(enterprise.0)
+        .bind(user_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(classify)?;
+    let Some(row) = row else {
+        return Ok(false);
+    };
+    let summary = row_from(&row, false)
+        .map_err(classify)?
+        .decode_summary()?
+        .user;
+    events::append(
+        &mut tx,
+        enterprise,
+        EventKind::Deactivated,
+        "deactivated",
+        &summary,
+        now,
     )
-    .bind(micros(now))
-    .bind(micros(now))
+    .await?;
+    tx.commit().await.map_err(classify)?;
+    Ok(true)
+}
+
+/// See `Store::decide`: the whole read-decide-write runs under `BEGIN IMMEDIATE`.
+pub(crate) async fn decide(
+    writer: &SqlitePool,
+    enterprise: EnterpriseId,
+    user_id: &str,
+    channel: Option<Channel>,
+    now: OffsetDateTime,
+    decide: Decide<'_>,
+) -> Result<Option<Decided>, StoreError> {
+    let mut tx = writer
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .map_err(classify)?;
+    let sql = format!(
+        "SELECT {SUMMARY_COLUMNS}, profile FROM users \
+         WHERE enterprise_id = ? AND user_id = ? AND active = 1"
+    );
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(enterprise.0)
+        .bind(user_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(classify)?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let position: i64 = row.try_get("position").map_err(classify)?;
+    let mut user = user_from(&row)?;
+    let code = match channel {
+        Some(c) => read_code(&mut tx, position, c).await?,
+        None => None,
+    };
+    let decision = decide(&user, code.as_ref());
+    if let Some(c) = channel {
+        write_code(&mut tx, position, c, decision.code).await?;
+    }
+    if let Some(t) = decision.transition {
+        let s = &mut user.summary;
+        if (t.status, t.requirements) != (s.status, s.requirements) {
+            s.status = t.status;
+            s.requirements = t.requirements;
+            sqlx::query(
+                "UPDATE users SET status = ?, email_required = ?, sms_required = ?, \
+                 updated_at = ? WHERE position = ?",
+            )
+            .bind(s.status.as_str())
+            .bind(s.requirements.email)
+            .bind(s.requirements.sms)
+            .bind(micros(now))
+            .bind(position)
+            .execute(&mut *tx)
+            .await
+            .map_err(classify)?;
+            events::append(&mut tx, enterprise, EventKind::Updated, &t.cause, s, now).await?;
+        }
+    }
+    tx.commit().await.map_err(classify)?;
+    Ok(Some(Decided {
+        outcome: decision.outcome,
+        user,
+    }))
+}
+
+async fn read_code(
+    tx: &mut SqliteConnection,
+    position: i64,
+    channel: Channel,
+) -> Result<Option<CodeRecord>, StoreError> {
+    let row = sqlx::query(
+        "SELECT code_hash, sent_at, expires_at, failed_attempts FROM verification_codes \
+         WHERE user_position = ? AND channel = ?",
+    )
+    .bind(position)
+    .bind(channel.as_str())
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(classify)?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    Ok(Some(CodeRecord {
+        hash: row.try_get("code_hash").map_err(classify)?,
+        sent_at: from_micros(row.try_get("sent_at").map_err(classify)?),
+        expires_at: from_micros(row.try_get("expires_at").map_err(classify)?),
+        failed_attempts: row.try_get::<i64, _>("failed_attempts").map_err(classify)? as u32,
+    }))
+}
+
+async fn write_code(
+    tx: &mut SqliteConnection,
+    position: i64,
+    channel: Channel,
+    write: CodeWrite,
+) -> Result<(), StoreError> {
+    let query = match write {
+        CodeWrite::Keep => return Ok(()),
+        CodeWrite::Replace(code) => sqlx::query(
+            "INSERT OR REPLACE INTO verification_codes \
+             (user_position, channel, code_hash, sent_at, expires_at, failed_attempts) \
+             VALUES (?, ?, ?, ?, ?, 0)",
+        )
+        .bind(position)
+        .bind(channel.as_str())
+        .bind(code.hash)
+        .bind(micros(code.sent_at))
+        .bind(micros(code.expires_at)),
+        CodeWrite::Consume => sqlx::query(
+            "UPDATE verification_codes SET code_hash = NULL \
+             WHERE user_position = ? AND channel = ?",
+        )
+        .bind(position)
+        .bind(channel.as_str()),
+        CodeWrite::CountFailure => sqlx::query(
+            "UPDATE verification_codes SET failed_attempts = failed_attempts + 1 \
+             WHERE user_position = ? AND channel = ?",
+        )
+        .bind(position)
+        .bind(channel.as_str()),
+    };
+    query.execute(&mut *tx).await.map_err(classify)?;
+    Ok(())
+}
+
+pub(crate) async fn forget_code(
+    writer: &SqlitePool,
+    enterprise: EnterpriseId,
+    user_id: &str,
+    channel: Channel,
+    sent_at: OffsetDateTime,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "DELETE FROM verification_codes WHERE channel = ? AND sent_at = ? AND user_position = \
+         (SELECT position FROM users WHERE enterprise_id = ? AND user_id = ?)",
+    )
+    .bind(channel.as_str())
+    .bind(micros(sent_at))
     .bind(enterprise.0)
     .bind(user_id)
     .execute(writer)
     .await
     .map_err(classify)?;
-    Ok(done.rows_affected() == 1)
+    Ok(())
 }

@@ -1,9 +1,13 @@
 //! The route table: every vendor path, and each extension, in one place.
 //! Each handler names the CONTRACT section it implements.
 
+mod events;
 mod health;
 mod list;
+mod sandbox;
+mod tokens;
 mod users;
+mod verify;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -15,7 +19,8 @@ use crate::state::AppState;
 
 pub fn router(state: AppState) -> Router {
     let body_limit = state.body_limit;
-    Router::new()
+    let sandbox = state.sandbox;
+    let router = Router::new()
         // Vendor paths (CONTRACT §2).
         .route("/v1/enterprise/register-account", post(users::register))
         .route("/v1/enterprise/users", get(list::list_users))
@@ -24,9 +29,32 @@ pub fn router(state: AppState) -> Router {
             "/v1/enterprise/account/{user_id}",
             delete(users::deactivate),
         )
+        .route(
+            "/v1/enterprise/users/send-verification/{user_id}",
+            post(verify::send),
+        )
+        .route(
+            "/v1/enterprise/users/verify/{user_id}",
+            post(verify::verify),
+        )
+        .route(
+            "/v1/enterprise/user-tokens/{user_id}",
+            post(tokens::mint_one),
+        )
+        .route("/v1/enterprise/user-tokens", post(tokens::mint_many))
         // Extensions (CONTRACT §2, "Extensions").
+        .route("/v1/user", get(tokens::me))
+        .route("/v1/enterprise/events", get(events::list_events))
         .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
+        .route("/readyz", get(health::readyz));
+    // Codes are readable over HTTP only in sandbox mode; otherwise the route does
+    // not exist at all.
+    let router = if sandbox {
+        router.route("/v1/sandbox/messages", get(sandbox::messages))
+    } else {
+        router
+    };
+    router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))

@@ -63,6 +63,7 @@ pub async fn spawn_app() -> TestApp {
     let state = AppState {
         onboarding: Onboarding::new(store, Arc::new(SystemClock)),
         body_limit: DEFAULT_BODY_LIMIT,
+        sandbox: true,
     };
     let (shutdown, stop) = oneshot::channel::<()>();
     tokio::spawn(async move {

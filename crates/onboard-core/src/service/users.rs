@@ -1,112 +1,18 @@
-//! The use cases of the End Users API, one method each: what a handler calls after
-//! extracting its input. [`Onboarding`] owns the store and the clock; it turns
-//! storage outcomes into [`ServiceError`]s that the HTTP layer maps one to one.
-
-use std::sync::Arc;
+//! Registering, reading, listing and deactivating end users (CONTRACT §2, §3).
 
 use onboard_api::FieldProblem;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::clock::Clock;
+use super::{Cursor, Onboarding, ServiceError, UserPage, user_not_found};
+use crate::lifecycle;
 use crate::registration::Registration;
-use crate::secret::KeyHash;
-use crate::store::{Enterprise, EnterpriseId, Store, StoreError, UserFilter};
-use crate::user::{AccountRole, User, UserSummary};
+use crate::store::{Enterprise, EnterpriseId, StoreError, UserFilter};
+use crate::user::{AccountRole, User};
 use crate::values::UserId;
-
-/// Why a use case did not succeed; each variant is one HTTP status (CONTRACT §1).
-#[derive(Debug, thiserror::Error)]
-pub enum ServiceError {
-    #[error("invalid token. check authorization header.")]
-    Unauthorized,
-    #[error("{}", summarise(.0))]
-    Invalid(Vec<FieldProblem>),
-    #[error("{0}")]
-    BadRequest(String),
-    #[error("{0}")]
-    NotFound(String),
-    #[error("{0}")]
-    Conflict(String),
-    #[error("the database is unavailable; try again shortly")]
-    Unavailable(String),
-    #[error("internal error")]
-    Internal(String),
-}
-
-fn summarise(problems: &[FieldProblem]) -> String {
-    let Some(first) = problems.first() else {
-        return "the request is invalid".into();
-    };
-    match problems.len() - 1 {
-        0 => format!("{} {}", first.field, first.message),
-        1 => format!("{} {} (and 1 more problem)", first.field, first.message),
-        n => format!("{} {} (and {n} more problems)", first.field, first.message),
-    }
-}
-
-impl From<StoreError> for ServiceError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Unavailable(why) => ServiceError::Unavailable(why),
-            other => ServiceError::Internal(other.to_string()),
-        }
-    }
-}
-
-/// The keyset position of a list page, opaque to clients.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cursor(i64);
-
-impl Cursor {
-    pub fn parse(text: &str) -> Result<Cursor, ServiceError> {
-        let bad = || ServiceError::BadRequest("cursor is not one this server issued".into());
-        let hex = text.strip_prefix('c').ok_or_else(bad)?;
-        if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(bad());
-        }
-        i64::from_str_radix(hex, 16)
-            .ok()
-            .filter(|p| *p >= 0)
-            .map(Cursor)
-            .ok_or_else(bad)
-    }
-
-    pub fn encode(self) -> String {
-        format!("c{:x}", self.0)
-    }
-}
-
-/// One page of users and the cursor of the next, if there may be one.
-#[derive(Debug)]
-pub struct UserPage {
-    pub users: Vec<UserSummary>,
-    pub next: Option<Cursor>,
-}
-
-#[derive(Clone)]
-pub struct Onboarding {
-    store: Arc<dyn Store>,
-    clock: Arc<dyn Clock>,
-}
+use crate::verification::Channel;
 
 impl Onboarding {
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
-        Onboarding { store, clock }
-    }
-
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
-    }
-
-    /// The enterprise a bearer API key belongs to.
-    pub async fn authenticate(&self, api_key: &str) -> Result<Enterprise, ServiceError> {
-        self.store
-            .enterprise_by_key(&KeyHash::of(api_key))
-            .await?
-            .ok_or(ServiceError::Unauthorized)
-    }
-
     /// `POST /v1/enterprise/register-account` (CONTRACT §2, §3).
     pub async fn register(
         &self,
@@ -123,21 +29,46 @@ impl Onboarding {
                 return Err(ServiceError::Invalid(problems));
             }
         };
-        let user = registration.into_user(Uuid::now_v7());
-        match self.store.insert_user(enterprise.id, &user, now).await {
-            Ok(()) => Ok(user),
-            Err(StoreError::Conflict(_)) => Err(ServiceError::Conflict(format!(
-                "user_id {} is already taken in this enterprise (ids are never reused, \
-                 even after deactivation)",
-                user.summary.user_id
-            ))),
-            Err(StoreError::AdvisorUnavailable) => {
-                Err(ServiceError::Invalid(vec![advisor_missing(
-                    user.summary.advisor_user_id.as_deref().unwrap_or_default(),
-                )]))
+        let unsupported = self
+            .review
+            .unsupported
+            .unsupported_in(&registration.profile);
+        let start = lifecycle::registered(registration.account_type, unsupported.as_deref());
+        let mut user = registration.into_user(Uuid::now_v7());
+        user.summary.status = start.status;
+        user.summary.requirements = start.requirements;
+        match self
+            .store
+            .insert_user(enterprise.id, &user, &start.cause, now)
+            .await
+        {
+            Ok(()) => self.notifier.changed(enterprise.id),
+            Err(StoreError::Conflict(_)) => {
+                return Err(ServiceError::Conflict(format!(
+                    "user_id {} is already taken in this enterprise (ids are never reused, \
+                     even after deactivation)",
+                    user.summary.user_id
+                )));
             }
-            Err(e) => Err(e.into()),
+            Err(StoreError::AdvisorUnavailable) => {
+                return Err(ServiceError::Invalid(vec![advisor_missing(
+                    user.summary.advisor_user_id.as_deref().unwrap_or_default(),
+                )]));
+            }
+            Err(e) => return Err(e.into()),
         }
+        if unsupported.is_none() {
+            // Registration sends the first email code itself (CONTRACT §4). The user
+            // exists either way; a failed send is logged and can be retried by the
+            // client with send-verification.
+            if let Err(e) = self
+                .send_code(enterprise, &user.summary.user_id, Channel::Email)
+                .await
+            {
+                tracing::warn!(error = %e, "the first email code could not be sent");
+            }
+        }
+        Ok(user)
     }
 
     /// The `advisor_user_id` rule needs the store, so it runs beside the parse and
@@ -173,9 +104,7 @@ impl Onboarding {
         self.store
             .find_user(enterprise.id, user_id)
             .await?
-            .ok_or_else(|| {
-                ServiceError::NotFound(format!("No user with user_id {user_id} exists."))
-            })
+            .ok_or_else(|| user_not_found(user_id))
     }
 
     /// One page of `GET /v1/enterprise/users`; the full list is these pages streamed.
@@ -217,6 +146,7 @@ impl Onboarding {
             .deactivate_user(enterprise.id, user_id, now)
             .await?
         {
+            self.notifier.changed(enterprise.id);
             Ok(())
         } else {
             Err(ServiceError::NotFound(

@@ -1,0 +1,99 @@
+//! `onboard users …` and `onboard outbox …`: the operator's review and inbox tools.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Subcommand;
+use onboard_core::clock::SystemClock;
+use onboard_core::service::Onboarding;
+use onboard_core::time_format::rfc3339_millis;
+
+use crate::{DatabaseArgs, open_store};
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Approve a PENDING user whose requirements are all met: it becomes VERIFIED.
+    Approve(ReviewArgs),
+    /// Reject a user: it becomes UNSUPPORTED.
+    Reject(ReviewArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReviewArgs {
+    /// The enterprise the user belongs to, by name.
+    #[arg(long)]
+    enterprise: String,
+    /// The enterprise's user_id of the user.
+    user_id: String,
+    #[command(flatten)]
+    database: DatabaseArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OutboxCommand {
+    /// Print stored messages, newest first.
+    List {
+        /// Only this user's messages.
+        #[arg(long = "user")]
+        user_id: Option<String>,
+        /// At most this many messages.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
+pub async fn users(command: UsersCommand) -> anyhow::Result<()> {
+    let (approve, args) = match command {
+        UsersCommand::Approve(args) => (true, args),
+        UsersCommand::Reject(args) => (false, args),
+    };
+    let store = open_store(&args.database).await?;
+    let onboarding = Onboarding::new(store, Arc::new(SystemClock));
+    let enterprise = onboarding.enterprise_named(&args.enterprise).await?;
+    onboarding
+        .review(&enterprise, &args.user_id, approve)
+        .await
+        .with_context(|| format!("Failed to review {}", args.user_id))?;
+    let user = onboarding.user(&enterprise, &args.user_id).await?;
+    println!("{} is now {}", args.user_id, user.summary.status.as_str());
+    Ok(())
+}
+
+pub async fn outbox(command: OutboxCommand) -> anyhow::Result<()> {
+    let OutboxCommand::List {
+        user_id,
+        limit,
+        database,
+    } = command;
+    let store = open_store(&database).await?;
+    let enterprises = store
+        .list_enterprises()
+        .await
+        .context("Failed to read enterprises")?;
+    let messages = store
+        .list_outbox(None, user_id.as_deref(), limit)
+        .await
+        .context("Failed to read the outbox")?;
+    println!(
+        "{:<25} {:<16} {:<24} {:<6} {:<30} CODE",
+        "SENT", "ENTERPRISE", "USER", "TYPE", "TO"
+    );
+    for m in messages {
+        let enterprise = enterprises
+            .iter()
+            .find(|e| e.id == m.enterprise)
+            .map_or("?", |e| e.name.as_str());
+        println!(
+            "{:<25} {:<16} {:<24} {:<6} {:<30} {}",
+            rfc3339_millis(m.sent_at),
+            enterprise,
+            m.user_id,
+            m.channel.as_str(),
+            m.to,
+            m.code
+        );
+    }
+    Ok(())
+}

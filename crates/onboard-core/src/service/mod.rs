@@ -1,0 +1,199 @@
+//! The use cases of the End Users API, one method each: what a handler calls after
+//! extracting its input. [`Onboarding`] owns the store, the clock, the randomness,
+//! the delivery channels and the review settings; it turns storage outcomes into
+//! [`ServiceError`]s that the HTTP layer maps one to one.
+//!
+//! The methods live by topic: [`users`] (register, read, list, deactivate),
+//! [`verify`] (codes and reviews), [`tokens`] (user auth tokens), [`log`] (events
+//! and the outbox).
+
+mod log;
+pub use log::MAX_EVENTS_PER_READ;
+mod tokens;
+mod users;
+mod verify;
+
+use std::sync::Arc;
+
+use onboard_api::FieldProblem;
+
+use crate::clock::Clock;
+use crate::delivery::Delivery;
+use crate::lifecycle::{Jurisdictions, Refusal, ReviewPolicy};
+use crate::random::{OsRandom, Random};
+use crate::secret::KeyHash;
+use crate::store::{Enterprise, EnterpriseId, Store, StoreError};
+use crate::user::UserSummary;
+
+/// Why a use case did not succeed; each variant is one HTTP status (CONTRACT §1).
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("invalid token. check authorization header.")]
+    Unauthorized,
+    #[error("{}", summarise(.0))]
+    Invalid(Vec<FieldProblem>),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    /// The user's state forbids the request (422), or it is throttled (429).
+    #[error("{0}")]
+    Refused(Refusal),
+    /// A code could not be handed to its delivery channel (502).
+    #[error("{0}")]
+    DeliveryFailed(String),
+    /// Asked for history the log no longer holds (410).
+    #[error("{0}")]
+    Gone(String),
+    #[error("the database is unavailable; try again shortly")]
+    Unavailable(String),
+    #[error("internal error")]
+    Internal(String),
+}
+
+fn summarise(problems: &[FieldProblem]) -> String {
+    let Some(first) = problems.first() else {
+        return "the request is invalid".into();
+    };
+    match problems.len() - 1 {
+        0 => format!("{} {}", first.field, first.message),
+        1 => format!("{} {} (and 1 more problem)", first.field, first.message),
+        n => format!("{} {} (and {n} more problems)", first.field, first.message),
+    }
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(why) => ServiceError::Unavailable(why),
+            other => ServiceError::Internal(other.to_string()),
+        }
+    }
+}
+
+/// The keyset position of a list page, opaque to clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor(i64);
+
+impl Cursor {
+    pub fn parse(text: &str) -> Result<Cursor, ServiceError> {
+        let bad = || ServiceError::BadRequest("cursor is not one this server issued".into());
+        let hex = text.strip_prefix('c').ok_or_else(bad)?;
+        if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(bad());
+        }
+        i64::from_str_radix(hex, 16)
+            .ok()
+            .filter(|p| *p >= 0)
+            .map(Cursor)
+            .ok_or_else(bad)
+    }
+
+    pub fn encode(self) -> String {
+        format!("c{:x}", self.0)
+    }
+}
+
+/// One page of users and the cursor of the next, if there may be one.
+#[derive(Debug)]
+pub struct UserPage {
+    pub users: Vec<UserSummary>,
+    pub next: Option<Cursor>,
+}
+
+/// Told after every committed change, so that live feeds wake up.
+pub trait ChangeNotifier: Send + Sync + 'static {
+    fn changed(&self, enterprise: EnterpriseId);
+}
+
+/// For a server without live feeds.
+pub struct NoNotifier;
+
+impl ChangeNotifier for NoNotifier {
+    fn changed(&self, _: EnterpriseId) {}
+}
+
+/// The operator's review settings (CONTRACT §4).
+#[derive(Debug, Clone, Default)]
+pub struct Review {
+    pub policy: ReviewPolicy,
+    pub unsupported: Jurisdictions,
+}
+
+#[derive(Clone)]
+pub struct Onboarding {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    random: Arc<dyn Random>,
+    review: Review,
+    delivery: Delivery,
+    notifier: Arc<dyn ChangeNotifier>,
+}
+
+impl Onboarding {
+    /// Auto review, the OS CSPRNG, and both channels to the outbox.
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
+        Onboarding {
+            delivery: Delivery::outbox(store.clone()),
+            store,
+            clock,
+            random: Arc::new(OsRandom),
+            review: Review::default(),
+            notifier: Arc::new(NoNotifier),
+        }
+    }
+
+    pub fn with_random(mut self, random: Arc<dyn Random>) -> Self {
+        self.random = random;
+        self
+    }
+
+    pub fn with_review(mut self, review: Review) -> Self {
+        self.review = review;
+        self
+    }
+
+    pub fn with_delivery(mut self, delivery: Delivery) -> Self {
+        self.delivery = delivery;
+        self
+    }
+
+    pub fn with_notifier(mut self, notifier: Arc<dyn ChangeNotifier>) -> Self {
+        self.notifier = notifier;
+        self
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    pub fn random(&self) -> &Arc<dyn Random> {
+        &self.random
+    }
+
+    /// The enterprise a bearer API key belongs to.
+    pub async fn authenticate(&self, api_key: &str) -> Result<Enterprise, ServiceError> {
+        self.store
+            .enterprise_by_key(&KeyHash::of(api_key))
+            .await?
+            .ok_or(ServiceError::Unauthorized)
+    }
+
+    /// The enterprise an operator names on the command line.
+    pub async fn enterprise_named(&self, name: &str) -> Result<Enterprise, ServiceError> {
+        self.store
+            .enterprise_by_name(name)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("No enterprise is named {name:?}.")))
+    }
+}
+
+fn user_not_found(user_id: &str) -> ServiceError {
+    ServiceError::NotFound(format!("No user with user_id {user_id} exists."))
+}

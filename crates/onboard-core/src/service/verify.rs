@@ -1,0 +1,122 @@
+//! Sending and confirming codes, and operator reviews (CONTRACT §2, §4). The rules
+//! are `lifecycle::decide_*`; this module fetches, delivers and reports.
+
+use onboard_api::CodeSent;
+
+use super::{Onboarding, ServiceError, user_not_found};
+use crate::delivery::CodeMessage;
+use crate::lifecycle::{self, Trigger};
+use crate::store::{Decide, Decided, Enterprise};
+use crate::verification::{Channel, Code, CodeRecord};
+
+impl Onboarding {
+    /// `POST /v1/enterprise/users/send-verification/:user_id`.
+    pub async fn send_code(
+        &self,
+        enterprise: &Enterprise,
+        user_id: &str,
+        channel: Channel,
+    ) -> Result<CodeSent, ServiceError> {
+        let now = self.clock.now();
+        let code = Code::generate(self.random.as_ref());
+        let decide: Decide<'_> = &|user, existing| {
+            let fresh = CodeRecord::new(Code::hash(user.id, channel, code.expose()), now);
+            lifecycle::decide_send(&user.summary, existing, channel, fresh)
+        };
+        let user = self
+            .run(enterprise, user_id, Some(channel), decide)
+            .await?
+            .user
+            .summary;
+        let to = match channel {
+            Channel::Email => user.email.clone(),
+            Channel::Sms => user.phone_number.clone(),
+        };
+        let message = CodeMessage {
+            enterprise: enterprise.id,
+            user_id: user.user_id.clone(),
+            channel,
+            to: to.clone(),
+            code,
+            sent_at: now,
+        };
+        if let Err(e) = self.delivery.for_channel(channel).deliver(&message).await {
+            tracing::warn!(channel = channel.as_str(), error = %e, "code delivery failed");
+            // Forget the undelivered code so that the client may ask again at once.
+            self.store
+                .forget_code(enterprise.id, user_id, channel, now)
+                .await?;
+            return Err(ServiceError::DeliveryFailed(format!(
+                "The {channel} code could not be delivered: {e}"
+            )));
+        }
+        let (email, phone_number) = match channel {
+            Channel::Email => (Some(to), None),
+            Channel::Sms => (None, Some(to)),
+        };
+        Ok(CodeSent {
+            user_id: user.user_id,
+            r#type: channel.as_str().into(),
+            email,
+            phone_number,
+        })
+    }
+
+    /// `POST /v1/enterprise/users/verify/:user_id`: `otp` is already six digits.
+    pub async fn confirm_code(
+        &self,
+        enterprise: &Enterprise,
+        user_id: &str,
+        channel: Channel,
+        otp: &str,
+    ) -> Result<(), ServiceError> {
+        let now = self.clock.now();
+        let policy = self.review.policy;
+        let decide: Decide<'_> = &|user, existing| {
+            let presented = Code::hash(user.id, channel, otp);
+            lifecycle::decide_confirm(&user.summary, existing, channel, &presented, now, policy)
+        };
+        self.run(enterprise, user_id, Some(channel), decide).await?;
+        self.notifier.changed(enterprise.id);
+        Ok(())
+    }
+
+    /// `onboard users approve|reject`: an operator's decision under `manual` review.
+    pub async fn review(
+        &self,
+        enterprise: &Enterprise,
+        user_id: &str,
+        approve: bool,
+    ) -> Result<(), ServiceError> {
+        let trigger = if approve {
+            Trigger::Approved
+        } else {
+            Trigger::Rejected
+        };
+        let policy = self.review.policy;
+        let decide: Decide<'_> =
+            &|user, _| lifecycle::decide_review(&user.summary, trigger, policy);
+        self.run(enterprise, user_id, None, decide).await?;
+        self.notifier.changed(enterprise.id);
+        Ok(())
+    }
+
+    async fn run(
+        &self,
+        enterprise: &Enterprise,
+        user_id: &str,
+        channel: Option<Channel>,
+        decide: Decide<'_>,
+    ) -> Result<Decided, ServiceError> {
+        let now = self.clock.now();
+        let decided = self
+            .store
+            .decide(enterprise.id, user_id, channel, now, decide)
+            .await?
+            .ok_or_else(|| user_not_found(user_id))?;
+        match &decided.outcome {
+            Ok(()) => Ok(decided),
+            Err(refusal) => Err(ServiceError::Refused(refusal.clone())),
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! The storage port (STYLE habit 7): one async trait, one method per use case.
+//! Backends live in their own crates and translate driver errors into
+//! [`StoreError`] there; nothing above this trait names a driver.
+
+mod rows;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+pub use rows::{EventRow, UserRow, from_micros, micros};
+
+use crate::events::{Event, Retention};
+use crate::lifecycle::{Decision, Refusal};
+use crate::secret::KeyHash;
+use crate::user::{AccountRole, Status, User, UserSummary};
+use crate::verification::{Channel, CodeRecord};
+
+/// An enterprise's row id. Every user-facing query is scoped by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct EnterpriseId(pub i64);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Enterprise {
+    pub id: EnterpriseId,
+    pub name: String,
+    pub created_at: OffsetDateTime,
+}
+
+/// What went wrong in storage, in terms the domain can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule refused the write (duplicate `user_id`, enterprise name…).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The advisor named by a new client is missing, deactivated or not an advisor
+    /// (checked inside the write, so a concurrent deactivation cannot slip through).
+    #[error("advisor unavailable")]
+    AdvisorUnavailable,
+    /// The database cannot be reached or is not answering.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else: a bug or corrupt data. Logged, never shown to clients.
+    #[error("storage failure: {0}")]
+    Internal(String),
+}
+
+/// Filters of `GET /v1/enterprise/users` (CONTRACT §2).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UserFilter {
+    pub role: Option<AccountRole>,
+    pub status: Option<Status>,
+}
+
+/// A user in list order: `position` is the keyset cursor of the next page.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub position: i64,
+    pub user: UserSummary,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Answers when the database is reachable (`/readyz`).
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Creates an enterprise whose API key hashes to `key_hash`.
+    async fn create_enterprise(
+        &self,
+        name: &str,
+        key_hash: &KeyHash,
+        now: OffsetDateTime,
+    ) -> Result<Enterprise, StoreError>;
+
+    async fn list_enterprises(&self) -> Result<Vec<Enterprise>, StoreError>;
+
+    async fn enterprise_by_key(&self, key_hash: &KeyHash)
+    -> Result<Option<Enterprise>, StoreError>;
+
+    async fn enterprise_by_name(&self, name: &str) -> Result<Option<Enterprise>, StoreError>;
+
+    /// Stores a new user durably, with its `user.registered` event (whose cause is
+    /// `cause`), in one transaction: when this returns, both survive a crash.
+    /// `Conflict` when the `user_id` was ever used in this enterprise;
+    /// `AdvisorUnavailable` when `advisor_user_id` names no active advisor.
+    async fn insert_user(
+        &self,
+        enterprise: EnterpriseId,
+        user: &User,
+        cause: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+
+    /// Runs a lifecycle decision on an active user under the write lock: loads the
+    /// user and its code on `channel`, calls `decide`, and writes what it decided
+    /// (code, status, requirements and a `user.updated` event) atomically.
+    /// `None` when there is no such active user.
+    async fn decide(
+        &self,
+        enterprise: EnterpriseId,
+        user_id: &str,
+        channel: Option<Channel>,
+        now: OffsetDateTime,
+        decide: Decide<'_>,
+    ) -> Result<Option<Decided>, StoreError>;
+
+    /// Removes the code sent at `sent_at` (its delivery failed), so that a new one
+    /// can be requested at once. A newer code is left alone.
+    async fn forget_code(
+        &self,
+        enterprise: EnterpriseId,
+        user_id: &str,
+        channel: Channel,
+        sent_at: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+
+    /// An active user of this enterprise.
+    async fn find_user(
+        &self,
+        enterprise: EnterpriseId,
+        user_id: &str,
+    ) -> Result<Option<User>, StoreError>;
+
+    /// Up to `limit` active users after `after` in list order (oldest first).
+    async fn list_users(
+        &self,
+        enterprise: EnterpriseId,
+        filter: UserFilter,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<Listed>, StoreError>;
+
+    /// Deactivates an active user and appends its `user.deactivated` event;
+    /// `false` when there was none to deactivate.
+    async fn deactivate_user(
+        &self,
+        enterprise: EnterpriseId,
+        user_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+
+    async fn append_outbox(&self, message: &OutboxEntry) -> Result<(), StoreError>;
+
+    /// Stored messages, newest first, optionally of one enterprise and one user.
+    async fn list_outbox(
+        &self,
+        enterprise: Option<EnterpriseId>,
+        user_id: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<OutboxEntry>, StoreError>;
+
+    /// Stores the hashes of new user tokens, all or none: `Ok(Err(user_id))` names
+    /// the first user that is not an active user of the enterprise.
+    async fn mint_tokens(
+        &self,
+        enterprise: EnterpriseId,
+        grants: &[TokenGrant],
+        now: OffsetDateTime,
+    ) -> Result<Result<(), String>, StoreError>;
+
+    /// The active user an unexpired token belongs to.
+    async fn user_by_token(
+        &self,
+        token_hash: &KeyHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<User>, StoreError>;
+
+    /// Up to `limit` events with `event_id > after`, in `event_id` order.
+    async fn read_events(
+        &self,
+        enterprise: EnterpriseId,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<Event>, StoreError>;
+
+    /// The oldest event still held (`None` when none is) and the latest id issued.
+    async fn event_bounds(&self, enterprise: EnterpriseId) -> Result<EventBounds, StoreError>;
+
+    /// Deletes events beyond `retention` and expired user tokens; returns how many
+    /// events went.
+    async fn prune(&self, retention: Retention, now: OffsetDateTime) -> Result<u64, StoreError>;
+}
+
+/// A lifecycle rule run by [`Store::decide`] inside the write transaction.
+pub type Decide<'a> = &'a (dyn Fn(&User, Option<&CodeRecord>) -> Decision + Send + Sync);
+
+/// What [`Store::decide`] did: the rule's answer and the user after the write.
+#[derive(Debug, Clone)]
+pub struct Decided {
+    pub outcome: Result<(), Refusal>,
+    pub user: User,
+}
+
+/// The range of the event log an enterprise can still read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventBounds {
+    pub oldest: Option<i64>,
+    pub latest: i64,
+}
+
+/// A stored message of the outbox channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEntry {
+    pub enterprise: EnterpriseId,
+    pub user_id: String,
+    pub channel: Channel,
+    pub to: String,
+    pub code: String,
+    pub sent_at: OffsetDateTime,
+}
+
+/// The hash of a token to store for a user, and when it expires.
+#[derive(Debug, Clone)]
+pub struct TokenGrant {
+    pub user_id: String,
+    pub hash: KeyHash,
+    pub expires_at: OffsetDateTime,
+}

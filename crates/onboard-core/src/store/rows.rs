@@ -1,0 +1,146 @@
+//! Rows as every backend stores them, and the one way back to domain types, so
+//! that the backends cannot disagree on how a row reads.
+
+use onboard_api::{EndUserSummary, Profile, Requirements};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{Listed, StoreError};
+use crate::events::{Event, EventKind};
+use crate::user::{AccountRole, AccountType, Status, User, UserSummary};
+
+/// Unix microseconds: how backends store instants.
+pub fn micros(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000) as i64
+}
+
+pub fn from_micros(us: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Internal(format!("corrupt row: {what}"))
+}
+
+/// A user row as every backend stores it: the list columns as text, the profile as
+/// JSON. [`UserRow::decode`] is the one way back to domain types, so the backends
+/// cannot disagree on how a row reads.
+#[derive(Debug, Clone)]
+pub struct UserRow {
+    pub position: i64,
+    pub id: String,
+    pub account_type: String,
+    pub account_role: String,
+    pub user_id: String,
+    pub advisor_user_id: Option<String>,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub phone_number: String,
+    pub status: String,
+    pub email_required: bool,
+    pub sms_required: bool,
+    /// The profile JSON; absent when only the list columns were read.
+    pub profile: Option<String>,
+}
+
+impl UserRow {
+    /// The columns of a user, for an insert.
+    pub fn encode(user: &User) -> Result<UserRow, StoreError> {
+        let s = &user.summary;
+        let profile = serde_json::to_string(&user.profile)
+            .map_err(|e| StoreError::Internal(format!("profile does not serialise: {e}")))?;
+        Ok(UserRow {
+            position: 0,
+            id: user.id.to_string(),
+            account_type: s.account_type.as_str().to_owned(),
+            account_role: s.account_role.as_str().to_owned(),
+            user_id: s.user_id.clone(),
+            advisor_user_id: s.advisor_user_id.clone(),
+            email: s.email.clone(),
+            first_name: s.first_name.clone(),
+            last_name: s.last_name.clone(),
+            phone_number: s.phone_number.clone(),
+            status: s.status.as_str().to_owned(),
+            email_required: s.requirements.email,
+            sms_required: s.requirements.sms,
+            profile: Some(profile),
+        })
+    }
+
+    pub fn decode_summary(self) -> Result<Listed, StoreError> {
+        Ok(Listed {
+            position: self.position,
+            user: UserSummary {
+                account_type: AccountType::parse(&self.account_type)
+                    .map_err(|_| corrupt("account_type"))?,
+                account_role: AccountRole::parse(&self.account_role)
+                    .map_err(|_| corrupt("account_role"))?,
+                user_id: self.user_id,
+                advisor_user_id: self.advisor_user_id,
+                email: self.email,
+                first_name: self.first_name,
+                last_name: self.last_name,
+                phone_number: self.phone_number,
+                status: Status::parse(&self.status).map_err(|_| corrupt("status"))?,
+                requirements: Requirements {
+                    email: self.email_required,
+                    sms: self.sms_required,
+                },
+            },
+        })
+    }
+
+    pub fn decode(mut self) -> Result<User, StoreError> {
+        let profile = self.profile.take().ok_or_else(|| corrupt("no profile"))?;
+        let profile: Profile = serde_json::from_str(&profile).map_err(|_| corrupt("profile"))?;
+        let id = Uuid::parse_str(&self.id).map_err(|_| corrupt("id"))?;
+        Ok(User {
+            summary: self.decode_summary()?.user,
+            id,
+            profile,
+        })
+    }
+}
+
+/// An event row: the user's list shape at the time, as JSON.
+#[derive(Debug, Clone)]
+pub struct EventRow {
+    pub event_id: i64,
+    pub kind: String,
+    pub cause: String,
+    pub snapshot: String,
+    pub created_at: i64,
+}
+
+impl EventRow {
+    pub fn encode(
+        kind: EventKind,
+        cause: &str,
+        user: &UserSummary,
+        now: OffsetDateTime,
+    ) -> Result<EventRow, StoreError> {
+        let snapshot = serde_json::to_string(&user.to_wire())
+            .map_err(|e| StoreError::Internal(format!("snapshot does not serialise: {e}")))?;
+        Ok(EventRow {
+            event_id: 0,
+            kind: kind.as_str().to_owned(),
+            cause: cause.to_owned(),
+            snapshot,
+            created_at: micros(now),
+        })
+    }
+
+    pub fn decode(self) -> Result<Event, StoreError> {
+        let wire: EndUserSummary =
+            serde_json::from_str(&self.snapshot).map_err(|_| corrupt("event snapshot"))?;
+        Ok(Event {
+            event_id: self.event_id,
+            kind: EventKind::parse(&self.kind).map_err(|_| corrupt("event kind"))?,
+            cause: self.cause,
+            user: UserSummary::from_wire(wire).map_err(|_| corrupt("event snapshot"))?,
+            at: from_micros(self.created_at),
+        })
+    }
+}

@@ -1,0 +1,121 @@
+//! The `user_tokens` and `outbox` tables.
+
+use onboard_core::secret::KeyHash;
+use onboard_core::store::{EnterpriseId, OutboxEntry, StoreError, TokenGrant, from_micros, micros};
+use onboard_core::user::User;
+use onboard_core::verification::Channel;
+use sqlx::sqlite::SqlitePool;
+use sqlx::{QueryBuilder, Row, Sqlite};
+use time::OffsetDateTime;
+
+use crate::classify;
+use crate::users::{SUMMARY_COLUMNS, user_from};
+
+pub(crate) async fn mint(
+    writer: &SqlitePool,
+    enterprise: EnterpriseId,
+    grants: &[TokenGrant],
+    now: OffsetDateTime,
+) -> Result<Result<(), String>, StoreError> {
+    let mut tx = writer
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .map_err(classify)?;
+    for grant in grants {
+        let position: Option<i64> = sqlx::query_scalar(
+            "SELECT position FROM users WHERE enterprise_id = ? AND user_id = ? AND active = 1",
+        )
+        .bind(enterprise.0)
+        .bind(&grant.user_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(classify)?;
+        let Some(position) = position else {
+            return Ok(Err(grant.user_id.clone()));
+        };
+        sqlx::query(
+            "INSERT INTO user_tokens (token_hash, user_position, expires_at, created_at) \
+             VALUES (?, ?, ?, ?)",
+        )
+        .bind(grant.hash.as_str())
+        .bind(position)
+        .bind(micros(grant.expires_at))
+        .bind(micros(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(classify)?;
+    }
+    tx.commit().await.map_err(classify)?;
+    Ok(Ok(()))
+}
+
+pub(crate) async fn user_by_token(
+    reader: &SqlitePool,
+    hash: &KeyHash,
+    now: OffsetDateTime,
+) -> Result<Option<User>, StoreError> {
+    let columns = SUMMARY_COLUMNS.replace(", ", ", u.");
+    let sql = format!(
+        "SELECT u.{columns}, u.profile FROM user_tokens t \
+         JOIN users u ON u.position = t.user_position \
+         WHERE t.token_hash = ? AND t.expires_at > ? AND u.active = 1"
+    );
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(hash.as_str())
+        .bind(micros(now))
+        .fetch_optional(reader)
+        .await
+        .map_err(classify)?;
+    row.as_ref().map(user_from).transpose()
+}
+
+pub(crate) async fn append_outbox(writer: &SqlitePool, m: &OutboxEntry) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO outbox (enterprise_id, user_id, channel, recipient, code, sent_at) \
+         VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(m.enterprise.0)
+    .bind(&m.user_id)
+    .bind(m.channel.as_str())
+    .bind(&m.to)
+    .bind(&m.code)
+    .bind(micros(m.sent_at))
+    .execute(writer)
+    .await
+    .map_err(classify)?;
+    Ok(())
+}
+
+pub(crate) async fn list_outbox(
+    reader: &SqlitePool,
+    enterprise: Option<EnterpriseId>,
+    user_id: Option<&str>,
+    limit: u32,
+) -> Result<Vec<OutboxEntry>, StoreError> {
+    let mut q = QueryBuilder::<Sqlite>::new(
+        "SELECT enterprise_id, user_id, channel, recipient, code, sent_at FROM outbox WHERE 1 = 1",
+    );
+    if let Some(e) = enterprise {
+        q.push(" AND enterprise_id = ").push_bind(e.0);
+    }
+    if let Some(u) = user_id {
+        q.push(" AND user_id = ").push_bind(u.to_owned());
+    }
+    q.push(" ORDER BY id DESC LIMIT ")
+        .push_bind(i64::from(limit));
+    let rows = q.build().fetch_all(reader).await.map_err(classify)?;
+    rows.iter()
+        .map(|r| {
+            let channel: String = r.try_get("channel").map_err(classify)?;
+            Ok(OutboxEntry {
+                enterprise: EnterpriseId(r.try_get("enterprise_id").map_err(classify)?),
+                user_id: r.try_get("user_id").map_err(classify)?,
+                channel: Channel::parse(&channel)
+                    .map_err(|_| StoreError::Internal("corrupt outbox channel".into()))?,
+                to: r.try_get("recipient").map_err(classify)?,
+                code: r.try_get("code").map_err(classify)?,
+                sent_at: from_micros(r.try_get("sent_at").map_err(classify)?),
+            })
+        })
+        .collect()
+}
