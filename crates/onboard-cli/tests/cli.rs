@@ -14,6 +14,13 @@ fn onboard(args: &[&str]) -> Output {
     Command::new(BIN).args(args).output().expect("onboard runs")
 }
 
+/// reqwest is built without a default TLS provider; the binary installs ring, and
+/// so must the tests.
+fn http_client() -> reqwest::Client {
+    onboard_delivery::install_tls_provider();
+    reqwest::Client::new()
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -178,7 +185,7 @@ async fn the_first_start_prints_a_key_and_a_curl_line_that_work() {
         .unwrap();
     let url = curl.rsplit(' ').next().unwrap();
 
-    let client = reqwest::Client::new();
+    let client = http_client();
     server.wait_ready(&client).await;
     let response = client.get(url).bearer_auth(key).send().await.unwrap();
     assert_eq!(response.status(), 200);
@@ -190,7 +197,7 @@ async fn every_acknowledged_user_survives_kill_9_in_the_middle_of_writes() {
     let dir = tempfile::tempdir().unwrap();
     let key = create_key(dir.path(), "acme");
     let port = free_port();
-    let client = reqwest::Client::new();
+    let client = http_client();
     let server = Server::start(dir.path(), port);
     server.wait_ready(&client).await;
 

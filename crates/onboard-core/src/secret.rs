@@ -52,21 +52,6 @@ impl fmt::Debug for KeyHash {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn generated_keys_differ_and_hash_stably() {
-        let a = ApiKey::generate().unwrap();
-        let b = ApiKey::generate().unwrap();
-        assert_ne!(a.expose(), b.expose());
-        assert_eq!(a.expose().len(), 4 + 64);
-        assert_eq!(a.hash(), KeyHash::of(a.expose()));
-        assert!(!format!("{a:?}").contains(&a.expose()[4..]));
-    }
-}
-
 /// How long a user auth token is valid (CONTRACT §4).
 pub const USER_TOKEN_TTL: time::Duration = time::Duration::hours(24);
 
@@ -92,5 +77,20 @@ impl UserToken {
 impl fmt::Debug for UserToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("UserToken(<redacted>)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_keys_differ_and_hash_stably() {
+        let a = ApiKey::generate().unwrap();
+        let b = ApiKey::generate().unwrap();
+        assert_ne!(a.expose(), b.expose());
+        assert_eq!(a.expose().len(), 4 + 64);
+        assert_eq!(a.hash(), KeyHash::of(a.expose()));
+        assert!(!format!("{a:?}").contains(&a.expose()[4..]));
     }
 }

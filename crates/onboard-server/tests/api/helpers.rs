@@ -74,6 +74,8 @@ pub async fn spawn_app() -> TestApp {
         .expect("The server failed");
     });
 
+    // reqwest is built without a default TLS provider: install ring, as the binary does.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
         .build()
