@@ -8,6 +8,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+#[path = "../../onboard-delivery/tests/support/smtp_sink.rs"]
+mod smtp_sink;
+
 const BIN: &str = env!("CARGO_BIN_EXE_onboard");
 
 fn onboard(args: &[&str]) -> Output {
@@ -37,6 +40,11 @@ struct Server {
 
 impl Server {
     fn start(data_dir: &Path, port: u16) -> Server {
+        Server::start_with(data_dir, port, &[])
+    }
+
+    /// `onboard serve` with more arguments (`--config`, `--review-policy`, …).
+    fn start_with(data_dir: &Path, port: u16, extra: &[&str]) -> Server {
         let child = Command::new(BIN)
             .args([
                 "serve",
@@ -45,6 +53,7 @@ impl Server {
                 "--data-dir",
             ])
             .arg(data_dir)
+            .args(extra)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -255,4 +264,365 @@ async fn every_acknowledged_user_survives_kill_9_in_the_middle_of_writes() {
             "{user_id} was acknowledged, then lost"
         );
     }
+}
+
+/// `onboard <args> --data-dir <dir>`, insisting on success; returns stdout.
+fn onboard_ok(args: &[&str], data_dir: &Path) -> String {
+    let out = Command::new(BIN)
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .output()
+        .expect("onboard runs");
+    assert!(
+        out.status.success(),
+        "onboard {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// `onboard <args> --data-dir <dir>`, insisting on failure; returns stderr.
+fn onboard_fails(args: &[&str], data_dir: &Path) -> String {
+    let out = Command::new(BIN)
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .output()
+        .expect("onboard runs");
+    assert!(
+        !out.status.success(),
+        "onboard {args:?} succeeded: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8(out.stderr).unwrap()
+}
+
+/// One row of `onboard outbox list`: (enterprise, user, type, to, code).
+fn outbox_rows(stdout: &str) -> Vec<[String; 5]> {
+    let mut lines = stdout.lines();
+    let header = lines.next().expect("a header line");
+    assert!(
+        header.starts_with("SENT") && header.ends_with("CODE"),
+        "{header}"
+    );
+    lines
+        .map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            assert_eq!(fields.len(), 6, "{line}");
+            [1, 2, 3, 4, 5].map(|i| fields[i].to_owned())
+        })
+        .collect()
+}
+
+/// The requests an operator's tests make against a running server.
+struct Api<'a> {
+    client: reqwest::Client,
+    server: &'a Server,
+    key: String,
+}
+
+impl Api<'_> {
+    async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.server.base))
+            .bearer_auth(&self.key)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.server.base))
+            .bearer_auth(&self.key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.json().await.unwrap()
+    }
+
+    async fn register(&self, user_id: &str) {
+        let response = self
+            .post("/v1/enterprise/register-account", &individual(user_id))
+            .await;
+        assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
+    }
+
+    async fn send(&self, user_id: &str, channel: &str) {
+        let path = format!("/v1/enterprise/users/send-verification/{user_id}");
+        let response = self.post(&path, &json!({ "type": channel })).await;
+        assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    }
+
+    async fn verify(&self, user_id: &str, channel: &str, otp: &str) {
+        let path = format!("/v1/enterprise/users/verify/{user_id}");
+        let response = self
+            .post(&path, &json!({ "type": channel, "otp": otp }))
+            .await;
+        assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    }
+
+    /// The newest code in the sandbox outbox of `user_id` on `channel`.
+    async fn code(&self, user_id: &str, channel: &str) -> String {
+        let messages = self
+            .get(&format!("/v1/sandbox/messages?user_id={user_id}"))
+            .await;
+        messages["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["channel"] == channel)
+            .unwrap_or_else(|| panic!("no {channel} code for {user_id}: {messages}"))["code"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// `status` and `requirements` of a user.
+    async fn state(&self, user_id: &str) -> (Value, Value) {
+        let user = self.get(&format!("/v1/enterprise/users/{user_id}")).await;
+        (
+            user["data"]["status"].clone(),
+            user["data"]["requirements"].clone(),
+        )
+    }
+}
+
+#[tokio::test]
+async fn operators_approve_and_reject_users_that_manual_review_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = create_key(dir.path(), "acme");
+    let server = Server::start_with(
+        dir.path(),
+        free_port(),
+        &["--sandbox", "--review-policy", "manual"],
+    );
+    let api = Api {
+        client: http_client(),
+        server: &server,
+        key,
+    };
+    server.wait_ready(&api.client).await;
+
+    for user_id in ["alice", "bob", "carol"] {
+        api.register(user_id).await;
+    }
+    for user_id in ["alice", "bob"] {
+        api.verify(user_id, "email", &api.code(user_id, "email").await)
+            .await;
+        api.send(user_id, "sms").await;
+        api.verify(user_id, "sms", &api.code(user_id, "sms").await)
+            .await;
+        assert_eq!(
+            api.state(user_id).await,
+            (json!("PENDING"), json!({"email": false, "sms": false})),
+            "{user_id} waits for an operator"
+        );
+    }
+
+    let data_dir = dir.path();
+    let approved = onboard_ok(
+        &["users", "approve", "--enterprise", "acme", "alice"],
+        data_dir,
+    );
+    assert_eq!(approved.trim(), "alice is now VERIFIED");
+    let rejected = onboard_ok(
+        &["users", "reject", "--enterprise", "acme", "bob"],
+        data_dir,
+    );
+    assert_eq!(rejected.trim(), "bob is now UNSUPPORTED");
+    // The running server reads what the operator wrote.
+    assert_eq!(api.state("alice").await.0, "VERIFIED");
+    assert_eq!(api.state("bob").await.0, "UNSUPPORTED");
+
+    let cases = [
+        (
+            "requirements outstanding",
+            ["users", "approve", "--enterprise", "acme", "carol"],
+            "outstanding: email, sms",
+        ),
+        (
+            "approved twice",
+            ["users", "approve", "--enterprise", "acme", "alice"],
+            "VERIFIED, not PENDING",
+        ),
+        (
+            "an unknown user",
+            ["users", "reject", "--enterprise", "acme", "nobody"],
+            "nobody",
+        ),
+        (
+            "an unknown enterprise",
+            ["users", "approve", "--enterprise", "globex", "carol"],
+            "globex",
+        ),
+    ];
+    for (case, args, expected) in cases {
+        let stderr = onboard_fails(&args, data_dir);
+        assert!(stderr.contains(expected), "{case}: {stderr}");
+    }
+    assert_eq!(
+        api.state("carol").await,
+        (json!("PENDING"), json!({"email": true, "sms": true}))
+    );
+}
+
+#[tokio::test]
+async fn outbox_list_prints_the_codes_of_the_user_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = create_key(dir.path(), "acme");
+    let server = Server::start_with(dir.path(), free_port(), &["--sandbox"]);
+    let api = Api {
+        client: http_client(),
+        server: &server,
+        key,
+    };
+    server.wait_ready(&api.client).await;
+    api.register("alice").await;
+    api.register("bob").await;
+    let email_code = api.code("alice", "email").await;
+    api.verify("alice", "email", &email_code).await;
+    api.send("alice", "sms").await;
+    let sms_code = api.code("alice", "sms").await;
+
+    let listed = onboard_ok(&["outbox", "list", "--user", "alice"], dir.path());
+    assert_eq!(
+        outbox_rows(&listed),
+        [
+            ["acme", "alice", "sms", "+12243987754", &sms_code].map(str::to_owned),
+            ["acme", "alice", "email", "alice@example.com", &email_code].map(str::to_owned),
+        ],
+        "newest first, only alice's: {listed}"
+    );
+
+    let everyone = outbox_rows(&onboard_ok(&["outbox", "list"], dir.path()));
+    assert_eq!(everyone.len(), 3);
+    let limited = outbox_rows(&onboard_ok(
+        &["outbox", "list", "--user", "alice", "--limit", "1"],
+        dir.path(),
+    ));
+    assert_eq!(limited.len(), 1);
+    assert_eq!(limited[0][4], sms_code);
+    let nobody = outbox_rows(&onboard_ok(
+        &["outbox", "list", "--user", "nobody"],
+        dir.path(),
+    ));
+    assert!(nobody.is_empty());
+}
+
+/// A relay for the sms webhook: records each body whose signature verifies.
+#[derive(Clone, Default)]
+struct SmsRelay(std::sync::Arc<std::sync::Mutex<Vec<Value>>>);
+
+async fn relay_sms(
+    axum::extract::State(relay): axum::extract::State<SmsRelay>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> axum::http::StatusCode {
+    use onboard_delivery::webhook::{SIGNATURE_HEADER, TIMESTAMP_HEADER, signature};
+    let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    let timestamp: i64 = header(TIMESTAMP_HEADER)
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_default();
+    if header(SIGNATURE_HEADER)
+        != Some(signature(RELAY_SECRET.as_bytes(), timestamp, &body).as_str())
+    {
+        return axum::http::StatusCode::UNAUTHORIZED;
+    }
+    relay
+        .0
+        .lock()
+        .unwrap()
+        .push(serde_json::from_slice(&body).unwrap());
+    axum::http::StatusCode::OK
+}
+
+const RELAY_SECRET: &str = "a-relay-secret-from-the-toml";
+
+#[tokio::test]
+async fn codes_go_out_through_the_smtp_server_and_webhook_of_the_config_file() {
+    let sink = smtp_sink::SmtpSink::start(smtp_sink::Rcpt::Accept).await;
+    let relay = SmsRelay::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let relay_url = format!("http://{}/sms", listener.local_addr().unwrap());
+    let router = axum::Router::new()
+        .route("/sms", axum::routing::post(relay_sms))
+        .with_state(relay.clone());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("onboard.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[email]
+channel = "smtp"
+[email.smtp]
+host = "127.0.0.1"
+port = {port}
+tls = "none"
+from = "Onboard <no-reply@onboard.test>"
+
+[sms]
+channel = "webhook"
+[sms.webhook]
+url = "{relay_url}"
+secret = "{RELAY_SECRET}"
+max_attempts = 2
+backoff_ms = 5
+"#,
+            port = sink.port
+        ),
+    )
+    .unwrap();
+    let key = create_key(dir.path(), "acme");
+    let server = Server::start_with(
+        dir.path(),
+        free_port(),
+        &["--config", config.to_str().unwrap()],
+    );
+    let api = Api {
+        client: http_client(),
+        server: &server,
+        key,
+    };
+    server.wait_ready(&api.client).await;
+
+    api.register("jane").await;
+    let mails = sink.wait_for(1).await;
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0].to, ["jane@example.com"]);
+    assert_eq!(mails[0].from, "no-reply@onboard.test");
+    let email_code = mails[0].code().expect("the email carries a code");
+    api.verify("jane", "email", &email_code).await;
+
+    api.send("jane", "sms").await;
+    let received = relay.0.lock().unwrap().clone();
+    assert_eq!(received.len(), 1, "{received:?}");
+    assert_eq!(received[0]["channel"], "sms");
+    assert_eq!(received[0]["to"], "+12243987754");
+    assert_eq!(received[0]["user_id"], "jane");
+    let sms_code = received[0]["code"].as_str().unwrap().to_owned();
+    api.verify("jane", "sms", &sms_code).await;
+    assert_eq!(
+        api.state("jane").await,
+        (json!("VERIFIED"), json!({"email": false, "sms": false}))
+    );
+
+    // Nothing went to the outbox, and without --sandbox its route does not exist.
+    let listed = outbox_rows(&onboard_ok(&["outbox", "list"], dir.path()));
+    assert!(listed.is_empty(), "{listed:?}");
+    let sandbox = api
+        .client
+        .get(format!("{}/v1/sandbox/messages?user_id=jane", server.base))
+        .bearer_auth(&api.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sandbox.status(), 404);
 }

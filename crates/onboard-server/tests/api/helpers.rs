@@ -5,16 +5,29 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use onboard_core::clock::{Clock, SystemClock};
+use onboard_core::clock::{Clock, ManualClock, SystemClock};
+use onboard_core::delivery::{Deliver, Delivery};
+use onboard_core::lifecycle::{Jurisdictions, ReviewPolicy};
 use onboard_core::secret::ApiKey;
-use onboard_core::service::Onboarding;
-use onboard_core::store::Store;
+use onboard_core::service::{Onboarding, Review};
+use onboard_core::store::{Enterprise, Store};
 use onboard_server::{AppState, DEFAULT_BODY_LIMIT};
 use onboard_store_sqlite::SqliteStore;
 use reqwest::{Response, StatusCode};
-use serde_json::Value;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::macros::datetime;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
+
+/// Where manual clocks start: a fixed instant with milliseconds, so that derived
+/// timestamps (token expiry) can be asserted exactly.
+pub const START: OffsetDateTime = datetime!(2025-06-02 09:30:00.125 UTC);
+
+/// A manual clock at [`START`].
+pub fn manual_clock() -> Arc<ManualClock> {
+    Arc::new(ManualClock::new(START))
+}
 
 /// The vendor's 401 body, verbatim (CONTRACT §1).
 pub const UNAUTHORIZED_BODY: &str = r#"{"error":"invalid token. check authorization header."}"#;
@@ -30,14 +43,46 @@ pub struct TestApp {
     /// The API key of enterprise B.
     pub key_b: String,
     pub client: reqwest::Client,
+    /// The service the server runs, for what only an operator can do (reviews).
+    pub onboarding: Onboarding,
     /// The database folder; removed when the test ends.
     _dir: tempfile::TempDir,
     /// Dropping it shuts the server down gracefully.
     _shutdown: oneshot::Sender<()>,
 }
 
+/// How [`spawn_app_with`] builds the server; the default is what [`spawn_app`] runs.
+#[derive(Default)]
+pub struct AppOptions {
+    /// The clock the service reads (`None`: the system clock). A [`ManualClock`]
+    /// lets a test move time instead of sleeping.
+    pub clock: Option<Arc<ManualClock>>,
+    pub policy: ReviewPolicy,
+    /// ISO 3166-1 or 3166-2 codes whose users become UNSUPPORTED.
+    pub unsupported: Vec<&'static str>,
+    /// The email channel (`None`: the outbox, readable at `/v1/sandbox/messages`).
+    pub email: Option<Arc<dyn Deliver>>,
+    /// The sms channel (`None`: the outbox).
+    pub sms: Option<Arc<dyn Deliver>>,
+}
+
+impl AppOptions {
+    /// The defaults with a manual clock.
+    pub fn with_clock(clock: &Arc<ManualClock>) -> Self {
+        AppOptions {
+            clock: Some(clock.clone()),
+            ..AppOptions::default()
+        }
+    }
+}
+
 /// Starts a server on a fresh SQLite file with two enterprises, A and B.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(AppOptions::default()).await
+}
+
+/// [`spawn_app`] with another clock, review settings or delivery channels.
+pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     let dir = tempfile::tempdir().expect("Failed to create a temporary folder");
     let store = SqliteStore::open_file(&dir.path().join("onboard.sqlite"))
         .await
@@ -45,7 +90,11 @@ pub async fn spawn_app() -> TestApp {
     let store: Arc<dyn Store> = Arc::new(store);
     let key_a = ApiKey::generate().expect("Failed to generate a key");
     let key_b = ApiKey::generate().expect("Failed to generate a key");
-    let now = SystemClock.now();
+    let clock: Arc<dyn Clock> = match options.clock {
+        Some(manual) => manual,
+        None => Arc::new(SystemClock),
+    };
+    let now = clock.now();
     for (name, key) in [("enterprise-a", &key_a), ("enterprise-b", &key_b)] {
         store
             .create_enterprise(name, &key.hash(), now)
@@ -60,8 +109,21 @@ pub async fn spawn_app() -> TestApp {
         .await
         .expect("Failed to bind a random port");
     let port = listener.local_addr().unwrap().port();
+    let mut delivery = Delivery::outbox(store.clone());
+    if let Some(email) = options.email {
+        delivery.email = email;
+    }
+    if let Some(sms) = options.sms {
+        delivery.sms = sms;
+    }
+    let onboarding = Onboarding::new(store, clock)
+        .with_review(Review {
+            policy: options.policy,
+            unsupported: Jurisdictions::new(options.unsupported),
+        })
+        .with_delivery(delivery);
     let state = AppState {
-        onboarding: Onboarding::new(store, Arc::new(SystemClock)),
+        onboarding: onboarding.clone(),
         body_limit: DEFAULT_BODY_LIMIT,
         sandbox: true,
     };
@@ -85,6 +147,7 @@ pub async fn spawn_app() -> TestApp {
         key_a: key_a.expose().to_owned(),
         key_b: key_b.expose().to_owned(),
         client,
+        onboarding,
         _dir: dir,
         _shutdown: shutdown,
     }
@@ -185,6 +248,113 @@ impl TestApp {
             .await
             .expect("Failed to execute request")
     }
+
+    /// A POST with the bearer `key` and a JSON body.
+    pub async fn post_json(&self, key: &str, path: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .expect("Failed to execute request")
+    }
+
+    /// A GET with the bearer `key` (an API key or a user token).
+    pub async fn get_with(&self, key: &str, path: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(key)
+            .send()
+            .await
+            .expect("Failed to execute request")
+    }
+
+    /// `POST /v1/enterprise/users/send-verification/:user_id` with `{"type": channel}`.
+    pub async fn send_code(&self, key: &str, user_id: &str, channel: &str) -> Response {
+        let path = format!("/v1/enterprise/users/send-verification/{user_id}");
+        self.post_json(key, &path, &json!({ "type": channel }))
+            .await
+    }
+
+    /// `POST /v1/enterprise/users/verify/:user_id` with `{"type", "otp"}`.
+    pub async fn verify(&self, key: &str, user_id: &str, channel: &str, otp: &str) -> Response {
+        let path = format!("/v1/enterprise/users/verify/{user_id}");
+        self.post_json(key, &path, &json!({ "type": channel, "otp": otp }))
+            .await
+    }
+
+    /// `GET /v1/sandbox/messages?user_id=`: the user's outbox, newest first.
+    pub async fn messages(&self, key: &str, user_id: &str) -> Vec<Value> {
+        let response = self
+            .get_with(key, &format!("/v1/sandbox/messages?user_id={user_id}"))
+            .await;
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        assert_eq!(status, StatusCode::OK, "reading messages failed: {text}");
+        let body: Value = serde_json::from_str(&text).unwrap();
+        body["data"]
+            .as_array()
+            .expect("data is not an array")
+            .clone()
+    }
+
+    /// The newest code the outbox holds for `user_id` on `channel`.
+    pub async fn latest_code(&self, key: &str, user_id: &str, channel: &str) -> String {
+        let messages = self.messages(key, user_id).await;
+        messages
+            .iter()
+            .find(|m| m["channel"] == channel)
+            .unwrap_or_else(|| panic!("no {channel} message for {user_id} in {messages:?}"))["code"]
+            .as_str()
+            .expect("code is a string")
+            .to_owned()
+    }
+
+    /// The `data` of `GET /v1/enterprise/users/:user_id`, insisting on 200.
+    pub async fn user_ok(&self, key: &str, user_id: &str) -> Value {
+        let response = self.get_user(key, user_id).await;
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        assert_eq!(status, StatusCode::OK, "reading {user_id} failed: {text}");
+        let mut body: Value = serde_json::from_str(&text).unwrap();
+        body["data"].take()
+    }
+
+    /// A user's `status` and `requirements`, read back over REST.
+    pub async fn state_of(&self, key: &str, user_id: &str) -> (String, Value) {
+        let user = self.user_ok(key, user_id).await;
+        (
+            user["status"]
+                .as_str()
+                .expect("status is a string")
+                .to_owned(),
+            user["requirements"].clone(),
+        )
+    }
+
+    /// `POST /v1/enterprise/user-tokens/:user_id`
+    pub async fn mint_token(&self, key: &str, user_id: &str) -> Response {
+        self.client
+            .post(self.url(&format!("/v1/enterprise/user-tokens/{user_id}")))
+            .bearer_auth(key)
+            .send()
+            .await
+            .expect("Failed to execute request")
+    }
+
+    /// `GET /v1/user` with a user auth token.
+    pub async fn me(&self, token: &str) -> Response {
+        self.get_with(token, "/v1/user").await
+    }
+
+    /// The enterprise named `name` (`enterprise-a` or `enterprise-b`), for the service.
+    pub async fn enterprise(&self, name: &str) -> Enterprise {
+        self.onboarding
+            .enterprise_named(name)
+            .await
+            .expect("the enterprise exists")
+    }
 }
 
 /// The `user_id` of each user in a `data` array.
@@ -227,6 +397,21 @@ pub async fn assert_error(response: Response, status: StatusCode) -> Value {
         .unwrap_or_else(|| panic!("no error sentence in {text}"));
     assert!(!error.trim().is_empty(), "empty error sentence in {text}");
     body
+}
+
+/// Reads a success: checks the status and returns the whole JSON body.
+pub async fn body_ok(response: Response, status: StatusCode) -> Value {
+    let actual = response.status();
+    let url = response.url().clone();
+    let text = response.text().await.unwrap();
+    assert_eq!(actual, status, "unexpected status for {url}: {text}");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("body is not JSON ({e}): {text}"))
+}
+
+/// Reads a refusal: checks the status and returns the `error` sentence.
+pub async fn refusal(response: Response, status: StatusCode) -> String {
+    let body = assert_error(response, status).await;
+    body["error"].as_str().unwrap().to_owned()
 }
 
 /// The field names of a validation failure's `errors`, in order.

@@ -8,11 +8,14 @@ mod fixtures;
 mod ordered;
 
 mod auth;
+mod delivery;
 mod errors;
 mod golden;
 mod health;
 mod listing;
 mod paging;
 mod tenancy;
+mod tokens;
 mod users;
 mod validation;
+mod verification;
