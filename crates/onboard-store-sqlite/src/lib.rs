@@ -24,7 +24,7 @@ use onboard_core::store::{
     TokenGrant, UserFilter, from_micros, micros,
 };
 use onboard_core::user::User;
-use onboard_core::verification::Channel;
+use onboard_core::verification::{Channel, CodeRecord};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -184,14 +184,15 @@ impl Store for SqliteStore {
         users::decide(&self.writer, enterprise, user_id, channel, now, decide).await
     }
 
-    async fn forget_code(
+    async fn restore_code(
         &self,
         enterprise: EnterpriseId,
         user_id: &str,
         channel: Channel,
-        sent_at: OffsetDateTime,
+        failed: OffsetDateTime,
+        previous: Option<&CodeRecord>,
     ) -> Result<(), StoreError> {
-        users::forget_code(&self.writer, enterprise, user_id, channel, sent_at).await
+        users::restore_code(&self.writer, enterprise, user_id, channel, failed, previous).await
     }
 
     async fn find_user(

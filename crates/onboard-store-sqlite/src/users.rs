@@ -251,6 +251,7 @@ pub(crate) async fn decide(
     Ok(Some(Decided {
         outcome: decision.outcome,
         user,
+        previous_code: code,
     }))
 }
 
@@ -314,23 +315,36 @@ async fn write_code(
     Ok(())
 }
 
-pub(crate) async fn forget_code(
+pub(crate) async fn restore_code(
     writer: &SqlitePool,
     enterprise: EnterpriseId,
     user_id: &str,
     channel: Channel,
-    sent_at: OffsetDateTime,
+    failed: OffsetDateTime,
+    previous: Option<&CodeRecord>,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "DELETE FROM verification_codes WHERE channel = ? AND sent_at = ? AND user_position = \
-         (SELECT position FROM users WHERE enterprise_id = ? AND user_id = ?)",
-    )
-    .bind(channel.as_str())
-    .bind(micros(sent_at))
-    .bind(enterprise.0)
-    .bind(user_id)
-    .execute(writer)
-    .await
-    .map_err(classify)?;
+    const WHERE: &str = "WHERE channel = ? AND sent_at = ? AND user_position = \
+         (SELECT position FROM users WHERE enterprise_id = ? AND user_id = ?)";
+    let query = match previous {
+        None => sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DELETE FROM verification_codes {WHERE}"
+        ))),
+        Some(code) => sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE verification_codes SET code_hash = ?, sent_at = ?, expires_at = ?, \
+             failed_attempts = ? {WHERE}"
+        )))
+        .bind(code.hash.clone())
+        .bind(micros(code.sent_at))
+        .bind(micros(code.expires_at))
+        .bind(i64::from(code.failed_attempts)),
+    };
+    query
+        .bind(channel.as_str())
+        .bind(micros(failed))
+        .bind(enterprise.0)
+        .bind(user_id)
+        .execute(writer)
+        .await
+        .map_err(classify)?;
     Ok(())
 }

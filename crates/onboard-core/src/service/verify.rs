@@ -23,11 +23,8 @@ impl Onboarding {
             let fresh = CodeRecord::new(Code::hash(user.id, channel, code.expose()), now);
             lifecycle::decide_send(&user.summary, existing, channel, fresh)
         };
-        let user = self
-            .run(enterprise, user_id, Some(channel), decide)
-            .await?
-            .user
-            .summary;
+        let decided = self.run(enterprise, user_id, Some(channel), decide).await?;
+        let user = decided.user.summary;
         let to = match channel {
             Channel::Email => user.email.clone(),
             Channel::Sms => user.phone_number.clone(),
@@ -42,9 +39,11 @@ impl Onboarding {
         };
         if let Err(e) = self.delivery.for_channel(channel).deliver(&message).await {
             tracing::warn!(channel = channel.as_str(), error = %e, "code delivery failed");
-            // Forget the undelivered code so that the client may ask again at once.
+            // Undo the undelivered code: the one it replaced works again, and the
+            // client may ask for another at once.
+            let previous = decided.previous_code.as_ref();
             self.store
-                .forget_code(enterprise.id, user_id, channel, now)
+                .restore_code(enterprise.id, user_id, channel, now, previous)
                 .await?;
             return Err(ServiceError::DeliveryFailed(format!(
                 "The {channel} code could not be delivered: {e}"

@@ -103,14 +103,16 @@ pub trait Store: Send + Sync + 'static {
         decide: Decide<'_>,
     ) -> Result<Option<Decided>, StoreError>;
 
-    /// Removes the code sent at `sent_at` (its delivery failed), so that a new one
-    /// can be requested at once. A newer code is left alone.
-    async fn forget_code(
+    /// Undoes a code whose delivery failed: the code sent at `failed` is replaced
+    /// by `previous` (the code it had replaced, still usable) or removed, so that a
+    /// new one can be requested at once. A newer code is left alone.
+    async fn restore_code(
         &self,
         enterprise: EnterpriseId,
         user_id: &str,
         channel: Channel,
-        sent_at: OffsetDateTime,
+        failed: OffsetDateTime,
+        previous: Option<&CodeRecord>,
     ) -> Result<(), StoreError>;
 
     /// An active user of this enterprise.
@@ -188,6 +190,8 @@ pub type Decide<'a> = &'a (dyn Fn(&User, Option<&CodeRecord>) -> Decision + Send
 pub struct Decided {
     pub outcome: Result<(), Refusal>,
     pub user: User,
+    /// The code on the channel as it was before the decision.
+    pub previous_code: Option<CodeRecord>,
 }
 
 /// The range of the event log an enterprise can still read.

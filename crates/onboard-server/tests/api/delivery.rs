@@ -197,3 +197,43 @@ async fn a_failing_email_channel_still_registers_the_user_who_may_ask_again_at_o
         json!({"email": false, "sms": true})
     );
 }
+
+#[tokio::test]
+async fn a_failed_resend_leaves_the_previous_code_working() {
+    let (relay, sms) = Relay::start().await;
+    let clock = manual_clock();
+    let app = spawn_app_with(AppOptions {
+        clock: Some(clock.clone()),
+        sms: Some(sms),
+        ..AppOptions::default()
+    })
+    .await;
+    let key = &app.key_a;
+    app.register_ok(key, &fixtures::individual("jane")).await;
+    let email_code = app.latest_code(key, "jane", "email").await;
+    body_ok(
+        app.verify(key, "jane", "email", &email_code).await,
+        StatusCode::OK,
+    )
+    .await;
+
+    relay.fail(false);
+    body_ok(app.send_code(key, "jane", "sms").await, StatusCode::OK).await;
+    let delivered = relay.last_code();
+
+    clock.advance(time::Duration::seconds(31));
+    relay.fail(true);
+    refusal(
+        app.send_code(key, "jane", "sms").await,
+        StatusCode::BAD_GATEWAY,
+    )
+    .await;
+
+    // The resend never reached the user; the code they hold still verifies them.
+    body_ok(
+        app.verify(key, "jane", "sms", &delivered).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(app.state_of(key, "jane").await.0, "VERIFIED");
+}
