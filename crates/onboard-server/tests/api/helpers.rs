@@ -9,7 +9,7 @@ use onboard_core::clock::{Clock, SystemClock};
 use onboard_core::secret::ApiKey;
 use onboard_core::service::Onboarding;
 use onboard_core::store::Store;
-use onboard_server::{AppState, DEFAULT_BODY_LIMIT};
+use onboard_server::{AppState, Options};
 use onboard_store_sqlite::SqliteStore;
 use reqwest::{Response, StatusCode};
 use serde_json::Value;
@@ -60,11 +60,11 @@ pub async fn spawn_app() -> TestApp {
         .await
         .expect("Failed to bind a random port");
     let port = listener.local_addr().unwrap().port();
-    let state = AppState {
-        onboarding: Onboarding::new(store, Arc::new(SystemClock)),
-        body_limit: DEFAULT_BODY_LIMIT,
+    let options = Options {
         sandbox: true,
+        ..Options::default()
     };
+    let state = AppState::new(Onboarding::new(store, Arc::new(SystemClock)), options);
     let (shutdown, stop) = oneshot::channel::<()>();
     tokio::spawn(async move {
         onboard_server::serve(listener, state, async move {
