@@ -232,3 +232,66 @@ pub struct OutboxMessage {
     pub code: String,
     pub sent_at: String,
 }
+
+/// The name of the one feed (CONTRACT §5, `seeds/000_*`).
+pub const USERS_FEED: &str = "private.enterprise.users";
+
+/// A feed message (CONTRACT §5): `payload` is exactly the shape of `seeds/000_*`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FeedMessage {
+    pub sequence: u64,
+    pub recipient: String,
+    pub timestamp: i64,
+    pub event_id: i64,
+    pub payload: FeedPayload,
+}
+
+/// `payload` of a feed message, in the vendor's key order.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FeedPayload {
+    pub user_id: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: String,
+    pub phone_number: String,
+    pub account_role: String,
+    pub account_type: String,
+    pub status: String,
+    pub user_token: Option<FeedToken>,
+    pub requirements: FeedRequirements,
+}
+
+/// `user_token` of a feed payload, in the vendor's key order.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FeedToken {
+    pub token: String,
+    pub expires: String,
+    pub partner_user_id: String,
+}
+
+/// `requirements` of a feed payload: the vendor writes `sms` first here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeedRequirements {
+    pub sms: bool,
+    pub email: bool,
+}
+
+/// A reply to a client message (CONTRACT §5): `type` is `success` or `error`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Reply {
+    #[serde(rename = "type")]
+    pub r#type: String,
+    pub sequence: u64,
+    pub timestamp: i64,
+    pub payload: ReplyPayload,
+    pub action: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReplyPayload {
+    pub action: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub feeds: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub message: Option<String>,
+}

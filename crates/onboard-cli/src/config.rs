@@ -11,6 +11,7 @@
 //! [events]
 //! retention_days = 30
 //! retention_max_events = 1000000
+//! max_connections_per_key = 20000            # WebSocket connections per key
 //! [email]
 //! channel = "smtp"                           # or "outbox" (default)
 //! smtp = { host = "smtp.example.com", port = 587, tls = "starttls",
@@ -58,6 +59,7 @@ pub struct ReviewConfig {
 pub struct EventsConfig {
     pub retention_days: Option<u64>,
     pub retention_max_events: Option<u64>,
+    pub max_connections_per_key: Option<usize>,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]

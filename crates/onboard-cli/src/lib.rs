@@ -7,6 +7,7 @@ mod config;
 mod database;
 mod operator;
 mod serve;
+mod watch;
 
 use std::path::PathBuf;
 
@@ -38,6 +39,8 @@ pub enum Command {
     /// Read the messages the outbox channel stored.
     #[command(subcommand)]
     Outbox(operator::OutboxCommand),
+    /// Follow the live feed: one JSON line per event, resuming after disconnects.
+    Watch(watch::WatchArgs),
 }
 
 /// Where the data lives: an embedded SQLite database in `--data-dir` unless
@@ -59,5 +62,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Enterprise(command) => admin::enterprise(command).await,
         Command::Users(command) => operator::users(command).await,
         Command::Outbox(command) => operator::outbox(command).await,
+        Command::Watch(args) => watch::run(args).await,
     }
 }

@@ -15,7 +15,8 @@ use onboard_core::service::{Onboarding, Review};
 use onboard_core::store::Store;
 use onboard_delivery::smtp::SmtpChannel;
 use onboard_delivery::webhook::WebhookChannel;
-use onboard_server::{AppState, DEFAULT_BODY_LIMIT};
+use onboard_server::feed::limits::FeedLimits;
+use onboard_server::{AppState, DEFAULT_BODY_LIMIT, Options};
 use time::{Duration, OffsetDateTime};
 use tokio::net::TcpListener;
 
@@ -47,6 +48,9 @@ pub struct ServeArgs {
     /// become UNSUPPORTED, e.g. `CU,IR,US-NY`.
     #[arg(long, env = "ONBOARD_UNSUPPORTED_JURISDICTIONS", value_delimiter = ',')]
     pub unsupported_jurisdictions: Option<Vec<String>>,
+    /// Open WebSocket connections allowed per enterprise key [default: 20000].
+    #[arg(long, env = "ONBOARD_WS_MAX_CONNECTIONS_PER_KEY")]
+    pub ws_max_connections_per_key: Option<usize>,
 }
 
 pub async fn run(mut args: ServeArgs) -> anyhow::Result<()> {
@@ -72,14 +76,22 @@ pub async fn run(mut args: ServeArgs) -> anyhow::Result<()> {
     let onboarding = Onboarding::new(store, Arc::new(SystemClock))
         .with_review(review)
         .with_delivery(delivery);
-    let state = AppState {
-        onboarding,
+    let mut feed = FeedLimits::default();
+    if let Some(max) = args
+        .ws_max_connections_per_key
+        .or(file.events.max_connections_per_key)
+    {
+        feed.max_connections_per_key = max;
+    }
+    let options = Options {
         body_limit: args
             .body_limit
             .or(file.body_limit)
             .unwrap_or(DEFAULT_BODY_LIMIT),
         sandbox: args.sandbox || file.sandbox.unwrap_or(false),
+        feed,
     };
+    let state = AppState::new(onboarding, options);
     tokio::spawn(prune_forever(
         state.onboarding.store().clone(),
         retention(&file),

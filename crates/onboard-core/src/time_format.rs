@@ -12,9 +12,9 @@ pub fn rfc3339_millis(t: OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
-/// Integer Unix nanoseconds, as the WebSocket `timestamp` (19 digits).
-pub fn unix_nanos(t: OffsetDateTime) -> i128 {
-    t.unix_timestamp_nanos()
+/// Integer Unix nanoseconds, as the WebSocket `timestamp` (19 digits until 2286).
+pub fn unix_nanos(t: OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos()).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]

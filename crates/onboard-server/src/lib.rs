@@ -6,10 +6,11 @@
 //! decides every error status and body in one `match`.
 //!
 //! Startup has one shape: build the [`AppState`], bind a listener (port 0 in tests),
-//! and [`serve`] until the shutdown future resolves.
+//! and [`serve`] until the shutdown future resolves. The live feed is [`feed`].
 
 pub mod error;
 pub mod extract;
+pub mod feed;
 mod logging;
 pub mod routes;
 pub mod state;
@@ -19,7 +20,7 @@ use std::future::Future;
 use axum::middleware;
 use tokio::net::TcpListener;
 
-pub use state::AppState;
+pub use state::{AppState, Options};
 
 /// The default cap on request bodies: a corporation with 25 beneficial owners is
 /// about 25 KiB, so 256 KiB leaves room without inviting abuse.
@@ -37,7 +38,19 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let feed = state.feed.clone();
+    let cancel = feed.shutdown.clone();
+    // axum's graceful shutdown does not wait for upgraded connections: cancel the
+    // feed sessions ourselves, then give them a moment to say goodbye.
+    let signal = async move {
+        shutdown.await;
+        cancel.cancel();
+    };
+    let served = axum::serve(listener, app(state))
+        .with_graceful_shutdown(signal)
+        .await;
+    feed.shutdown.cancel();
+    feed.tracker.close();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), feed.tracker.wait()).await;
+    served
 }

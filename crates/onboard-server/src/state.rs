@@ -1,6 +1,13 @@
 //! What every handler can reach.
 
+use std::sync::Arc;
+
 use onboard_core::service::Onboarding;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::feed::hub::Hub;
+use crate::feed::limits::{Connections, FeedLimits};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -9,4 +16,55 @@ pub struct AppState {
     pub body_limit: usize,
     /// Sandbox mode: routes that expose codes (`/v1/sandbox/*`) exist only then.
     pub sandbox: bool,
+    pub feed: Arc<Feed>,
+}
+
+/// The live feed's shared parts.
+pub struct Feed {
+    pub hub: Hub,
+    pub limits: FeedLimits,
+    pub connections: Connections,
+    /// Cancelled when the server shuts down: every session closes.
+    pub shutdown: CancellationToken,
+    /// The running sessions, so that shutdown can wait for them.
+    pub tracker: TaskTracker,
+}
+
+/// What a server is built from, beside the domain.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub body_limit: usize,
+    pub sandbox: bool,
+    pub feed: FeedLimits,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            body_limit: crate::DEFAULT_BODY_LIMIT,
+            sandbox: false,
+            feed: FeedLimits::default(),
+        }
+    }
+}
+
+impl AppState {
+    /// Wires the feed's hub into the domain, so that every committed change wakes
+    /// the subscribers of this node.
+    pub fn new(onboarding: Onboarding, options: Options) -> Self {
+        let hub = Hub::new(onboarding.clone());
+        let onboarding = onboarding.with_notifier(Arc::new(hub.clone()));
+        AppState {
+            onboarding,
+            body_limit: options.body_limit,
+            sandbox: options.sandbox,
+            feed: Arc::new(Feed {
+                hub,
+                limits: options.feed,
+                connections: Connections::default(),
+                shutdown: CancellationToken::new(),
+                tracker: TaskTracker::new(),
+            }),
+        }
+    }
 }

@@ -244,6 +244,15 @@ impl Store for SqliteStore {
         tokens::mint(&self.writer, enterprise, grants, now).await
     }
 
+    async fn grant_feed_tokens(
+        &self,
+        enterprise: EnterpriseId,
+        grants: &[TokenGrant],
+        now: OffsetDateTime,
+    ) -> Result<Vec<bool>, StoreError> {
+        tokens::grant_best_effort(&self.writer, enterprise, grants, now).await
+    }
+
     async fn user_by_token(
         &self,
         token_hash: &KeyHash,

@@ -4,7 +4,7 @@ use onboard_core::secret::KeyHash;
 use onboard_core::store::{EnterpriseId, OutboxEntry, StoreError, TokenGrant, from_micros, micros};
 use onboard_core::user::User;
 use onboard_core::verification::Channel;
-use sqlx::sqlite::SqlitePool;
+use sqlx::sqlite::{SqliteConnection, SqlitePool};
 use sqlx::{QueryBuilder, Row, Sqlite};
 use time::OffsetDateTime;
 
@@ -22,31 +22,53 @@ pub(crate) async fn mint(
         .await
         .map_err(classify)?;
     for grant in grants {
-        let position: Option<i64> = sqlx::query_scalar(
-            "SELECT position FROM users WHERE enterprise_id = ? AND user_id = ? AND active = 1",
-        )
-        .bind(enterprise.0)
-        .bind(&grant.user_id)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(classify)?;
-        let Some(position) = position else {
+        if !grant_one(&mut tx, enterprise, grant, now).await? {
             return Ok(Err(grant.user_id.clone()));
-        };
-        sqlx::query(
-            "INSERT INTO user_tokens (token_hash, user_position, expires_at, created_at) \
-             VALUES (?, ?, ?, ?)",
-        )
-        .bind(grant.hash.as_str())
-        .bind(position)
-        .bind(micros(grant.expires_at))
-        .bind(micros(now))
-        .execute(&mut *tx)
-        .await
-        .map_err(classify)?;
+        }
     }
     tx.commit().await.map_err(classify)?;
     Ok(Ok(()))
+}
+
+pub(crate) async fn grant_best_effort(
+    writer: &SqlitePool,
+    enterprise: EnterpriseId,
+    grants: &[TokenGrant],
+    now: OffsetDateTime,
+) -> Result<Vec<bool>, StoreError> {
+    let mut tx = writer
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .map_err(classify)?;
+    let mut granted = Vec::with_capacity(grants.len());
+    for grant in grants {
+        granted.push(grant_one(&mut tx, enterprise, grant, now).await?);
+    }
+    tx.commit().await.map_err(classify)?;
+    Ok(granted)
+}
+
+/// Stores one token hash if the user is active; `false` if it is not.
+async fn grant_one(
+    tx: &mut SqliteConnection,
+    enterprise: EnterpriseId,
+    grant: &TokenGrant,
+    now: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    let inserted = sqlx::query(
+        "INSERT INTO user_tokens (token_hash, user_position, expires_at, created_at) \
+         SELECT ?, position, ?, ? FROM users \
+         WHERE enterprise_id = ? AND user_id = ? AND active = 1",
+    )
+    .bind(grant.hash.as_str())
+    .bind(micros(grant.expires_at))
+    .bind(micros(now))
+    .bind(enterprise.0)
+    .bind(&grant.user_id)
+    .execute(&mut *tx)
+    .await
+    .map_err(classify)?;
+    Ok(inserted.rows_affected() == 1)
 }
 
 pub(crate) async fn user_by_token(

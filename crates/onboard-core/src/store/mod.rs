@@ -159,6 +159,16 @@ pub trait Store: Send + Sync + 'static {
         now: OffsetDateTime,
     ) -> Result<Result<(), String>, StoreError>;
 
+    /// Stores token hashes for the feed, best effort: one write for a batch of
+    /// events, `false` where the user is no longer active (that event's message
+    /// then carries no token).
+    async fn grant_feed_tokens(
+        &self,
+        enterprise: EnterpriseId,
+        grants: &[TokenGrant],
+        now: OffsetDateTime,
+    ) -> Result<Vec<bool>, StoreError>;
+
     /// The active user an unexpired token belongs to.
     async fn user_by_token(
         &self,

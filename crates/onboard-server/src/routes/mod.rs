@@ -45,6 +45,7 @@ pub fn router(state: AppState) -> Router {
         // Extensions (CONTRACT §2, "Extensions").
         .route("/v1/user", get(tokens::me))
         .route("/v1/enterprise/events", get(events::list_events))
+        .route("/ws", get(crate::feed::upgrade))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz));
     // Codes are readable over HTTP only in sandbox mode; otherwise the route does

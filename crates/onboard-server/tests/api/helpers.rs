@@ -11,7 +11,7 @@ use onboard_core::lifecycle::{Jurisdictions, ReviewPolicy};
 use onboard_core::secret::ApiKey;
 use onboard_core::service::{Onboarding, Review};
 use onboard_core::store::{Enterprise, Store};
-use onboard_server::{AppState, DEFAULT_BODY_LIMIT};
+use onboard_server::{AppState, Options};
 use onboard_store_sqlite::SqliteStore;
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
@@ -122,11 +122,13 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
             unsupported: Jurisdictions::new(options.unsupported),
         })
         .with_delivery(delivery);
-    let state = AppState {
-        onboarding: onboarding.clone(),
-        body_limit: DEFAULT_BODY_LIMIT,
+    let server_options = Options {
         sandbox: true,
+        ..Options::default()
     };
+    let state = AppState::new(onboarding, server_options);
+    // The state's copy tells the feed about changes, as the server's own does.
+    let onboarding = state.onboarding.clone();
     let (shutdown, stop) = oneshot::channel::<()>();
     tokio::spawn(async move {
         onboard_server::serve(listener, state, async move {

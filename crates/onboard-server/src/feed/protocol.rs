@@ -1,0 +1,186 @@
+//! The WebSocket protocol of CONTRACT §5: what clients send, what the server
+//! answers. Parsing never fails silently: every refusal is a [`Refusal`] that the
+//! session turns into a `type: "error"` reply naming the action.
+
+use onboard_api::{Reply, ReplyPayload, USERS_FEED};
+use serde_json::Value;
+
+/// A well-formed client message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientMessage {
+    Authenticate {
+        api_key: String,
+    },
+    Subscribe {
+        feeds: Vec<String>,
+        after: Option<i64>,
+    },
+    Unsubscribe {
+        feeds: Vec<String>,
+    },
+}
+
+/// Why a client message was refused, and the action it was about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub action: String,
+    pub message: String,
+}
+
+impl Refusal {
+    pub fn new(action: &str, message: impl Into<String>) -> Self {
+        Refusal {
+            action: action.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+pub fn parse(text: &str) -> Result<ClientMessage, Refusal> {
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| Refusal::new("unknown", format!("the message is not valid JSON: {e}")))?;
+    let Value::Object(map) = value else {
+        return Err(Refusal::new("unknown", "the message must be a JSON object"));
+    };
+    let Some(kind) = map.get("type").and_then(Value::as_str) else {
+        return Err(Refusal::new("unknown", "the message needs a \"type\""));
+    };
+    match kind {
+        "authenticate" => {
+            let api_key = map
+                .get("apiKey")
+                .and_then(Value::as_str)
+                .filter(|k| !k.is_empty())
+                .ok_or_else(|| Refusal::new(kind, "apiKey is required"))?;
+            // The vendor's own examples send `"true"`; both spellings mean yes.
+            let enterprise = matches!(map.get("enterprise"), Some(Value::Bool(true)))
+                || matches!(map.get("enterprise"), Some(Value::String(s)) if s == "true");
+            if !enterprise {
+                return Err(Refusal::new(
+                    kind,
+                    "enterprise must be true: this feed serves enterprise keys",
+                ));
+            }
+            Ok(ClientMessage::Authenticate {
+                api_key: api_key.to_owned(),
+            })
+        }
+        "subscribe" => {
+            let feeds = feeds(kind, map.get("feeds"))?;
+            let after = match map.get("after") {
+                None | Some(Value::Null) => None,
+                Some(v) => Some(v.as_i64().filter(|n| *n >= 0).ok_or_else(|| {
+                    Refusal::new(
+                        kind,
+                        "after must be an event_id: a whole number of 0 or more",
+                    )
+                })?),
+            };
+            Ok(ClientMessage::Subscribe { feeds, after })
+        }
+        "unsubscribe" => Ok(ClientMessage::Unsubscribe {
+            feeds: feeds(kind, map.get("feeds"))?,
+        }),
+        other => Err(Refusal::new(
+            other,
+            format!(
+                "unknown message type {other:?}: expected authenticate, subscribe or unsubscribe"
+            ),
+        )),
+    }
+}
+
+fn feeds(action: &str, value: Option<&Value>) -> Result<Vec<String>, Refusal> {
+    let items = value
+        .and_then(Value::as_array)
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| Refusal::new(action, "feeds must be a non-empty array of feed names"))?;
+    items
+        .iter()
+        .map(|f| match f.as_str() {
+            Some(USERS_FEED) => Ok(USERS_FEED.to_owned()),
+            Some(other) => Err(Refusal::new(
+                action,
+                format!("unknown feed {other:?}: the only feed is {USERS_FEED}"),
+            )),
+            None => Err(Refusal::new(action, "feeds must be strings")),
+        })
+        .collect()
+}
+
+pub fn success(sequence: u64, timestamp: i64, action: &str, feeds: Option<Vec<String>>) -> Reply {
+    Reply {
+        r#type: "success".into(),
+        sequence,
+        timestamp,
+        payload: ReplyPayload {
+            action: action.into(),
+            feeds,
+            message: None,
+        },
+        action: action.into(),
+    }
+}
+
+pub fn error(sequence: u64, timestamp: i64, refusal: Refusal) -> Reply {
+    Reply {
+        r#type: "error".into(),
+        sequence,
+        timestamp,
+        payload: ReplyPayload {
+            action: refusal.action.clone(),
+            feeds: None,
+            message: Some(refusal.message),
+        },
+        action: refusal.action,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_vendor_examples_parse() {
+        let auth = r#"{"type":"authenticate","apiKey":"k","enterprise":"true"}"#;
+        assert_eq!(
+            parse(auth),
+            Ok(ClientMessage::Authenticate {
+                api_key: "k".into()
+            })
+        );
+        let sub = r#"{"type":"subscribe","feeds":["private.enterprise.users"]}"#;
+        assert_eq!(
+            parse(sub),
+            Ok(ClientMessage::Subscribe {
+                feeds: vec![USERS_FEED.into()],
+                after: None
+            })
+        );
+    }
+
+    #[test]
+    fn refusals_name_the_action() {
+        let cases = [
+            ("{", "unknown"),
+            ("[]", "unknown"),
+            (r#"{"feeds":[]}"#, "unknown"),
+            (r#"{"type":"authenticate","apiKey":"k"}"#, "authenticate"),
+            (
+                r#"{"type":"subscribe","feeds":["private.other"]}"#,
+                "subscribe",
+            ),
+            (r#"{"type":"subscribe","feeds":[],"after":1}"#, "subscribe"),
+            (
+                r#"{"type":"subscribe","feeds":["private.enterprise.users"],"after":-1}"#,
+                "subscribe",
+            ),
+            (r#"{"type":"dance"}"#, "dance"),
+        ];
+        for (text, action) in cases {
+            let refusal = parse(text).expect_err(text);
+            assert_eq!(refusal.action, action, "{text}");
+            assert!(!refusal.message.is_empty());
+        }
+    }
+}

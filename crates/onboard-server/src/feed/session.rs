@@ -1,0 +1,358 @@
+//! One WebSocket connection: authenticate, subscribe, then deliver every event of
+//! the enterprise in `event_id` order, exactly once, from the broadcast while it
+//! keeps up and from the log whenever there is a gap.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, close_code};
+use onboard_api::{FeedMessage, USERS_FEED};
+use onboard_core::service::Onboarding;
+use onboard_core::store::Enterprise;
+use onboard_core::time_format::unix_nanos;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::hub::{READ_BATCH, Subscription};
+use super::limits::{RateLimiter, Slot};
+use super::protocol::{self, ClientMessage, Refusal};
+use super::tokens::{FeedItem, items_with_tokens};
+use crate::state::Feed;
+
+/// The socket went away or failed; the session ends.
+struct Gone;
+
+/// A subscription and how far this connection has delivered it.
+struct Live {
+    sub: Subscription,
+    /// The last `event_id` delivered (or skipped as not sent on the feed).
+    cursor: i64,
+}
+
+struct Session {
+    socket: WebSocket,
+    feed: Arc<Feed>,
+    /// Server messages sent so far; the next one carries `sequence + 1`.
+    sequence: u64,
+    enterprise: Option<Enterprise>,
+    /// Holds this connection's place in the per-key count while authenticated.
+    _slot: Option<Slot>,
+    live: Option<Live>,
+    limiter: RateLimiter,
+    refusals_in_a_row: u32,
+}
+
+pub async fn run(socket: WebSocket, feed: Arc<Feed>) {
+    let limits = &feed.limits;
+    let mut session = Session {
+        socket,
+        limiter: RateLimiter::new(limits.messages_per_second, limits.burst),
+        feed: feed.clone(),
+        sequence: 0,
+        enterprise: None,
+        _slot: None,
+        live: None,
+        refusals_in_a_row: 0,
+    };
+    session.serve().await;
+}
+
+impl Session {
+    async fn serve(&mut self) {
+        let mut ping = tokio::time::interval(self.feed.limits.ping_interval);
+        ping.tick().await;
+        let mut last_heard = Instant::now();
+        let shutdown = self.feed.shutdown.clone();
+        loop {
+            let outcome = tokio::select! {
+                () = shutdown.cancelled() => {
+                    self.close(close_code::AWAY, "server shutting down").await;
+                    return;
+                }
+                incoming = self.socket.recv() => match incoming {
+                    Some(Ok(message)) => {
+                        last_heard = Instant::now();
+                        self.on_message(message).await
+                    }
+                    _ => return,
+                },
+                received = next_live(&mut self.live), if self.live.is_some() => {
+                    self.on_live(received).await
+                }
+                _ = ping.tick() => self.keep_alive(last_heard).await,
+            };
+            if outcome.is_err() {
+                return;
+            }
+        }
+    }
+
+    async fn keep_alive(&mut self, last_heard: Instant) -> Result<(), Gone> {
+        let idle = self.feed.limits.idle_timeout;
+        if last_heard.elapsed() >= idle {
+            let why = format!("nothing heard for {} seconds; closing", idle.as_secs());
+            self.refuse(Refusal::new("keepalive", why)).await?;
+            self.close(close_code::AWAY, "idle").await;
+            return Err(Gone);
+        }
+        self.socket
+            .send(Message::Ping(Default::default()))
+            .await
+            .map_err(|_| Gone)
+    }
+
+    async fn on_message(&mut self, message: Message) -> Result<(), Gone> {
+        let text = match message {
+            Message::Text(text) => text,
+            Message::Binary(_) => {
+                return self
+                    .refuse_counted(Refusal::new(
+                        "unknown",
+                        "binary messages are not supported; send JSON text",
+                    ))
+                    .await;
+            }
+            Message::Close(_) => return Err(Gone),
+            Message::Ping(_) | Message::Pong(_) => return Ok(()),
+        };
+        if !self.limiter.allow() {
+            let limits = &self.feed.limits;
+            let why = format!(
+                "rate limit exceeded: at most {} messages per second",
+                limits.messages_per_second
+            );
+            return self.refuse_counted(Refusal::new("unknown", why)).await;
+        }
+        let max = self.feed.limits.max_message_bytes;
+        if text.len() > max {
+            let why = format!(
+                "the message is {} bytes; at most {max} are accepted",
+                text.len()
+            );
+            return self.refuse_counted(Refusal::new("unknown", why)).await;
+        }
+        match protocol::parse(text.as_str()) {
+            Ok(message) => {
+                self.refusals_in_a_row = 0;
+                self.on_command(message).await
+            }
+            Err(refusal) => self.refuse_counted(refusal).await,
+        }
+    }
+
+    async fn on_command(&mut self, message: ClientMessage) -> Result<(), Gone> {
+        match message {
+            ClientMessage::Authenticate { api_key } => self.authenticate(&api_key).await,
+            ClientMessage::Subscribe { after, .. } => self.subscribe(after).await,
+            ClientMessage::Unsubscribe { feeds } => {
+                self.live = None;
+                self.success("unsubscribe", Some(feeds)).await
+            }
+        }
+    }
+
+    async fn authenticate(&mut self, api_key: &str) -> Result<(), Gone> {
+        const ACTION: &str = "authenticate";
+        if self.enterprise.is_some() {
+            return self
+                .refuse(Refusal::new(
+                    ACTION,
+                    "this connection is already authenticated",
+                ))
+                .await;
+        }
+        let enterprise = match self.feed.hub.onboarding().authenticate(api_key).await {
+            Ok(enterprise) => enterprise,
+            Err(e) => return self.refuse(Refusal::new(ACTION, e.to_string())).await,
+        };
+        let max = self.feed.limits.max_connections_per_key;
+        let Some(slot) = self.feed.connections.acquire(enterprise.id, max) else {
+            let why = format!("this key already has {max} open connections on this server");
+            self.refuse(Refusal::new(ACTION, why)).await?;
+            self.close(close_code::POLICY, "too many connections").await;
+            return Err(Gone);
+        };
+        self.enterprise = Some(enterprise);
+        self._slot = Some(slot);
+        self.success(ACTION, None).await
+    }
+
+    async fn subscribe(&mut self, after: Option<i64>) -> Result<(), Gone> {
+        const ACTION: &str = "subscribe";
+        let Some(enterprise) = self.enterprise.clone() else {
+            return self
+                .refuse(Refusal::new(ACTION, "authenticate before subscribing"))
+                .await;
+        };
+        if let Some(after) = after {
+            let onboarding = self.feed.hub.onboarding().clone();
+            if let Err(why) = check_history(&onboarding, &enterprise, after).await {
+                return self.refuse(Refusal::new(ACTION, why)).await;
+            }
+        }
+        let sub = match self.feed.hub.subscribe(enterprise.id).await {
+            Ok(sub) => sub,
+            Err(e) => {
+                tracing::warn!(error = %e, "subscribe failed");
+                let why = "the event log is unavailable; try again shortly";
+                return self.refuse(Refusal::new(ACTION, why)).await;
+            }
+        };
+        let cursor = after.unwrap_or_else(|| {
+            sub.channel
+                .latest
+                .load(std::sync::atomic::Ordering::Acquire)
+        });
+        self.live = Some(Live { sub, cursor });
+        self.success(ACTION, Some(vec![USERS_FEED.to_owned()]))
+            .await?;
+        self.catch_up().await
+    }
+
+    async fn on_live(&mut self, received: Result<Arc<FeedItem>, RecvError>) -> Result<(), Gone> {
+        let Some(live) = &self.live else {
+            return Ok(());
+        };
+        match received {
+            Ok(item) if item.event.event_id <= live.cursor => Ok(()),
+            Ok(item) if item.event.event_id == live.cursor + 1 => self.deliver(&item).await,
+            // A gap (we subscribed mid-batch or fell behind): the log fills it, and
+            // this item comes along with the rest.
+            Ok(_) | Err(RecvError::Lagged(_)) => self.catch_up().await,
+            Err(RecvError::Closed) => {
+                self.live = None;
+                Ok(())
+            }
+        }
+    }
+
+    /// Reads the log from the cursor to its end and delivers every event.
+    async fn catch_up(&mut self) -> Result<(), Gone> {
+        loop {
+            let Some((enterprise, cursor)) = self.position() else {
+                return Ok(());
+            };
+            let onboarding = self.feed.hub.onboarding().clone();
+            let events = match onboarding
+                .store()
+                .read_events(enterprise, cursor, READ_BATCH)
+                .await
+            {
+                Ok(events) => events,
+                Err(e) => {
+                    // The broadcast or the next poll will bring us back here.
+                    tracing::warn!(error = %e, "feed catch-up could not read the log");
+                    return Ok(());
+                }
+            };
+            let full = events.len() as u32 == READ_BATCH;
+            for item in items_with_tokens(&onboarding, enterprise, events).await {
+                self.deliver(&item).await?;
+            }
+            if !full {
+                return Ok(());
+            }
+        }
+    }
+
+    fn position(&self) -> Option<(onboard_core::store::EnterpriseId, i64)> {
+        let enterprise = self.enterprise.as_ref()?.id;
+        Some((enterprise, self.live.as_ref()?.cursor))
+    }
+
+    /// Sends one event (if it is sent on the feed) and moves the cursor past it.
+    async fn deliver(&mut self, item: &FeedItem) -> Result<(), Gone> {
+        if item.is_sent() {
+            self.sequence += 1;
+            let message = FeedMessage {
+                sequence: self.sequence,
+                recipient: USERS_FEED.to_owned(),
+                timestamp: unix_nanos(self.feed.hub.onboarding().clock().now()),
+                event_id: item.event.event_id,
+                payload: item.payload(),
+            };
+            self.send_json(&message).await?;
+        }
+        if let Some(live) = &mut self.live {
+            live.cursor = item.event.event_id;
+        }
+        Ok(())
+    }
+
+    async fn success(&mut self, action: &str, feeds: Option<Vec<String>>) -> Result<(), Gone> {
+        self.sequence += 1;
+        let now = unix_nanos(self.feed.hub.onboarding().clock().now());
+        let reply = protocol::success(self.sequence, now, action, feeds);
+        self.send_json(&reply).await
+    }
+
+    async fn refuse(&mut self, refusal: Refusal) -> Result<(), Gone> {
+        self.sequence += 1;
+        let now = unix_nanos(self.feed.hub.onboarding().clock().now());
+        let reply = protocol::error(self.sequence, now, refusal);
+        self.send_json(&reply).await
+    }
+
+    /// A refusal of a client mistake; too many in a row and the connection closes.
+    async fn refuse_counted(&mut self, refusal: Refusal) -> Result<(), Gone> {
+        self.refuse(refusal).await?;
+        self.refusals_in_a_row += 1;
+        if self.refusals_in_a_row >= self.feed.limits.max_refusals {
+            self.close(close_code::POLICY, "too many refused messages")
+                .await;
+            return Err(Gone);
+        }
+        Ok(())
+    }
+
+    async fn send_json(&mut self, value: &impl serde::Serialize) -> Result<(), Gone> {
+        let text = serde_json::to_string(value).map_err(|_| Gone)?;
+        self.socket
+            .send(Message::Text(text.into()))
+            .await
+            .map_err(|_| Gone)
+    }
+
+    async fn close(&mut self, code: u16, reason: &'static str) {
+        let frame = CloseFrame {
+            code,
+            reason: reason.into(),
+        };
+        let _ = self.socket.send(Message::Close(Some(frame))).await;
+    }
+}
+
+async fn next_live(live: &mut Option<Live>) -> Result<Arc<FeedItem>, RecvError> {
+    match live {
+        Some(live) => live.sub.rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// `after` must lie within what the log still holds.
+async fn check_history(
+    onboarding: &Onboarding,
+    enterprise: &Enterprise,
+    after: i64,
+) -> Result<(), String> {
+    let store = onboarding.store();
+    let bounds = store
+        .event_bounds(enterprise.id)
+        .await
+        .map_err(|_| "the event log is unavailable; try again shortly".to_owned())?;
+    if after > bounds.latest {
+        return Err(format!(
+            "after {after} is beyond the latest event_id, {}",
+            bounds.latest
+        ));
+    }
+    let first_needed = after + 1;
+    match bounds.oldest {
+        Some(oldest) if oldest > first_needed => Err(format!(
+            "events after {after} are no longer held; the oldest event held is {oldest}"
+        )),
+        None if bounds.latest > after => Err(format!(
+            "events after {after} are no longer held; the log holds none"
+        )),
+        _ => Ok(()),
+    }
+}
