@@ -48,6 +48,11 @@ pub async fn enterprise(command: EnterpriseCommand) -> anyhow::Result<()> {
     }
 }
 
+/// The enterprise name is taken.
+#[derive(Debug, thiserror::Error)]
+#[error("an enterprise named {0:?} already exists")]
+pub struct EnterpriseExists(pub String);
+
 /// Creates an enterprise with a fresh API key; the key is returned once, here.
 pub async fn create_enterprise(
     store: &dyn Store,
@@ -63,9 +68,7 @@ pub async fn create_enterprise(
         .create_enterprise(name, &key.hash(), OffsetDateTime::now_utc())
         .await
         .map_err(|e| match e {
-            StoreError::Conflict(_) => {
-                anyhow::anyhow!("an enterprise named {name:?} already exists")
-            }
+            StoreError::Conflict(_) => anyhow::Error::new(EnterpriseExists(name.to_owned())),
             other => anyhow::Error::new(other).context("Failed to create the enterprise"),
         })?;
     Ok((enterprise, key))

@@ -5,6 +5,10 @@
 //! ```toml
 //! listen = "127.0.0.1:8080"
 //! sandbox = true
+//! database_url = "postgres://onboard@db.internal:5432/onboard"
+//! [database]                                 # PostgreSQL pool
+//! max_connections = 16
+//! acquire_timeout_ms = 3000
 //! [review]
 //! policy = "manual"                          # or "auto" (default)
 //! unsupported_jurisdictions = ["CU", "US-NY"]
@@ -38,6 +42,8 @@ pub struct FileConfig {
     pub body_limit: Option<usize>,
     pub sandbox: Option<bool>,
     #[serde(default)]
+    pub database: DatabaseConfig,
+    #[serde(default)]
     pub review: ReviewConfig,
     #[serde(default)]
     pub events: EventsConfig,
@@ -45,6 +51,14 @@ pub struct FileConfig {
     pub email: EmailConfig,
     #[serde(default)]
     pub sms: SmsConfig,
+}
+
+/// PostgreSQL pool settings.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    pub max_connections: Option<u32>,
+    pub acquire_timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

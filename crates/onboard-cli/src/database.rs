@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use onboard_core::store::Store;
+use onboard_store_postgres::PostgresStore;
 use onboard_store_sqlite::SqliteStore;
 
 use crate::DatabaseArgs;
@@ -37,10 +38,15 @@ pub async fn open_store(args: &DatabaseArgs) -> anyhow::Result<Arc<dyn Store>> {
             Ok(Arc::new(store))
         }
         Some("postgres" | "postgresql") => {
-            bail!("PostgreSQL is not supported by this build yet; use a sqlite: URL")
+            let store = PostgresStore::open(url, args.pool_settings())
+                .await
+                .with_context(|| {
+                    format!("Failed to open the PostgreSQL database {}", redact(url))
+                })?;
+            Ok(Arc::new(store))
         }
         _ => bail!(
-            "the database URL must start with sqlite: (got {})",
+            "the database URL must start with sqlite: or postgres: (got {})",
             redact(url)
         ),
     }

@@ -51,9 +51,30 @@ pub struct DatabaseArgs {
     /// given) [default: onboard-data].
     #[arg(long, env = "ONBOARD_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Database URL, e.g. `sqlite:/var/lib/onboard/onboard.db`.
+    /// Database URL: `sqlite:/var/lib/onboard/onboard.db` or
+    /// `postgres://user:password@host:5432/onboard`.
     #[arg(long, env = "ONBOARD_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    /// PostgreSQL: connections in the pool [default: 16].
+    #[arg(long, env = "ONBOARD_DB_MAX_CONNECTIONS")]
+    pub db_max_connections: Option<u32>,
+    /// PostgreSQL: how long a request waits for a connection before it is
+    /// answered 503, in milliseconds [default: 3000].
+    #[arg(long, env = "ONBOARD_DB_ACQUIRE_TIMEOUT_MS")]
+    pub db_acquire_timeout_ms: Option<u64>,
+}
+
+impl DatabaseArgs {
+    pub fn pool_settings(&self) -> onboard_store_postgres::PoolSettings {
+        let mut settings = onboard_store_postgres::PoolSettings::default();
+        if let Some(max) = self.db_max_connections {
+            settings.max_connections = max.max(1);
+        }
+        if let Some(ms) = self.db_acquire_timeout_ms {
+            settings.acquire_timeout = std::time::Duration::from_millis(ms);
+        }
+        settings
+    }
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {

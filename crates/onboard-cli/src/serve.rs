@@ -21,7 +21,7 @@ use time::{Duration, OffsetDateTime};
 use tokio::net::TcpListener;
 
 use crate::DatabaseArgs;
-use crate::admin::create_enterprise;
+use crate::admin::{EnterpriseExists, create_enterprise};
 use crate::config::{EmailChannel, FileConfig, SmsChannel};
 
 #[derive(Debug, Args)]
@@ -58,6 +58,14 @@ pub async fn run(mut args: ServeArgs) -> anyhow::Result<()> {
     let file = FileConfig::load(args.config.as_deref())?;
     args.database.data_dir = args.database.data_dir.or(file.data_dir.clone());
     args.database.database_url = args.database.database_url.or(file.database_url.clone());
+    args.database.db_max_connections = args
+        .database
+        .db_max_connections
+        .or(file.database.max_connections);
+    args.database.db_acquire_timeout_ms = args
+        .database
+        .db_acquire_timeout_ms
+        .or(file.database.acquire_timeout_ms);
     let listen = args.listen.or(file.listen).unwrap_or(DEFAULT_LISTEN);
     let review = review_settings(&args, &file)?;
     onboard_delivery::install_tls_provider();
@@ -181,7 +189,12 @@ async fn first_run(store: &dyn Store, address: SocketAddr) -> anyhow::Result<()>
     if !existing.is_empty() {
         return Ok(());
     }
-    let (_, key) = create_enterprise(store, "default").await?;
+    let key = match create_enterprise(store, "default").await {
+        Ok((_, key)) => key,
+        // Another node sharing the database created it first: it printed the key.
+        Err(e) if e.downcast_ref::<EnterpriseExists>().is_some() => return Ok(()),
+        Err(e) => return Err(e),
+    };
     println!(
         "\nCreated enterprise \"default\". Its API key is shown this once:\n\n  {key}\n\n\
          Try it:\n\n  curl -H 'Authorization: Bearer {key}' http://{address}/v1/enterprise/users\n",

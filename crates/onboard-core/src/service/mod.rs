@@ -19,10 +19,11 @@ use onboard_api::FieldProblem;
 
 use crate::clock::Clock;
 use crate::delivery::Delivery;
+pub use crate::events::{ChangeNotifier, NoNotifier};
 use crate::lifecycle::{Jurisdictions, Refusal, ReviewPolicy};
 use crate::random::{OsRandom, Random};
 use crate::secret::KeyHash;
-use crate::store::{Enterprise, EnterpriseId, Store, StoreError};
+use crate::store::{Enterprise, Store, StoreError};
 use crate::user::UserSummary;
 
 /// Why a use case did not succeed; each variant is one HTTP status (CONTRACT §1).
@@ -103,18 +104,6 @@ pub struct UserPage {
     pub next: Option<Cursor>,
 }
 
-/// Told after every committed change, so that live feeds wake up.
-pub trait ChangeNotifier: Send + Sync + 'static {
-    fn changed(&self, enterprise: EnterpriseId);
-}
-
-/// For a server without live feeds.
-pub struct NoNotifier;
-
-impl ChangeNotifier for NoNotifier {
-    fn changed(&self, _: EnterpriseId) {}
-}
-
 /// The operator's review settings (CONTRACT §4).
 #[derive(Debug, Clone, Default)]
 pub struct Review {
@@ -163,6 +152,10 @@ impl Onboarding {
     pub fn with_notifier(mut self, notifier: Arc<dyn ChangeNotifier>) -> Self {
         self.notifier = notifier;
         self
+    }
+
+    pub fn notifier(&self) -> &Arc<dyn ChangeNotifier> {
+        &self.notifier
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

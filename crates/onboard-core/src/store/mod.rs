@@ -9,7 +9,9 @@ use time::OffsetDateTime;
 
 pub use rows::{EventRow, UserRow, from_micros, micros};
 
-use crate::events::{Event, Retention};
+use std::sync::Weak;
+
+use crate::events::{ChangeNotifier, Event, Retention};
 use crate::lifecycle::{Decision, Refusal};
 use crate::secret::KeyHash;
 use crate::user::{AccountRole, Status, User, UserSummary};
@@ -62,6 +64,13 @@ pub struct Listed {
 pub trait Store: Send + Sync + 'static {
     /// Answers when the database is reachable (`/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Forwards changes committed by *other* processes sharing the database to
+    /// `notifier`, for as long as it lives. Backends that cannot hear them do
+    /// nothing; the feed's polling finds those changes anyway, only later.
+    async fn forward_changes(&self, notifier: Weak<dyn ChangeNotifier>) {
+        let _ = notifier;
+    }
 
     /// Creates an enterprise whose API key hashes to `key_hash`.
     async fn create_enterprise(

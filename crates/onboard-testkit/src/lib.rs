@@ -1,0 +1,177 @@
+//! Test support: [`TestDatabase`] gives each test its own database of either
+//! backend, and removes it afterwards.
+//!
+//! PostgreSQL suites take the server from `ONBOARD_TEST_POSTGRES_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/postgres`, the server this project's
+//! machines and CI run). Each test creates a database of its own on it and drops it
+//! when done. An unreachable server fails the test loudly: the PostgreSQL suites
+//! are part of the test suite, never silently skipped.
+
+use std::sync::Arc;
+
+use onboard_core::store::Store;
+use onboard_store_postgres::{PoolSettings, PostgresStore};
+use onboard_store_sqlite::SqliteStore;
+use sqlx::Connection;
+use sqlx::postgres::PgConnection;
+
+/// The environment variable naming the PostgreSQL server of the tests.
+pub const POSTGRES_URL_VAR: &str = "ONBOARD_TEST_POSTGRES_URL";
+const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The URL of the PostgreSQL server the tests use (its admin database).
+pub fn postgres_server_url() -> String {
+    std::env::var(POSTGRES_URL_VAR).unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned())
+}
+
+/// A database that exists for one test.
+pub struct TestDatabase {
+    pub backend: Backend,
+    /// What `onboard serve --database-url` takes.
+    pub url: String,
+    dir: Option<tempfile::TempDir>,
+    postgres_name: Option<String>,
+}
+
+impl TestDatabase {
+    pub async fn new(backend: Backend) -> TestDatabase {
+        match backend {
+            Backend::Sqlite => Self::sqlite(),
+            Backend::Postgres => Self::postgres().await,
+        }
+    }
+
+    /// A fresh SQLite file in a temporary folder.
+    pub fn sqlite() -> TestDatabase {
+        let dir = tempfile::tempdir().expect("Failed to create a temporary folder");
+        let url = format!("sqlite:{}", dir.path().join("onboard.db").display());
+        TestDatabase {
+            backend: Backend::Sqlite,
+            url,
+            dir: Some(dir),
+            postgres_name: None,
+        }
+    }
+
+    /// A fresh, empty database on the test PostgreSQL server.
+    pub async fn postgres() -> TestDatabase {
+        let server = postgres_server_url();
+        let name = format!("onboard_test_{}", uuid::Uuid::now_v7().simple());
+        let mut admin = PgConnection::connect(&server).await.unwrap_or_else(|e| {
+            panic!(
+                "PostgreSQL is not reachable at {server} ({e}); the PostgreSQL suites need it: \
+                 start it or point {POSTGRES_URL_VAR} at one"
+            )
+        });
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut admin)
+            .await
+            .expect("Failed to create the test database");
+        let _ = admin.close().await;
+        let url = database_url(&server, &name);
+        TestDatabase {
+            backend: Backend::Postgres,
+            url,
+            dir: None,
+            postgres_name: Some(name),
+        }
+    }
+
+    /// Opens the store on this database (migrating it).
+    pub async fn open_store(&self) -> Arc<dyn Store> {
+        match self.backend {
+            Backend::Sqlite => Arc::new(
+                SqliteStore::open(&self.url)
+                    .await
+                    .expect("Failed to open the SQLite store"),
+            ),
+            Backend::Postgres => Arc::new(
+                PostgresStore::open(&self.url, PoolSettings::default())
+                    .await
+                    .expect("Failed to open the PostgreSQL store"),
+            ),
+        }
+    }
+
+    /// The folder of a SQLite database (`None` for PostgreSQL).
+    pub fn dir(&self) -> Option<&std::path::Path> {
+        self.dir.as_ref().map(|d| d.path())
+    }
+
+    /// The PostgreSQL database's name (`None` for SQLite).
+    pub fn postgres_name(&self) -> Option<&str> {
+        self.postgres_name.as_deref()
+    }
+}
+
+/// `server` with its database name replaced by `name`.
+fn database_url(server: &str, name: &str) -> String {
+    let (base, query) = server
+        .split_once('?')
+        .map_or((server, None), |(b, q)| (b, Some(q)));
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[scheme_end..].find('/') {
+        Some(slash) => &base[..scheme_end + slash],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Some(name) = self.postgres_name.take() else {
+            return;
+        };
+        // Drop runs inside the test's runtime: do the async work on a thread of
+        // its own. FORCE ends the connections that servers under test still hold.
+        let server = postgres_server_url();
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                let mut admin = PgConnection::connect(&server).await.ok()?;
+                let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .execute(&mut admin)
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Some(_))) {
+            eprintln!("warning: a test database could not be dropped");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::database_url;
+
+    #[test]
+    fn the_database_name_is_swapped_and_options_kept() {
+        assert_eq!(
+            database_url("postgres://u@h:5432/postgres", "t1"),
+            "postgres://u@h:5432/t1"
+        );
+        assert_eq!(
+            database_url("postgres://u@h:5432", "t1"),
+            "postgres://u@h:5432/t1"
+        );
+        assert_eq!(
+            database_url("postgres://u@h/db?sslmode=disable", "t1"),
+            "postgres://u@h/t1?sslmode=disable"
+        );
+    }
+}
