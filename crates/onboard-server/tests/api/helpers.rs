@@ -10,9 +10,9 @@ use onboard_core::delivery::{Deliver, Delivery};
 use onboard_core::lifecycle::{Jurisdictions, ReviewPolicy};
 use onboard_core::secret::ApiKey;
 use onboard_core::service::{Onboarding, Review};
-use onboard_core::store::{Enterprise, Store};
+use onboard_core::store::Enterprise;
 use onboard_server::{AppState, Options};
-use onboard_store_sqlite::SqliteStore;
+use onboard_testkit::TestDatabase;
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -45,8 +45,9 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// The service the server runs, for what only an operator can do (reviews).
     pub onboarding: Onboarding,
-    /// The database folder; removed when the test ends.
-    _dir: tempfile::TempDir,
+    /// The test's own database (a SQLite file or a PostgreSQL database); removed
+    /// when the test ends.
+    _database: TestDatabase,
     /// Dropping it shuts the server down gracefully.
     _shutdown: oneshot::Sender<()>,
 }
@@ -76,18 +77,16 @@ impl AppOptions {
     }
 }
 
-/// Starts a server on a fresh SQLite file with two enterprises, A and B.
+/// Starts a server on a fresh database of the binary's backend ([`crate::BACKEND`])
+/// with two enterprises, A and B.
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(AppOptions::default()).await
 }
 
 /// [`spawn_app`] with another clock, review settings or delivery channels.
 pub async fn spawn_app_with(options: AppOptions) -> TestApp {
-    let dir = tempfile::tempdir().expect("Failed to create a temporary folder");
-    let store = SqliteStore::open_file(&dir.path().join("onboard.sqlite"))
-        .await
-        .expect("Failed to open the SQLite store");
-    let store: Arc<dyn Store> = Arc::new(store);
+    let database = TestDatabase::new(crate::BACKEND).await;
+    let store = database.open_store().await;
     let key_a = ApiKey::generate().expect("Failed to generate a key");
     let key_b = ApiKey::generate().expect("Failed to generate a key");
     let clock: Arc<dyn Clock> = match options.clock {
@@ -150,7 +149,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         key_b: key_b.expose().to_owned(),
         client,
         onboarding,
-        _dir: dir,
+        _database: database,
         _shutdown: shutdown,
     }
 }

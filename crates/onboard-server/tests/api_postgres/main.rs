@@ -1,0 +1,36 @@
+//! The HTTP API suite of `tests/api`, module for module, on PostgreSQL: each test
+//! gets a database of its own on the server of `ONBOARD_TEST_POSTGRES_URL`.
+
+/// The storage backend every test of this binary runs on.
+pub const BACKEND: onboard_testkit::Backend = onboard_testkit::Backend::Postgres;
+
+#[path = "../api/auth.rs"]
+mod auth;
+#[path = "../api/delivery.rs"]
+mod delivery;
+#[path = "../api/errors.rs"]
+mod errors;
+#[path = "../api/fixtures.rs"]
+mod fixtures;
+#[path = "../api/golden.rs"]
+mod golden;
+#[path = "../api/health.rs"]
+mod health;
+#[path = "../api/helpers.rs"]
+mod helpers;
+#[path = "../api/listing.rs"]
+mod listing;
+#[path = "../api/ordered.rs"]
+mod ordered;
+#[path = "../api/paging.rs"]
+mod paging;
+#[path = "../api/tenancy.rs"]
+mod tenancy;
+#[path = "../api/tokens.rs"]
+mod tokens;
+#[path = "../api/users.rs"]
+mod users;
+#[path = "../api/validation.rs"]
+mod validation;
+#[path = "../api/verification.rs"]
+mod verification;
