@@ -12,6 +12,7 @@ pub mod error;
 pub mod extract;
 pub mod feed;
 mod logging;
+pub mod metrics;
 pub mod routes;
 pub mod state;
 
@@ -28,7 +29,11 @@ pub const DEFAULT_BODY_LIMIT: usize = 256 * 1024;
 
 /// The whole application, ready to serve.
 pub fn app(state: AppState) -> axum::Router {
-    routes::router(state).layer(middleware::from_fn(logging::log_request))
+    let metrics = state.feed.metrics.clone();
+    routes::router(state).layer(middleware::from_fn_with_state(
+        metrics,
+        logging::log_request,
+    ))
 }
 
 /// Serves `state` on `listener` until `shutdown` resolves, then finishes the

@@ -1,14 +1,22 @@
-//! One log line per request. It names the route *template* (`/v1/enterprise/users/{user_id}`),
+//! One log line and one metrics sample per request. It names the route *template* (`/v1/enterprise/users/{user_id}`),
 //! never the raw path, query or headers: user ids may be email addresses, and
 //! headers carry keys. Bodies are never logged.
 
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request};
+use std::sync::Arc;
+
+use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 
-pub async fn log_request(request: Request, next: Next) -> Response {
+use crate::metrics::Metrics;
+
+pub async fn log_request(
+    State(metrics): State<Arc<Metrics>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
     let route = request
@@ -17,12 +25,9 @@ pub async fn log_request(request: Request, next: Next) -> Response {
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "<unmatched>".to_owned());
     let response = next.run(request).await;
-    tracing::info!(
-        %method,
-        route,
-        status = response.status().as_u16(),
-        micros = started.elapsed().as_micros() as u64,
-        "request"
-    );
+    let took = started.elapsed();
+    let status = response.status().as_u16();
+    metrics.record(method.as_str(), &route, status, took);
+    tracing::info!(%method, route, status, micros = took.as_micros() as u64, "request");
     response
 }

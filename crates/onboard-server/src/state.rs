@@ -8,6 +8,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::feed::hub::Hub;
 use crate::feed::limits::{Connections, FeedLimits};
+use crate::metrics::Metrics;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -24,6 +25,7 @@ pub struct Feed {
     pub hub: Hub,
     pub limits: FeedLimits,
     pub connections: Connections,
+    pub metrics: Arc<Metrics>,
     /// Cancelled when the server shuts down: every session closes.
     pub shutdown: CancellationToken,
     /// The running sessions, so that shutdown can wait for them.
@@ -62,6 +64,7 @@ impl AppState {
                 hub,
                 limits: options.feed,
                 connections: Connections::default(),
+                metrics: Arc::default(),
                 shutdown: CancellationToken::new(),
                 tracker: TaskTracker::new(),
             }),

@@ -80,6 +80,15 @@ pub struct Slot {
 }
 
 impl Connections {
+    /// Open authenticated connections over all keys.
+    pub fn total(&self) -> usize {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .sum()
+    }
+
     pub fn acquire(&self, enterprise: EnterpriseId, max: usize) -> Option<Slot> {
         let mut open = self.0.lock().unwrap_or_else(|e| e.into_inner());
         let count = open.entry(enterprise).or_default();

@@ -53,7 +53,13 @@ pub async fn run(socket: WebSocket, feed: Arc<Feed>) {
         live: None,
         refusals_in_a_row: 0,
     };
+    feed.metrics
+        .ws_sessions
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     session.serve().await;
+    feed.metrics
+        .ws_sessions
+        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
 }
 
 impl Session {
@@ -271,6 +277,8 @@ impl Session {
                 payload: item.payload(),
             };
             self.send_json(&message).await?;
+            let sent = &self.feed.metrics.feed_messages;
+            sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         if let Some(live) = &mut self.live {
             live.cursor = item.event.event_id;

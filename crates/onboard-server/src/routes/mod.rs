@@ -47,7 +47,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/enterprise/events", get(events::list_events))
         .route("/ws", get(crate::feed::upgrade))
         .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz));
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(crate::metrics::metrics));
     // Codes are readable over HTTP only in sandbox mode; otherwise the route does
     // not exist at all.
     let router = if sandbox {
