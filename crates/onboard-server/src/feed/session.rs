@@ -39,7 +39,13 @@ struct Session {
     live: Option<Live>,
     limiter: RateLimiter,
     refusals_in_a_row: u32,
+    /// A catch-up could not read the log (the database was away): try again soon,
+    /// even if no new event comes to prompt it.
+    behind: bool,
 }
+
+/// How soon a failed catch-up is tried again.
+const RETRY_CATCH_UP: std::time::Duration = std::time::Duration::from_secs(1);
 
 pub async fn run(socket: WebSocket, feed: Arc<Feed>) {
     let limits = &feed.limits;
@@ -52,6 +58,7 @@ pub async fn run(socket: WebSocket, feed: Arc<Feed>) {
         _slot: None,
         live: None,
         refusals_in_a_row: 0,
+        behind: false,
     };
     feed.metrics
         .ws_sessions
@@ -85,6 +92,7 @@ impl Session {
                     self.on_live(received).await
                 }
                 _ = ping.tick() => self.keep_alive(last_heard).await,
+                () = tokio::time::sleep(RETRY_CATCH_UP), if self.behind => self.catch_up().await,
             };
             if outcome.is_err() {
                 return;
@@ -233,6 +241,7 @@ impl Session {
 
     /// Reads the log from the cursor to its end and delivers every event.
     async fn catch_up(&mut self) -> Result<(), Gone> {
+        self.behind = false;
         loop {
             let Some((enterprise, cursor)) = self.position() else {
                 return Ok(());
@@ -245,8 +254,8 @@ impl Session {
             {
                 Ok(events) => events,
                 Err(e) => {
-                    // The broadcast or the next poll will bring us back here.
                     tracing::warn!(error = %e, "feed catch-up could not read the log");
+                    self.behind = true;
                     return Ok(());
                 }
             };
