@@ -4,6 +4,7 @@
 mod events;
 mod health;
 mod list;
+mod openapi;
 mod sandbox;
 mod tokens;
 mod users;
@@ -48,7 +49,8 @@ pub fn router(state: AppState) -> Router {
         .route("/ws", get(crate::feed::upgrade))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/metrics", get(crate::metrics::metrics));
+        .route("/metrics", get(crate::metrics::metrics))
+        .route("/openapi.json", get(openapi::document));
     // Codes are readable over HTTP only in sandbox mode; otherwise the route does
     // not exist at all.
     let router = if sandbox {

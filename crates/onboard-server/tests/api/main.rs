@@ -18,6 +18,7 @@ mod errors;
 mod golden;
 mod health;
 mod listing;
+mod openapi;
 mod paging;
 mod tenancy;
 mod tokens;

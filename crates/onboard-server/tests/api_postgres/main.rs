@@ -20,6 +20,8 @@ mod health;
 mod helpers;
 #[path = "../api/listing.rs"]
 mod listing;
+#[path = "../api/openapi.rs"]
+mod openapi;
 #[path = "../api/ordered.rs"]
 mod ordered;
 #[path = "../api/paging.rs"]
