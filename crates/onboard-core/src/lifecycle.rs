@@ -100,7 +100,7 @@ pub enum Refusal {
     NoSmsStep,
     #[error("The user is UNSUPPORTED; its verification cannot continue")]
     Unsupported,
-    #[error("A {0} code was sent less than 30 seconds ago; retry in {1} seconds")]
+    #[error("An {0} code was sent less than 30 seconds ago; retry in {1} seconds")]
     Throttled(Channel, u64),
     #[error("No {0} code has been sent; request one first")]
     NoCode(Channel),

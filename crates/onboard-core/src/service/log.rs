@@ -25,6 +25,12 @@ impl Onboarding {
             Some(first) => first.event_id > first_wanted,
             None => {
                 let bounds = self.store.event_bounds(enterprise).await?;
+                if after > bounds.latest {
+                    return Err(ServiceError::BadRequest(format!(
+                        "after {after} is beyond the latest event_id, {}",
+                        bounds.latest
+                    )));
+                }
                 bounds.latest >= first_wanted
             }
         };

@@ -13,13 +13,26 @@ pub mod protocol;
 pub mod session;
 pub mod tokens;
 
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::{State, WebSocketUpgrade};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
+
+use crate::error::ApiError;
 
 use crate::state::AppState;
 
 /// `GET /ws`: upgrade and hand the socket to a session the server can shut down.
-pub async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
+pub async fn upgrade(
+    State(state): State<AppState>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(rejection) => {
+            let why = format!("/ws speaks WebSocket only: {}", rejection.body_text());
+            return ApiError::bad_request(why).into_response();
+        }
+    };
     let feed = state.feed.clone();
     // Hard cap for the protocol layer; the session answers anything above its own
     // smaller limit with an error message instead of a silent close.

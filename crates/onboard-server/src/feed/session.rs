@@ -158,6 +158,10 @@ impl Session {
             ClientMessage::Authenticate { api_key } => self.authenticate(&api_key).await,
             ClientMessage::Subscribe { after, .. } => self.subscribe(after).await,
             ClientMessage::Unsubscribe { feeds } => {
+                if self.enterprise.is_none() {
+                    let why = "authenticate before unsubscribing";
+                    return self.refuse(Refusal::new("unsubscribe", why)).await;
+                }
                 self.live = None;
                 self.success("unsubscribe", Some(feeds)).await
             }

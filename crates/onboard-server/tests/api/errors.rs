@@ -301,3 +301,14 @@ async fn a_user_id_path_that_is_not_utf8_is_refused_with_a_json_error() {
     let status = response.status();
     assert_error(response, status).await;
 }
+
+#[tokio::test]
+async fn a_plain_get_on_the_feed_endpoint_is_400_with_a_json_error() {
+    let app = spawn_app().await;
+    let response = app.client.get(app.url("/ws")).send().await.unwrap();
+    let body = assert_error(response, StatusCode::BAD_REQUEST).await;
+    assert!(
+        body["error"].as_str().unwrap().contains("WebSocket"),
+        "{body}"
+    );
+}
