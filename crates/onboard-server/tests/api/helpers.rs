@@ -9,6 +9,7 @@ use onboard_core::clock::{Clock, SystemClock};
 use onboard_core::secret::ApiKey;
 use onboard_core::service::Onboarding;
 use onboard_core::store::Store;
+use onboard_server::feed::limits::FeedLimits;
 use onboard_server::{AppState, Options};
 use onboard_store_sqlite::SqliteStore;
 use reqwest::{Response, StatusCode};
@@ -30,6 +31,8 @@ pub struct TestApp {
     /// The API key of enterprise B.
     pub key_b: String,
     pub client: reqwest::Client,
+    /// The store under the server, for what no route does (pruning the log).
+    pub store: Arc<dyn Store>,
     /// The database folder; removed when the test ends.
     _dir: tempfile::TempDir,
     /// Dropping it shuts the server down gracefully.
@@ -38,6 +41,11 @@ pub struct TestApp {
 
 /// Starts a server on a fresh SQLite file with two enterprises, A and B.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(FeedLimits::default()).await
+}
+
+/// [`spawn_app`] with the feed's limits of the test's choosing.
+pub async fn spawn_app_with(feed: FeedLimits) -> TestApp {
     let dir = tempfile::tempdir().expect("Failed to create a temporary folder");
     let store = SqliteStore::open_file(&dir.path().join("onboard.sqlite"))
         .await
@@ -62,9 +70,13 @@ pub async fn spawn_app() -> TestApp {
     let port = listener.local_addr().unwrap().port();
     let options = Options {
         sandbox: true,
+        feed,
         ..Options::default()
     };
-    let state = AppState::new(Onboarding::new(store, Arc::new(SystemClock)), options);
+    let state = AppState::new(
+        Onboarding::new(store.clone(), Arc::new(SystemClock)),
+        options,
+    );
     let (shutdown, stop) = oneshot::channel::<()>();
     tokio::spawn(async move {
         onboard_server::serve(listener, state, async move {
@@ -85,6 +97,7 @@ pub async fn spawn_app() -> TestApp {
         key_a: key_a.expose().to_owned(),
         key_b: key_b.expose().to_owned(),
         client,
+        store,
         _dir: dir,
         _shutdown: shutdown,
     }
@@ -93,6 +106,11 @@ pub async fn spawn_app() -> TestApp {
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
+    }
+
+    /// `ws://127.0.0.1:<port>/ws`
+    pub fn ws_url(&self) -> String {
+        format!("{}/ws", self.address.replacen("http://", "ws://", 1))
     }
 
     /// `POST /v1/enterprise/register-account`
@@ -174,6 +192,101 @@ impl TestApp {
     /// The `user_id`s of a successful list, in list order.
     pub async fn list_ids(&self, key: &str, query: &str) -> Vec<String> {
         user_ids(&self.list_ok(key, query).await)
+    }
+
+    /// The newest email code the sandbox outbox holds for a user.
+    pub async fn email_code(&self, key: &str, user_id: &str) -> String {
+        let response = self
+            .client
+            .get(self.url(&format!("/v1/sandbox/messages?user_id={user_id}")))
+            .bearer_auth(key)
+            .send()
+            .await
+            .expect("Failed to execute request");
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        assert_eq!(status, StatusCode::OK, "reading the outbox failed: {text}");
+        let body: Value = serde_json::from_str(&text).unwrap();
+        body["data"]
+            .as_array()
+            .expect("data is an array")
+            .iter()
+            .find(|m| m["channel"] == "email")
+            .and_then(|m| m["code"].as_str())
+            .unwrap_or_else(|| panic!("no email code for {user_id} in {text}"))
+            .to_owned()
+    }
+
+    /// Confirms the user's email with the code the outbox holds; insists on 200.
+    pub async fn verify_email(&self, key: &str, user_id: &str) {
+        let otp = self.email_code(key, user_id).await;
+        let response = self
+            .client
+            .post(self.url(&format!("/v1/enterprise/users/verify/{user_id}")))
+            .bearer_auth(key)
+            .json(&serde_json::json!({"type": "email", "otp": otp}))
+            .send()
+            .await
+            .expect("Failed to execute request");
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        assert_eq!(status, StatusCode::OK, "verifying {user_id} failed: {text}");
+    }
+
+    /// `GET /v1/enterprise/events?<query>` (`query` without the `?`, may be empty).
+    pub async fn events(&self, key: &str, query: &str) -> Response {
+        self.client
+            .get(self.url(&format!("/v1/enterprise/events?{query}")))
+            .bearer_auth(key)
+            .send()
+            .await
+            .expect("Failed to execute request")
+    }
+
+    /// The `data` array of a successful events read.
+    pub async fn events_ok(&self, key: &str, query: &str) -> Vec<Value> {
+        let response = self.events(key, query).await;
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "reading events ?{query} failed: {text}"
+        );
+        let body: Value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("the events are not valid JSON ({e})"));
+        body["data"]
+            .as_array()
+            .expect("data is not an array")
+            .clone()
+    }
+
+    /// Every event the log holds for the key, oldest first, read page by page.
+    pub async fn all_events(&self, key: &str) -> Vec<Value> {
+        let mut all: Vec<Value> = Vec::new();
+        loop {
+            let after = all.last().map_or(0, |e| e["event_id"].as_i64().unwrap());
+            let page = self
+                .events_ok(key, &format!("after={after}&limit=1000"))
+                .await;
+            if page.is_empty() {
+                return all;
+            }
+            all.extend(page);
+        }
+    }
+
+    /// Prunes the event log of every enterprise to its latest `keep` events, as the
+    /// server's retention task would; returns how many went.
+    pub async fn prune_events(&self, keep: u64) -> u64 {
+        let retention = onboard_core::events::Retention {
+            max_age: None,
+            max_events: Some(keep),
+        };
+        self.store
+            .prune(retention, SystemClock.now())
+            .await
+            .expect("Failed to prune the event log")
     }
 
     /// `DELETE /v1/enterprise/account/:user_id`

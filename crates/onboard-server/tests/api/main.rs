@@ -6,9 +6,13 @@ mod helpers;
 
 mod fixtures;
 mod ordered;
+mod ws;
 
 mod auth;
 mod errors;
+mod feed;
+mod feed_delivery;
+mod feed_history;
 mod golden;
 mod health;
 mod listing;
