@@ -158,10 +158,7 @@ impl Session {
             ClientMessage::Authenticate { api_key } => self.authenticate(&api_key).await,
             ClientMessage::Subscribe { after, .. } => self.subscribe(after).await,
             ClientMessage::Unsubscribe { feeds } => {
-                if self.enterprise.is_none() {
-                    let why = "authenticate before unsubscribing";
-                    return self.refuse(Refusal::new("unsubscribe", why)).await;
-                }
+                // Always acknowledged: unsubscribing from nothing is a no-op.
                 self.live = None;
                 self.success("unsubscribe", Some(feeds)).await
             }
@@ -215,11 +212,17 @@ impl Session {
                 return self.refuse(Refusal::new(ACTION, why)).await;
             }
         };
-        let cursor = after.unwrap_or_else(|| {
-            sub.channel
+        let cursor = match (after, &self.live) {
+            (Some(after), _) => after,
+            // Already subscribed: carry on from what this connection delivered.
+            // The broadcast's `latest` may be behind it (events delivered from
+            // the log) or ahead of it (events still queued for us).
+            (None, Some(live)) => live.cursor,
+            (None, None) => sub
+                .channel
                 .latest
-                .load(std::sync::atomic::Ordering::Acquire)
-        });
+                .load(std::sync::atomic::Ordering::Acquire),
+        };
         self.live = Some(Live { sub, cursor });
         self.success(ACTION, Some(vec![USERS_FEED.to_owned()]))
             .await?;

@@ -9,7 +9,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use futures_util::Stream;
 use onboard_api::{EndUserSummary, Page};
-use onboard_core::service::{Cursor, Onboarding, ServiceError};
+use onboard_core::service::{Cursor, Onboarding, ServiceError, UserPage};
 use onboard_core::store::{EnterpriseId, UserFilter};
 use onboard_core::user::{AccountRole, Status, UserSummary};
 use serde::Deserialize;
@@ -69,7 +69,13 @@ pub async fn list_users(
         if cursor.is_some() {
             return Err(ApiError::bad_request("cursor needs a limit"));
         }
-        let stream = stream_all(state.onboarding.clone(), enterprise.id, filter);
+        // The first page is read before the answer starts, so that a database
+        // that is away still gets its 503; only a later page can cut the body short.
+        let first = state
+            .onboarding
+            .list_page(enterprise.id, filter, None, STREAM_PAGE)
+            .await?;
+        let stream = stream_all(state.onboarding.clone(), enterprise.id, filter, first);
         return Ok((
             [(header::CONTENT_TYPE, "application/json")],
             Body::from_stream(stream),
@@ -93,44 +99,42 @@ pub async fn list_users(
 
 /// Where the streamed list stands between two chunks.
 enum Walk {
-    Page { after: Option<Cursor>, first: bool },
+    /// The first page, already read.
+    First(UserPage),
+    Page(Cursor),
     Done,
 }
 
-/// `{"data":[…]}` written one page per chunk. The body is already under way when a
-/// later page fails, so a failure ends the stream with an error: the client sees a
-/// truncated response rather than a well-formed partial list.
+/// `{"data":[…]}` written one page per chunk, starting with `first`. The body is
+/// already under way when a later page fails, so a failure ends the stream with an
+/// error: the client sees a truncated response rather than a well-formed partial
+/// list.
 fn stream_all(
     onboarding: Onboarding,
     enterprise: EnterpriseId,
     filter: UserFilter,
+    first: UserPage,
 ) -> impl Stream<Item = Result<Bytes, ServiceError>> {
-    let start = Walk::Page {
-        after: None,
-        first: true,
-    };
-    futures_util::stream::unfold(start, move |walk| {
+    futures_util::stream::unfold(Walk::First(first), move |walk| {
         let onboarding = onboarding.clone();
         async move {
-            let Walk::Page { after, first } = walk else {
-                return None;
-            };
-            let page = match onboarding
-                .list_page(enterprise, filter, after, STREAM_PAGE)
-                .await
-            {
-                Ok(page) => page,
-                Err(e) => {
-                    tracing::error!(error = %e, "user list stream failed");
-                    return Some((Err(e), Walk::Done));
-                }
+            let (page, first) = match walk {
+                Walk::Done => return None,
+                Walk::First(page) => (page, true),
+                Walk::Page(after) => match onboarding
+                    .list_page(enterprise, filter, Some(after), STREAM_PAGE)
+                    .await
+                {
+                    Ok(page) => (page, false),
+                    Err(e) => {
+                        tracing::error!(error = %e, "user list stream failed");
+                        return Some((Err(e), Walk::Done));
+                    }
+                },
             };
             let chunk = encode_chunk(&page.users, first, page.next.is_none());
             let next = match page.next {
-                Some(after) => Walk::Page {
-                    after: Some(after),
-                    first: false,
-                },
+                Some(after) => Walk::Page(after),
                 None => Walk::Done,
             };
             Some((Ok(Bytes::from(chunk)), next))

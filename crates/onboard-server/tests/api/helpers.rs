@@ -10,7 +10,8 @@ use onboard_core::delivery::{Deliver, Delivery};
 use onboard_core::lifecycle::{Jurisdictions, ReviewPolicy};
 use onboard_core::secret::ApiKey;
 use onboard_core::service::{Onboarding, Review};
-use onboard_core::store::Enterprise;
+use onboard_core::store::{Enterprise, Store};
+use onboard_server::feed::limits::FeedLimits;
 use onboard_server::{AppState, Options};
 use onboard_testkit::TestDatabase;
 use reqwest::{Response, StatusCode};
@@ -45,6 +46,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// The service the server runs, for what only an operator can do (reviews).
     pub onboarding: Onboarding,
+    /// The store under the server, for what no route does (pruning the log).
+    pub store: Arc<dyn Store>,
     /// The test's own database (a SQLite file or a PostgreSQL database); removed
     /// when the test ends.
     _database: TestDatabase,
@@ -65,6 +68,8 @@ pub struct AppOptions {
     pub email: Option<Arc<dyn Deliver>>,
     /// The sms channel (`None`: the outbox).
     pub sms: Option<Arc<dyn Deliver>>,
+    /// The feed's limits (timeouts, rates, sizes) of the test's choosing.
+    pub feed: FeedLimits,
 }
 
 impl AppOptions {
@@ -83,7 +88,16 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(AppOptions::default()).await
 }
 
-/// [`spawn_app`] with another clock, review settings or delivery channels.
+/// [`spawn_app`] with the feed's limits of the test's choosing.
+pub async fn spawn_app_with_feed(feed: FeedLimits) -> TestApp {
+    spawn_app_with(AppOptions {
+        feed,
+        ..AppOptions::default()
+    })
+    .await
+}
+
+/// [`spawn_app`] with another clock, review settings, delivery channels or limits.
 pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     let database = TestDatabase::new(crate::BACKEND).await;
     let store = database.open_store().await;
@@ -115,7 +129,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     if let Some(sms) = options.sms {
         delivery.sms = sms;
     }
-    let onboarding = Onboarding::new(store, clock)
+    let onboarding = Onboarding::new(store.clone(), clock)
         .with_review(Review {
             policy: options.policy,
             unsupported: Jurisdictions::new(options.unsupported),
@@ -123,6 +137,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         .with_delivery(delivery);
     let server_options = Options {
         sandbox: true,
+        feed: options.feed,
         ..Options::default()
     };
     let state = AppState::new(onboarding, server_options);
@@ -149,6 +164,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         key_b: key_b.expose().to_owned(),
         client,
         onboarding,
+        store,
         _database: database,
         _shutdown: shutdown,
     }
@@ -157,6 +173,11 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
+    }
+
+    /// `ws://127.0.0.1:<port>/ws`
+    pub fn ws_url(&self) -> String {
+        format!("{}/ws", self.address.replacen("http://", "ws://", 1))
     }
 
     /// `POST /v1/enterprise/register-account`
@@ -238,6 +259,101 @@ impl TestApp {
     /// The `user_id`s of a successful list, in list order.
     pub async fn list_ids(&self, key: &str, query: &str) -> Vec<String> {
         user_ids(&self.list_ok(key, query).await)
+    }
+
+    /// The newest email code the sandbox outbox holds for a user.
+    pub async fn email_code(&self, key: &str, user_id: &str) -> String {
+        let response = self
+            .client
+            .get(self.url(&format!("/v1/sandbox/messages?user_id={user_id}")))
+            .bearer_auth(key)
+            .send()
+            .await
+            .expect("Failed to execute request");
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        assert_eq!(status, StatusCode::OK, "reading the outbox failed: {text}");
+        let body: Value = serde_json::from_str(&text).unwrap();
+        body["data"]
+            .as_array()
+            .expect("data is an array")
+            .iter()
+            .find(|m| m["channel"] == "email")
+            .and_then(|m| m["code"].as_str())
+            .unwrap_or_else(|| panic!("no email code for {user_id} in {text}"))
+            .to_owned()
+    }
+
+    /// Confirms the user's email with the code the outbox holds; insists on 200.
+    pub async fn verify_email(&self, key: &str, user_id: &str) {
+        let otp = self.email_code(key, user_id).await;
+        let response = self
+            .client
+            .post(self.url(&format!("/v1/enterprise/users/verify/{user_id}")))
+            .bearer_auth(key)
+            .json(&serde_json::json!({"type": "email", "otp": otp}))
+            .send()
+            .await
+            .expect("Failed to execute request");
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        assert_eq!(status, StatusCode::OK, "verifying {user_id} failed: {text}");
+    }
+
+    /// `GET /v1/enterprise/events?<query>` (`query` without the `?`, may be empty).
+    pub async fn events(&self, key: &str, query: &str) -> Response {
+        self.client
+            .get(self.url(&format!("/v1/enterprise/events?{query}")))
+            .bearer_auth(key)
+            .send()
+            .await
+            .expect("Failed to execute request")
+    }
+
+    /// The `data` array of a successful events read.
+    pub async fn events_ok(&self, key: &str, query: &str) -> Vec<Value> {
+        let response = self.events(key, query).await;
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "reading events ?{query} failed: {text}"
+        );
+        let body: Value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("the events are not valid JSON ({e})"));
+        body["data"]
+            .as_array()
+            .expect("data is not an array")
+            .clone()
+    }
+
+    /// Every event the log holds for the key, oldest first, read page by page.
+    pub async fn all_events(&self, key: &str) -> Vec<Value> {
+        let mut all: Vec<Value> = Vec::new();
+        loop {
+            let after = all.last().map_or(0, |e| e["event_id"].as_i64().unwrap());
+            let page = self
+                .events_ok(key, &format!("after={after}&limit=1000"))
+                .await;
+            if page.is_empty() {
+                return all;
+            }
+            all.extend(page);
+        }
+    }
+
+    /// Prunes the event log of every enterprise to its latest `keep` events, as the
+    /// server's retention task would; returns how many went.
+    pub async fn prune_events(&self, keep: u64) -> u64 {
+        let retention = onboard_core::events::Retention {
+            max_age: None,
+            max_events: Some(keep),
+        };
+        self.store
+            .prune(retention, SystemClock.now())
+            .await
+            .expect("Failed to prune the event log")
     }
 
     /// `DELETE /v1/enterprise/account/:user_id`

@@ -11,10 +11,14 @@ mod helpers;
 
 mod fixtures;
 mod ordered;
+mod ws;
 
 mod auth;
 mod delivery;
 mod errors;
+mod feed;
+mod feed_delivery;
+mod feed_history;
 mod golden;
 mod health;
 mod listing;

@@ -10,6 +10,12 @@ mod auth;
 mod delivery;
 #[path = "../api/errors.rs"]
 mod errors;
+#[path = "../api/feed.rs"]
+mod feed;
+#[path = "../api/feed_delivery.rs"]
+mod feed_delivery;
+#[path = "../api/feed_history.rs"]
+mod feed_history;
 #[path = "../api/fixtures.rs"]
 mod fixtures;
 #[path = "../api/golden.rs"]
@@ -36,3 +42,5 @@ mod users;
 mod validation;
 #[path = "../api/verification.rs"]
 mod verification;
+#[path = "../api/ws.rs"]
+mod ws;
