@@ -292,6 +292,10 @@ pub struct ReplyPayload {
     pub action: String,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub feeds: Option<Vec<String>>,
+    /// On a subscribe success: the `event_id` after which the subscription starts
+    /// (an extension: a client that reconnects resumes from here).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub after: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub message: Option<String>,
 }

@@ -36,7 +36,7 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<()> {
     let mut after = args.after;
     let mut backoff = Duration::from_millis(250);
     loop {
-        match follow(&args, &mut after).await {
+        match follow(&args, &mut after, &mut backoff).await {
             End::Fatal(why) => bail!("{why}"),
             End::Dropped(why) => {
                 eprintln!(
@@ -52,7 +52,8 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<()> {
 
 /// One connection: authenticate, subscribe after `after`, print until it ends.
 /// `after` advances with every event printed.
-async fn follow(args: &WatchArgs, after: &mut Option<i64>) -> End {
+/// A subscription that starts resets `backoff`.
+async fn follow(args: &WatchArgs, after: &mut Option<i64>, backoff: &mut Duration) -> End {
     let (mut ws, _) = match tokio_tungstenite::connect_async(args.url.as_str()).await {
         Ok(connected) => connected,
         Err(e) => return End::Dropped(format!("cannot connect to {}: {e}", args.url)),
@@ -80,6 +81,17 @@ async fn follow(args: &WatchArgs, after: &mut Option<i64>) -> End {
         let Ok(value) = serde_json::from_str::<Value>(text.as_str()) else {
             continue;
         };
+        if value.get("type").and_then(Value::as_str) == Some("success")
+            && value.get("action").and_then(Value::as_str) == Some("subscribe")
+        {
+            *backoff = Duration::from_millis(250);
+            // Live-only at first: the server says where it started, so that a
+            // reconnect before the first event still resumes from there.
+            if after.is_none() {
+                *after = value["payload"]["after"].as_i64();
+            }
+            continue;
+        }
         if let Some(id) = value.get("event_id").and_then(Value::as_i64) {
             let printed = writeln!(stdout, "{text}").and_then(|()| stdout.flush());
             if printed.context("Failed to write to stdout").is_err() {

@@ -54,7 +54,12 @@ impl AppState {
     /// Wires the feed's hub into the domain, so that every committed change wakes
     /// the subscribers of this node.
     pub fn new(onboarding: Onboarding, options: Options) -> Self {
-        let hub = Hub::new(onboarding.clone());
+        let feed = &options.feed;
+        let hub = Hub::new(
+            onboarding.clone(),
+            feed.broadcast_capacity,
+            feed.poll_interval,
+        );
         let onboarding = onboarding.with_notifier(Arc::new(hub.clone()));
         AppState {
             onboarding,

@@ -3,7 +3,7 @@
 //! per event for every subscriber of this node to share, and broadcasts them.
 //!
 //! A tailer wakes when this node commits a change ([`Hub::changed`]) and otherwise
-//! every [`POLL_INTERVAL`], which picks up changes made by other processes (the
+//! every poll interval (`FeedLimits::poll_interval`), which picks up changes made by other processes (the
 //! admin CLI, other nodes). Subscribers treat the broadcast as a hint: they check
 //! every `event_id` against their own cursor and read the log to fill any gap.
 
@@ -19,10 +19,6 @@ use tokio::sync::{Notify, broadcast};
 
 use super::tokens::{FeedItem, items_with_tokens};
 
-/// How often a tailer looks at the log without being woken.
-pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
-/// Broadcast slots per enterprise: a subscriber further behind reads the log.
-const CHANNEL_CAPACITY: usize = 1024;
 /// Events read from the log per round trip.
 pub const READ_BATCH: u32 = 500;
 
@@ -43,13 +39,19 @@ pub struct Subscription {
 #[derive(Clone)]
 pub struct Hub {
     onboarding: Onboarding,
+    /// Broadcast slots per enterprise: a subscriber further behind reads the log.
+    capacity: usize,
+    /// How often a tailer reads the log without being woken.
+    poll: Duration,
     channels: Arc<Mutex<HashMap<EnterpriseId, Weak<Channel>>>>,
 }
 
 impl Hub {
-    pub fn new(onboarding: Onboarding) -> Self {
+    pub fn new(onboarding: Onboarding, capacity: usize, poll: Duration) -> Self {
         Hub {
             onboarding,
+            capacity: capacity.max(1),
+            poll,
             channels: Arc::default(),
         }
     }
@@ -77,7 +79,7 @@ impl Hub {
             let rx = channel.tx.subscribe();
             return Ok(Subscription { channel, rx });
         }
-        let (tx, rx) = broadcast::channel(CHANNEL_CAPACITY);
+        let (tx, rx) = broadcast::channel(self.capacity);
         let channel = Arc::new(Channel {
             tx,
             latest: AtomicI64::new(latest),
@@ -139,7 +141,7 @@ async fn tail(hub: Hub, enterprise: EnterpriseId, channel: Weak<Channel>) {
         // Wait without holding the channel, so that it can close meanwhile.
         let wake = live.wake.clone();
         drop(live);
-        let _ = tokio::time::timeout(POLL_INTERVAL, wake.notified()).await;
+        let _ = tokio::time::timeout(hub.poll, wake.notified()).await;
     }
     hub.forget(enterprise);
 }

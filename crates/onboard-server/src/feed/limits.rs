@@ -20,6 +20,12 @@ pub struct FeedLimits {
     pub idle_timeout: Duration,
     /// Open authenticated connections per enterprise key, on this node.
     pub max_connections_per_key: usize,
+    /// Live events buffered per enterprise for its subscribers; one further
+    /// behind is served from the log instead.
+    pub broadcast_capacity: usize,
+    /// How often an enterprise's tailer reads the log without being woken (which
+    /// is how it hears of changes made by other processes).
+    pub poll_interval: Duration,
 }
 
 impl Default for FeedLimits {
@@ -32,6 +38,8 @@ impl Default for FeedLimits {
             ping_interval: Duration::from_secs(20),
             idle_timeout: Duration::from_secs(60),
             max_connections_per_key: 20_000,
+            broadcast_capacity: 1024,
+            poll_interval: Duration::from_millis(500),
         }
     }
 }

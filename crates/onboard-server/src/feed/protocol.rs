@@ -108,7 +108,13 @@ fn feeds(action: &str, value: Option<&Value>) -> Result<Vec<String>, Refusal> {
         .collect()
 }
 
-pub fn success(sequence: u64, timestamp: i64, action: &str, feeds: Option<Vec<String>>) -> Reply {
+pub fn success(
+    sequence: u64,
+    timestamp: i64,
+    action: &str,
+    feeds: Option<Vec<String>>,
+    after: Option<i64>,
+) -> Reply {
     Reply {
         r#type: "success".into(),
         sequence,
@@ -116,6 +122,7 @@ pub fn success(sequence: u64, timestamp: i64, action: &str, feeds: Option<Vec<St
         payload: ReplyPayload {
             action: action.into(),
             feeds,
+            after,
             message: None,
         },
         action: action.into(),
@@ -130,6 +137,7 @@ pub fn error(sequence: u64, timestamp: i64, refusal: Refusal) -> Reply {
         payload: ReplyPayload {
             action: refusal.action.clone(),
             feeds: None,
+            after: None,
             message: Some(refusal.message),
         },
         action: refusal.action,

@@ -177,7 +177,11 @@ impl Session {
         }
         let enterprise = match self.feed.hub.onboarding().authenticate(api_key).await {
             Ok(enterprise) => enterprise,
-            Err(e) => return self.refuse(Refusal::new(ACTION, e.to_string())).await,
+            Err(e) => {
+                return self
+                    .refuse_counted(Refusal::new(ACTION, e.to_string()))
+                    .await;
+            }
         };
         let max = self.feed.limits.max_connections_per_key;
         let Some(slot) = self.feed.connections.acquire(enterprise.id, max) else {
@@ -224,7 +228,7 @@ impl Session {
                 .load(std::sync::atomic::Ordering::Acquire),
         };
         self.live = Some(Live { sub, cursor });
-        self.success(ACTION, Some(vec![USERS_FEED.to_owned()]))
+        self.success_from(ACTION, Some(vec![USERS_FEED.to_owned()]), Some(cursor))
             .await?;
         self.catch_up().await
     }
@@ -266,6 +270,17 @@ impl Session {
                     return Ok(());
                 }
             };
+            if let Some(first) = events.first().filter(|e| e.event_id > cursor + 1) {
+                // Retention pruned events this connection never got: say so and
+                // end the subscription rather than skip them silently.
+                let why = format!(
+                    "events after {cursor} are no longer held (the oldest held is {}); \
+                     the subscription has ended",
+                    first.event_id
+                );
+                self.live = None;
+                return self.refuse(Refusal::new("subscribe", why)).await;
+            }
             let full = events.len() as u32 == READ_BATCH;
             for item in items_with_tokens(&onboarding, enterprise, events).await {
                 self.deliver(&item).await?;
@@ -303,9 +318,18 @@ impl Session {
     }
 
     async fn success(&mut self, action: &str, feeds: Option<Vec<String>>) -> Result<(), Gone> {
+        self.success_from(action, feeds, None).await
+    }
+
+    async fn success_from(
+        &mut self,
+        action: &str,
+        feeds: Option<Vec<String>>,
+        after: Option<i64>,
+    ) -> Result<(), Gone> {
         self.sequence += 1;
         let now = unix_nanos(self.feed.hub.onboarding().clock().now());
-        let reply = protocol::success(self.sequence, now, action, feeds);
+        let reply = protocol::success(self.sequence, now, action, feeds, after);
         self.send_json(&reply).await
     }
 

@@ -11,7 +11,9 @@ use serde_json::Value;
 use tokio::task::JoinSet;
 
 use crate::fixtures;
-use crate::helpers::{TestApp, spawn_app};
+use onboard_server::feed::limits::FeedLimits;
+
+use crate::helpers::{TestApp, spawn_app, spawn_app_with_feed};
 use crate::ws::{WAIT, Ws, event_ids};
 
 /// The REST log's events that the feed sends: registrations and updates.
@@ -284,4 +286,78 @@ async fn subscribing_again_on_a_subscribed_connection_neither_repeats_nor_skips_
         .await;
     assert_eq!(event_ids(&ws.feed_messages(1, WAIT).await), [6]);
     ws.expect_silence(Duration::from_millis(200)).await;
+}
+
+#[tokio::test]
+async fn subscribers_that_overflow_the_live_buffer_are_served_from_the_log_without_loss() {
+    const USERS: usize = 120;
+    // One live slot: every batch the tailer broadcasts overflows it, so the
+    // sessions take the "lagged" path and read the log.
+    let app = Arc::new(
+        spawn_app_with_feed(FeedLimits {
+            broadcast_capacity: 1,
+            ..FeedLimits::default()
+        })
+        .await,
+    );
+    let url = app.ws_url();
+    let mut listening = JoinSet::new();
+    for _ in 0..3 {
+        let mut ws = Ws::subscriber(&url, &app.key_a, None).await;
+        listening.spawn(async move { ws.feed_messages(USERS, Duration::from_secs(60)).await });
+    }
+    let mut writers = JoinSet::new();
+    for writer in 0..6 {
+        let app = app.clone();
+        writers.spawn(async move {
+            for i in (writer..USERS).step_by(6) {
+                let user_id = format!("burst-{i}");
+                app.register_ok(&app.key_a, &fixtures::individual(&user_id))
+                    .await;
+            }
+        });
+    }
+    tokio::time::timeout(Duration::from_secs(60), writers.join_all())
+        .await
+        .expect("the writers took more than 60 s");
+    let log = sent_events(&app, &app.key_a).await;
+    let everyone = tokio::time::timeout(Duration::from_secs(60), listening.join_all())
+        .await
+        .expect("the subscribers took more than 60 s");
+    for messages in everyone {
+        assert_strictly_increasing(&event_ids(&messages));
+        assert_matches_log(&messages, &log);
+    }
+}
+
+#[tokio::test]
+async fn a_subscriber_behind_the_pruned_log_is_told_and_its_subscription_ends() {
+    // The tailer hears only of changes it is told about: quiet ones wait.
+    let app = spawn_app_with_feed(FeedLimits {
+        poll_interval: Duration::from_secs(3600),
+        ..FeedLimits::default()
+    })
+    .await;
+    let mut ws = Ws::subscriber(&app.ws_url(), &app.key_a, None).await;
+    app.register_ok(&app.key_a, &fixtures::individual("first"))
+        .await;
+    assert_eq!(event_ids(&ws.feed_messages(1, WAIT).await), vec![1]);
+
+    // Six changes the feed does not hear of (a service without its notifier),
+    // then retention keeps only the last two.
+    let quiet = Onboarding::new(app.store.clone(), Arc::new(SystemClock));
+    let enterprise = quiet.authenticate(&app.key_a).await.unwrap();
+    for i in 0..6 {
+        let body = fixtures::individual(&format!("quiet-{i}"));
+        quiet.register(&enterprise, body).await.unwrap();
+    }
+    app.prune_events(2).await;
+    // A change it does hear of: the session finds events 2 to 5 gone.
+    app.register_ok(&app.key_a, &fixtures::individual("loud"))
+        .await;
+
+    let message = ws.expect_error("subscribe").await;
+    assert!(message.contains("no longer held"), "{message}");
+    assert!(message.contains("the oldest held is 6"), "{message}");
+    ws.expect_silence(Duration::from_millis(500)).await;
 }
