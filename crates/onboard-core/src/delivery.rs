@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use crate::store::{EnterpriseId, OutboxEntry, Store};
+use crate::store::{EnterpriseId, OutboxEntry, Store, StoreError};
 use crate::verification::{Channel, Code};
 
 /// One code on its way to one address.
@@ -32,11 +32,19 @@ impl CodeMessage {
     }
 }
 
-/// Why a message did not go out. The sentence is shown to the API client, so it
-/// never carries the code or the address.
+/// Why a message did not go out.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct DeliveryError(pub String);
+pub enum DeliveryError {
+    /// The channel refused the message or could not be reached (a 502). The
+    /// sentence is shown to the API client, so it never carries the code or the
+    /// address.
+    #[error("{0}")]
+    Channel(String),
+    /// The outbox could not store the message: a storage failure like any other
+    /// (503 while the database is away), never shown in detail.
+    #[error("the outbox could not store the message")]
+    Store(#[source] StoreError),
+}
 
 #[async_trait]
 pub trait Deliver: Send + Sync + 'static {
@@ -61,7 +69,7 @@ impl Deliver for Outbox {
         self.0
             .append_outbox(&entry)
             .await
-            .map_err(|e| DeliveryError(format!("the outbox could not store the message: {e}")))
+            .map_err(DeliveryError::Store)
     }
 }
 

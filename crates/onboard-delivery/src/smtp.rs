@@ -85,17 +85,16 @@ impl SmtpChannel {
 #[async_trait]
 impl Deliver for SmtpChannel {
     async fn deliver(&self, m: &CodeMessage) -> Result<(), DeliveryError> {
-        let to: Mailbox = m
-            .to
-            .parse()
-            .map_err(|_| DeliveryError("the recipient address was refused by the mailer".into()))?;
+        let to: Mailbox = m.to.parse().map_err(|_| {
+            DeliveryError::Channel("the recipient address was refused by the mailer".into())
+        })?;
         let email = Message::builder()
             .from(self.from.clone())
             .to(to)
             .subject("Your verification code")
             .header(ContentType::TEXT_PLAIN)
             .body(m.text())
-            .map_err(|_| DeliveryError("the email could not be composed".into()))?;
+            .map_err(|_| DeliveryError::Channel("the email could not be composed".into()))?;
         self.transport.send(email).await.map(|_| ()).map_err(|e| {
             // lettre's errors can quote the server's reply, which may name the
             // recipient: report the class of failure only.
@@ -106,7 +105,7 @@ impl Deliver for SmtpChannel {
             } else {
                 "the SMTP server could not be reached"
             };
-            DeliveryError(class.into())
+            DeliveryError::Channel(class.into())
         })
     }
 }

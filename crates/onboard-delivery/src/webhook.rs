@@ -138,14 +138,14 @@ impl Deliver for WebhookChannel {
             user_id: &m.user_id,
             sent_at: rfc3339_millis(m.sent_at),
         })
-        .map_err(|_| DeliveryError("the webhook body could not be built".into()))?;
+        .map_err(|_| DeliveryError::Channel("the webhook body could not be built".into()))?;
         let mut wait = self.backoff;
         let mut last = "failed";
         for attempt in 1..=self.max_attempts {
             match self.try_once(&body).await {
                 Ok(()) => return Ok(()),
                 Err(Attempt::Fail(status)) => {
-                    return Err(DeliveryError(format!(
+                    return Err(DeliveryError::Channel(format!(
                         "the sms webhook refused the message with status {status}"
                     )));
                 }
@@ -159,7 +159,7 @@ impl Deliver for WebhookChannel {
                 }
             }
         }
-        Err(DeliveryError(format!(
+        Err(DeliveryError::Channel(format!(
             "the sms webhook {last} after {} tries",
             self.max_attempts
         )))

@@ -98,9 +98,7 @@ pub(crate) fn classify(e: sqlx::Error) -> StoreError {
         }
         sqlx::Error::Database(db) => {
             let code = db.code().unwrap_or_default();
-            // Class 08: connection exceptions; 57P01-03: admin shutdown, crash
-            // shutdown, cannot connect now; 53300: too many connections.
-            if code.starts_with("08") || code.starts_with("57P") || code == "53300" {
+            if server_unavailable(&code) {
                 unavailable(e)
             } else {
                 StoreError::Internal(e.to_string())
@@ -114,6 +112,17 @@ pub(crate) fn classify(e: sqlx::Error) -> StoreError {
         | sqlx::Error::WorkerCrashed => unavailable(e),
         _ => StoreError::Internal(e.to_string()),
     }
+}
+
+/// SQLSTATEs that mean "the server cannot serve us now", not "this query is
+/// wrong": connection exceptions (08), authorisation failures (28), a missing
+/// database (3D000), insufficient resources (53), operator intervention such as
+/// shutdown or cancellation (57), and system errors (58).
+fn server_unavailable(code: &str) -> bool {
+    ["08", "28", "53", "57", "58"]
+        .iter()
+        .any(|class| code.starts_with(class))
+        || code == "3D000"
 }
 
 fn enterprise_from(row: &PgRow) -> Result<Enterprise, StoreError> {

@@ -12,12 +12,15 @@ use sqlx::postgres::PgListener;
 
 pub(crate) const CHANNEL: &str = "onboard_events";
 
+/// The first wait before reconnecting; it doubles up to 5 s while failures last.
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+
 /// Forwards notifications to `notifier` until it is dropped, reconnecting with
 /// backoff whenever the listening connection fails.
 pub(crate) async fn forward(pool: PgPool, notifier: Weak<dyn ChangeNotifier>) {
-    let mut backoff = Duration::from_millis(100);
+    let mut backoff = FIRST_BACKOFF;
     while notifier.strong_count() > 0 {
-        match listen(&pool, &notifier).await {
+        match listen(&pool, &notifier, &mut backoff).await {
             Ok(()) => return,
             Err(e) => {
                 tracing::warn!(error = %e, "LISTEN connection lost; reconnecting");
@@ -28,10 +31,16 @@ pub(crate) async fn forward(pool: PgPool, notifier: Weak<dyn ChangeNotifier>) {
     }
 }
 
-/// One listening connection; `Ok` when the notifier is gone.
-async fn listen(pool: &PgPool, notifier: &Weak<dyn ChangeNotifier>) -> Result<(), sqlx::Error> {
+/// One listening connection; `Ok` when the notifier is gone. A connection that
+/// gets as far as listening resets `backoff`.
+async fn listen(
+    pool: &PgPool,
+    notifier: &Weak<dyn ChangeNotifier>,
+    backoff: &mut Duration,
+) -> Result<(), sqlx::Error> {
     let mut listener = PgListener::connect_with(pool).await?;
     listener.listen(CHANNEL).await?;
+    *backoff = FIRST_BACKOFF;
     loop {
         // Wake up now and then to notice that the server has gone.
         let next = tokio::time::timeout(Duration::from_secs(5), listener.try_recv()).await;

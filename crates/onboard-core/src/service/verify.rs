@@ -4,7 +4,7 @@
 use onboard_api::CodeSent;
 
 use super::{Onboarding, ServiceError, user_not_found};
-use crate::delivery::CodeMessage;
+use crate::delivery::{CodeMessage, DeliveryError};
 use crate::lifecycle::{self, Trigger};
 use crate::store::{Decide, Decided, Enterprise};
 use crate::verification::{Channel, Code, CodeRecord};
@@ -39,15 +39,19 @@ impl Onboarding {
         };
         if let Err(e) = self.delivery.for_channel(channel).deliver(&message).await {
             tracing::warn!(channel = channel.as_str(), error = %e, "code delivery failed");
+            let failure = match e {
+                DeliveryError::Channel(why) => ServiceError::DeliveryFailed(format!(
+                    "The {channel} code could not be delivered: {why}"
+                )),
+                DeliveryError::Store(store) => store.into(),
+            };
             // Undo the undelivered code: the one it replaced works again, and the
             // client may ask for another at once.
             let previous = decided.previous_code.as_ref();
             self.store
                 .restore_code(enterprise.id, user_id, channel, now, previous)
                 .await?;
-            return Err(ServiceError::DeliveryFailed(format!(
-                "The {channel} code could not be delivered: {e}"
-            )));
+            return Err(failure);
         }
         let (email, phone_number) = match channel {
             Channel::Email => (Some(to), None),

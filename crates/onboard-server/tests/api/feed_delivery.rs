@@ -332,6 +332,12 @@ async fn subscribers_that_overflow_the_live_buffer_are_served_from_the_log_witho
 
 #[tokio::test]
 async fn a_subscriber_behind_the_pruned_log_is_told_and_its_subscription_ends() {
+    // The scenario needs changes the node does not hear of. PostgreSQL announces
+    // every commit to every node (NOTIFY), so only SQLite can stage it; the code
+    // under test (the session's catch-up) is the same for both backends.
+    if crate::BACKEND != onboard_testkit::Backend::Sqlite {
+        return;
+    }
     // The tailer hears only of changes it is told about: quiet ones wait.
     let app = spawn_app_with_feed(FeedLimits {
         poll_interval: Duration::from_secs(3600),
