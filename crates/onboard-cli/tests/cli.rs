@@ -1,6 +1,7 @@
 //! The `onboard` binary as a user runs it: a real process, a real SQLite file, a
 //! real socket, and `kill -9`.
 
+use onboard_testkit::fixtures;
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
@@ -22,6 +23,13 @@ fn onboard(args: &[&str]) -> Output {
 fn http_client() -> reqwest::Client {
     onboard_delivery::install_tls_provider();
     reqwest::Client::new()
+}
+
+/// The seed's individual, reachable at its own address `<user_id>@example.com`.
+fn individual(user_id: &str) -> Value {
+    let mut body = fixtures::individual(user_id);
+    body["email"] = json!(format!("{user_id}@example.com"));
+    body
 }
 
 fn free_port() -> u16 {
@@ -89,31 +97,6 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn individual(user_id: &str) -> Value {
-    json!({
-        "account_type": "individual",
-        "account_role": "client",
-        "user_id": user_id,
-        "email": format!("{user_id}@example.com"),
-        "first_name": "Jane",
-        "last_name": "Smith",
-        "phone_number": "+12243987754",
-        "phone_country_code": "US",
-        "account_purpose": "investing",
-        "individual": {
-            "dob": "1980-01-01",
-            "residential_country_code": "US",
-            "residential_address": "123 Main St",
-            "residential_city": "San Francisco",
-            "residential_state": "CA",
-            "residential_postal_code": "94105",
-            "id_type": "ssn",
-            "id_number": "521-45-6789",
-            "id_country_code": "US"
-        }
-    })
 }
 
 fn create_key(data_dir: &Path, name: &str) -> String {

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use onboard_testkit::TestDatabase;
+use onboard_testkit::fixtures::individual;
 use serde_json::{Value, json};
 use sqlx::Connection;
 use tokio::sync::{Barrier, Mutex, mpsc};
@@ -159,31 +160,6 @@ async fn create_key(database_url: &str, name: &str) -> String {
     let key = stdout.trim();
     assert!(!key.is_empty() && !key.contains('\n'), "{stdout:?}");
     key.to_owned()
-}
-
-fn individual(user_id: &str) -> Value {
-    json!({
-        "account_type": "individual",
-        "account_role": "client",
-        "user_id": user_id,
-        "email": format!("{user_id}@example.com"),
-        "first_name": "Jane",
-        "last_name": "Smith",
-        "phone_number": "+12243987754",
-        "phone_country_code": "US",
-        "account_purpose": "investing",
-        "individual": {
-            "dob": "1980-01-01",
-            "residential_country_code": "US",
-            "residential_address": "123 Main St",
-            "residential_city": "San Francisco",
-            "residential_state": "CA",
-            "residential_postal_code": "94105",
-            "id_type": "ssn",
-            "id_number": "521-45-6789",
-            "id_country_code": "US"
-        }
-    })
 }
 
 /// An enterprise's requests: every one bounded by the client's timeout.

@@ -7,6 +7,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use onboard_testkit::fixtures::individual;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
@@ -191,31 +192,6 @@ fn ids(events: &[Value]) -> Vec<i64> {
         .iter()
         .map(|e| e["event_id"].as_i64().unwrap())
         .collect()
-}
-
-fn individual(user_id: &str) -> Value {
-    json!({
-        "account_type": "individual",
-        "account_role": "client",
-        "user_id": user_id,
-        "email": format!("{user_id}@example.com"),
-        "first_name": "Jane",
-        "last_name": "Smith",
-        "phone_number": "+12243987754",
-        "phone_country_code": "US",
-        "account_purpose": "investing",
-        "individual": {
-            "dob": "1980-01-01",
-            "residential_country_code": "US",
-            "residential_address": "123 Main St",
-            "residential_city": "San Francisco",
-            "residential_state": "CA",
-            "residential_postal_code": "94105",
-            "id_type": "ssn",
-            "id_number": "521-45-6789",
-            "id_country_code": "US"
-        }
-    })
 }
 
 /// The HTTP side: a key and a server to talk to.

@@ -1,11 +1,14 @@
 //! Test support: [`TestDatabase`] gives each test its own database of either
-//! backend, and removes it afterwards.
+//! backend, and removes it afterwards; [`fixtures`] holds the request bodies that
+//! many suites send.
 //!
 //! PostgreSQL suites take the server from `ONBOARD_TEST_POSTGRES_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/postgres`, the server this project's
 //! machines and CI run). Each test creates a database of its own on it and drops it
 //! when done. An unreachable server fails the test loudly: the PostgreSQL suites
 //! are part of the test suite, never silently skipped.
+
+pub mod fixtures;
 
 use std::sync::Arc;
 
