@@ -1,0 +1,222 @@
+//! The data the scenarios use: registration bodies for distinct individuals, and
+//! rows bulk-loaded straight into the SQLite file before the server starts.
+//!
+//! Loading 100,000 or 1,000,000 users through HTTP would take longer than the
+//! measurement, so [`bulk_load`] writes the `users` rows itself, with the column
+//! values a registration of the same body produces (parsed by the domain's own
+//! `Registration::parse` and encoded by `UserRow::encode`). It writes users only:
+//! no events, codes or outbox rows, which the read scenarios never touch.
+
+use std::ops::Range;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow};
+use onboard_core::events::EventKind;
+use onboard_core::lifecycle;
+use onboard_core::registration::Registration;
+use onboard_core::store::{EventRow, UserRow, micros};
+use onboard_core::user::UserSummary;
+use serde_json::json;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sqlx::{Connection, SqliteConnection};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// Rows per transaction while bulk loading.
+const LOAD_BATCH: u64 = 20_000;
+
+/// Stands for the user id in [`BodyTemplate`].
+const UID: &str = "@@UID@@";
+
+/// The `user_id` of the `i`-th user of a run: fixed width, so bodies and rows of
+/// one run all have the same size.
+pub fn user_id(prefix: &str, i: u64) -> String {
+    format!("{prefix}{i:08}")
+}
+
+/// The vendor's example individual with its own `user_id` and email: a valid
+/// registration for every distinct `user_id`.
+pub struct BodyTemplate(String);
+
+impl Default for BodyTemplate {
+    fn default() -> Self {
+        let body = json!({
+            "account_type": "individual",
+            "account_role": "client",
+            "user_id": UID,
+            "email": format!("{UID}@bench-mail.com"),
+            "first_name": "Jane",
+            "last_name": "Smith",
+            "phone_number": "+12243987754",
+            "phone_country_code": "US",
+            "account_purpose": "Investing",
+            "source_of_funds": "other",
+            "source_of_funds_other": "Salary and investing",
+            "individual": {
+                "dob": "1980-01-01",
+                "residential_country_code": "US",
+                "residential_address": "123 Main St",
+                "residential_city": "San Francisco",
+                "residential_state": "CA",
+                "residential_postal_code": "60622",
+                "id_type": "ssn",
+                "id_number": "521-45-6789",
+                "id_country_code": "US"
+            }
+        });
+        BodyTemplate(body.to_string())
+    }
+}
+
+impl BodyTemplate {
+    pub fn body(&self, user_id: &str) -> String {
+        self.0.replace(UID, user_id)
+    }
+}
+
+/// The rows a registration of [`BodyTemplate`] writes, for any `user_id`.
+pub struct RowTemplate {
+    row: UserRow,
+    summary: UserSummary,
+}
+
+impl RowTemplate {
+    /// Parses the template body once with the domain's own parser.
+    pub fn new() -> anyhow::Result<RowTemplate> {
+        let body = serde_json::from_str(&BodyTemplate::default().body("template"))?;
+        let registration = Registration::parse(body, OffsetDateTime::now_utc().date())
+            .map_err(|problems| anyhow!("the template body is invalid: {problems:?}"))?;
+        let start = lifecycle::registered(registration.account_type, None);
+        let mut user = registration.into_user(Uuid::now_v7());
+        user.summary.status = start.status;
+        user.summary.requirements = start.requirements;
+        let row = UserRow::encode(&user).map_err(|e| anyhow!("{e}"))?;
+        Ok(RowTemplate {
+            row,
+            summary: user.summary,
+        })
+    }
+
+    /// The `users` columns of the user `user_id`, with a fresh server id.
+    pub fn user(&self, user_id: &str) -> UserRow {
+        let mut row = self.row.clone();
+        row.id = Uuid::now_v7().to_string();
+        row.user_id = user_id.to_owned();
+        row.email = format!("{user_id}@bench-mail.com");
+        row
+    }
+
+    /// The `events` row its registration appends.
+    pub fn event(&self, user_id: &str, now: OffsetDateTime) -> anyhow::Result<EventRow> {
+        let mut summary = self.summary.clone();
+        summary.user_id = user_id.to_owned();
+        summary.email = format!("{user_id}@bench-mail.com");
+        EventRow::encode(EventKind::Registered, "registered", &summary, now)
+            .map_err(|e| anyhow!("{e}"))
+    }
+}
+
+/// The `INSERT INTO users` of the SQLite store, column for column.
+pub const INSERT_USER: &str = "INSERT INTO users (enterprise_id, user_id, id, account_type, \
+     account_role, advisor_user_id, email, first_name, last_name, phone_number, status, \
+     email_required, sms_required, profile, created_at, updated_at) \
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+/// Binds a row to [`INSERT_USER`].
+pub fn bind_user<'q>(
+    enterprise: i64,
+    row: &'q UserRow,
+    now: OffsetDateTime,
+) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments> {
+    sqlx::query(INSERT_USER)
+        .bind(enterprise)
+        .bind(&row.user_id)
+        .bind(&row.id)
+        .bind(&row.account_type)
+        .bind(&row.account_role)
+        .bind(&row.advisor_user_id)
+        .bind(&row.email)
+        .bind(&row.first_name)
+        .bind(&row.last_name)
+        .bind(&row.phone_number)
+        .bind(&row.status)
+        .bind(row.email_required)
+        .bind(row.sms_required)
+        .bind(row.profile.as_deref())
+        .bind(micros(now))
+        .bind(micros(now))
+}
+
+/// The id of the enterprise named `name` in the SQLite file at `path`.
+pub async fn enterprise_id(conn: &mut SqliteConnection, name: &str) -> anyhow::Result<i64> {
+    sqlx::query_scalar("SELECT id FROM enterprises WHERE name = ?")
+        .bind(name)
+        .fetch_one(conn)
+        .await
+        .with_context(|| format!("Failed to find the enterprise {name:?}"))
+}
+
+/// Writes users `prefix + i` for `i` in `range` into the (migrated) SQLite file,
+/// in big transactions and without fsync: the loader's own durability does not
+/// matter, the server reads the result after a checkpoint.
+pub async fn bulk_load(
+    path: &Path,
+    enterprise: &str,
+    prefix: &str,
+    range: Range<u64>,
+) -> anyhow::Result<Duration> {
+    let started = std::time::Instant::now();
+    let options = SqliteConnectOptions::from_str(&format!("sqlite:{}", path.display()))?
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Off)
+        .busy_timeout(Duration::from_secs(10));
+    let mut conn = SqliteConnection::connect_with(&options)
+        .await
+        .context("Failed to open the database to load it")?;
+    let enterprise = enterprise_id(&mut conn, enterprise).await?;
+    let template = RowTemplate::new()?;
+    let now = OffsetDateTime::now_utc();
+    let mut next = range.start;
+    while next < range.end {
+        let end = (next + LOAD_BATCH).min(range.end);
+        let mut tx = conn.begin().await?;
+        for i in next..end {
+            let row = template.user(&user_id(prefix, i));
+            bind_user(enterprise, &row, now).execute(&mut *tx).await?;
+        }
+        tx.commit()
+            .await
+            .context("Failed to commit a batch of users")?;
+        next = end;
+    }
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(&mut conn)
+        .await?;
+    conn.close().await?;
+    Ok(started.elapsed())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_template_body_is_a_valid_registration() {
+        let body = BodyTemplate::default().body(&user_id("bench_", 7));
+        let value = serde_json::from_str(&body).unwrap();
+        let parsed = Registration::parse(value, OffsetDateTime::now_utc().date());
+        assert!(parsed.is_ok(), "{parsed:?}");
+    }
+
+    #[test]
+    fn template_rows_carry_the_user_id_and_the_registered_state() {
+        let template = RowTemplate::new().unwrap();
+        let row = template.user("bench_00000001");
+        assert_eq!(row.user_id, "bench_00000001");
+        assert_eq!(row.email, "bench_00000001@bench-mail.com");
+        assert_eq!(row.status, "PENDING");
+        assert!(row.profile.as_deref().unwrap().contains("*****6789"));
+    }
+}

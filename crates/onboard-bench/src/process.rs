@@ -1,0 +1,238 @@
+//! The processes under test: the real `onboard serve` and the bench's own floor
+//! server, each a child on `127.0.0.1`, killed when dropped; and their memory, read
+//! from `/proc/<pid>/status`.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use tokio::process::{Child, Command};
+
+/// How long a child may take to answer its first request.
+const STARTUP: Duration = Duration::from_secs(60);
+/// How long a child may take to stop after SIGTERM.
+const STOP: Duration = Duration::from_secs(30);
+
+/// Where the data of one server lives.
+#[derive(Debug, Clone)]
+pub enum Database {
+    /// An embedded SQLite file that the bench creates and may bulk-load.
+    Sqlite(PathBuf),
+    /// Any other URL (PostgreSQL, once its backend lands), passed through as is.
+    Url(String),
+}
+
+impl Database {
+    pub fn url(&self) -> String {
+        match self {
+            Database::Sqlite(path) => format!("sqlite:{}", path.display()),
+            Database::Url(url) => url.clone(),
+        }
+    }
+
+    pub fn sqlite_path(&self) -> anyhow::Result<&Path> {
+        match self {
+            Database::Sqlite(path) => Ok(path),
+            Database::Url(_) => bail!(
+                "this scenario loads rows or measures its floor straight in SQLite; \
+                 for another database it is not implemented yet"
+            ),
+        }
+    }
+}
+
+/// A running child that serves HTTP on `127.0.0.1:port`.
+pub struct Served {
+    child: Child,
+    pub pid: u32,
+    pub base: String,
+    pub ws: String,
+    log: PathBuf,
+}
+
+impl Served {
+    /// Spawns `command` (which must listen on `port`) and waits until `/healthz`
+    /// answers.
+    async fn spawn(mut command: Command, port: u16, log: PathBuf) -> anyhow::Result<Served> {
+        let stderr = std::fs::File::create(&log)
+            .with_context(|| format!("Failed to create {}", log.display()))?;
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .kill_on_drop(true)
+            .spawn()
+            .context("Failed to start the server process")?;
+        let pid = child.id().context("the server exited at once")?;
+        let served = Served {
+            child,
+            pid,
+            base: format!("http://127.0.0.1:{port}"),
+            ws: format!("ws://127.0.0.1:{port}/ws"),
+            log,
+        };
+        served.wait_ready().await?;
+        Ok(served)
+    }
+
+    async fn wait_ready(&self) -> anyhow::Result<()> {
+        let client = reqwest::Client::new();
+        let started = Instant::now();
+        while started.elapsed() < STARTUP {
+            let ok = client
+                .get(format!("{}/healthz", self.base))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if ok {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        bail!(
+            "the server did not answer within {STARTUP:?}; {}",
+            self.log_tail()
+        )
+    }
+
+    /// The last lines the child wrote to stderr, for an error message.
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().rev().take(5).collect();
+        format!(
+            "its log ends: {}",
+            lines.into_iter().rev().collect::<Vec<_>>().join(" / ")
+        )
+    }
+
+    pub fn memory(&self) -> anyhow::Result<Memory> {
+        Memory::of(self.pid)
+    }
+
+    /// Resets the peak (`VmHWM`) to the current RSS, so that a later
+    /// [`Memory::peak_kib`] is the peak of what happened in between.
+    pub fn reset_peak(&self) -> anyhow::Result<()> {
+        std::fs::write(format!("/proc/{}/clear_refs", self.pid), "5")
+            .context("Failed to reset the peak RSS through /proc/<pid>/clear_refs")
+    }
+
+    /// SIGTERM (the server shuts down gracefully, and a profiler wrapped around
+    /// it gets to write its data), then SIGKILL if it lingers.
+    pub async fn stop(mut self) {
+        let pid = self.pid.to_string();
+        let term = Command::new("kill").args(["-TERM", &pid]).status().await;
+        if term.is_ok_and(|s| s.success()) {
+            let gone = tokio::time::timeout(STOP, self.child.wait()).await;
+            if gone.is_ok() {
+                return;
+            }
+        }
+        let _ = self.child.kill().await;
+    }
+}
+
+/// A child's memory as the kernel counts it.
+#[derive(Debug, Clone, Copy)]
+pub struct Memory {
+    pub rss_kib: u64,
+    pub peak_kib: u64,
+}
+
+impl Memory {
+    pub fn of(pid: u32) -> anyhow::Result<Memory> {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .with_context(|| format!("Failed to read /proc/{pid}/status"))?;
+        Ok(Memory {
+            rss_kib: kib_field(&status, "VmRSS:").context("no VmRSS")?,
+            peak_kib: kib_field(&status, "VmHWM:").context("no VmHWM")?,
+        })
+    }
+}
+
+/// A `Name:   1234 kB` line of a `/proc` file.
+pub fn kib_field(text: &str, name: &str) -> Option<u64> {
+    let line = text.lines().find(|l| l.starts_with(name))?;
+    line[name.len()..].split_whitespace().next()?.parse().ok()
+}
+
+/// A port free right now on 127.0.0.1 (the child binds it a moment later).
+pub fn free_port() -> anyhow::Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("Failed to bind a port")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// The `onboard` binary and how to reach a server it runs.
+#[derive(Debug, Clone)]
+pub struct OnboardBin(pub PathBuf);
+
+impl OnboardBin {
+    /// `--server-bin`, else `onboard` next to this executable (the same target
+    /// folder, so `cargo build --release -p onboard-cli` puts it there).
+    pub fn locate(given: Option<PathBuf>) -> anyhow::Result<OnboardBin> {
+        let path = match given {
+            Some(path) => path,
+            None => {
+                let me = std::env::current_exe().context("Failed to find this executable")?;
+                let dir = me.parent().context("this executable has no folder")?;
+                // Integration tests run from target/<profile>/deps.
+                let dir = if dir.ends_with("deps") {
+                    dir.parent().unwrap_or(dir)
+                } else {
+                    dir
+                };
+                dir.join("onboard")
+            }
+        };
+        anyhow::ensure!(
+            path.is_file(),
+            "no server binary at {}: build it with `cargo build --release -p onboard-cli` \
+             (or pass --server-bin)",
+            path.display()
+        );
+        Ok(OnboardBin(path))
+    }
+
+    /// `onboard enterprise create`: the new key, the only line on its stdout.
+    pub async fn create_enterprise(&self, db: &Database, name: &str) -> anyhow::Result<String> {
+        let out = Command::new(&self.0)
+            .args([
+                "enterprise",
+                "create",
+                "--name",
+                name,
+                "--database-url",
+                &db.url(),
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .context("Failed to run onboard enterprise create")?;
+        if !out.status.success() {
+            bail!(
+                "onboard enterprise create failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(String::from_utf8(out.stdout)?.trim().to_owned())
+    }
+
+    /// `onboard serve` on a free loopback port, its log in `log_dir/server.log`.
+    pub async fn serve(&self, db: &Database, log_dir: &Path) -> anyhow::Result<Served> {
+        let port = free_port()?;
+        let mut command = Command::new(&self.0);
+        command.args(["serve", "--listen", &format!("127.0.0.1:{port}")]);
+        command.args(["--database-url", &db.url()]);
+        Served::spawn(command, port, log_dir.join("server.log")).await
+    }
+}
+
+/// The floor server: this very executable, run as `onboard-bench floor-server`.
+pub async fn serve_floor(config: &Path, log_dir: &Path) -> anyhow::Result<Served> {
+    let port = free_port()?;
+    let me = std::env::current_exe().context("Failed to find this executable")?;
+    let mut command = Command::new(me);
+    command.arg("floor-server").arg("--config").arg(config);
+    command.args(["--port", &port.to_string()]);
+    Served::spawn(command, port, log_dir.join("floor.log")).await
+}

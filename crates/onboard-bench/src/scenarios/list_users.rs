@@ -1,0 +1,262 @@
+//! list-users: the full streamed list and a 100-item page from the middle, at each
+//! list size (100,000 then 1,000,000 users at full size).
+//!
+//! Floors: for the full list, reading the same rows with the same driver (sqlx,
+//! the same keyset query, 500 rows a page, every column decoded) in the bench:
+//! the database work that no server can skip. For the page, the floor server
+//! answering the same bytes, as in get-user. RSS growth is the server's peak RSS
+//! during the list (reset through `/proc/<pid>/clear_refs`) minus its RSS before.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::{Row as _, SqlitePool};
+
+use super::get_user::rows as http_rows;
+use super::{Ctx, Onboard, capture_get};
+use crate::driver::{self, Load, Outcome};
+use crate::floor::FloorConfig;
+use crate::process::serve_floor;
+use crate::report::{Better, Row};
+
+const NAME: &str = "list-users";
+/// The server's page size while streaming (`STREAM_PAGE` in onboard-server).
+const PAGE: i64 = 500;
+
+pub async fn run(ctx: &Ctx) -> anyhow::Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    let mut onboard: Option<Onboard> = None;
+    let mut loaded = 0;
+    for &size in &ctx.plan.list_sizes {
+        let current = match onboard.take() {
+            None => Onboard::start(ctx, NAME, size).await?,
+            Some(previous) => previous.grow(ctx, loaded, size).await?,
+        };
+        loaded = size;
+        rows.extend(full_list(&current, size).await?);
+        rows.extend(middle_page(ctx, &current, size).await?);
+        onboard = Some(current);
+    }
+    if let Some(onboard) = onboard {
+        onboard.served.stop().await;
+    }
+    Ok(rows)
+}
+
+async fn full_list(onboard: &Onboard, size: u64) -> anyhow::Result<Vec<Row>> {
+    let served = &onboard.served;
+    let client = driver::client(1);
+    let url = format!("{}/v1/enterprise/users", served.base);
+    served.reset_peak()?;
+    let before = served.memory()?;
+    let started = Instant::now();
+    let listed = stream_list(&client, &url, &onboard.key).await?;
+    let elapsed = started.elapsed();
+    let after = served.memory()?;
+    anyhow::ensure!(
+        listed.users == size,
+        "the full list held {} users, not {size}",
+        listed.users
+    );
+    let path = onboard.database.sqlite_path()?;
+    let floor = read_rows(path, &onboard.enterprise, size).await?;
+    let growth_mib = after.peak_kib.saturating_sub(before.rss_kib) as f64 / 1024.0;
+    let mb_per_s = listed.bytes as f64 / 1e6 / elapsed.as_secs_f64();
+    Ok(vec![
+        Row::new(
+            NAME,
+            &format!("full list time, {size} users"),
+            "s",
+            Better::Lower,
+            elapsed.as_secs_f64(),
+        )
+        .floor(floor.as_secs_f64())
+        .note("floor: the same rows read with sqlx, same keyset query, 500 a page"),
+        Row::new(
+            NAME,
+            &format!("full list MB/s, {size} users"),
+            "MB/s",
+            Better::Higher,
+            mb_per_s,
+        )
+        .note(format!("{} bytes streamed", listed.bytes)),
+        Row::new(
+            NAME,
+            &format!("peak RSS growth, {size} users"),
+            "MiB",
+            Better::Lower,
+            growth_mib,
+        )
+        .at_most(64.0)
+        .note(format!(
+            "RSS {} KiB before, peak {} KiB",
+            before.rss_kib, after.peak_kib
+        )),
+    ])
+}
+
+struct Listed {
+    bytes: u64,
+    users: u64,
+}
+
+/// Reads the streamed list to its end, counting bytes and users as they pass.
+async fn stream_list(client: &reqwest::Client, url: &str, key: &str) -> anyhow::Result<Listed> {
+    let mut response = client
+        .get(url)
+        .bearer_auth(key)
+        .timeout(Duration::from_secs(600))
+        .send()
+        .await
+        .context("Failed to ask for the full list")?;
+    anyhow::ensure!(
+        response.status().is_success(),
+        "the list answered {}",
+        response.status()
+    );
+    let mut listed = Listed { bytes: 0, users: 0 };
+    let mut tail: Vec<u8> = Vec::new();
+    while let Some(chunk) = response.chunk().await.context("the list stream failed")? {
+        listed.bytes += chunk.len() as u64;
+        listed.users += count_users(&mut tail, &chunk);
+    }
+    Ok(listed)
+}
+
+const USER_KEY: &str = r#""user_id":""#;
+
+/// Occurrences of `"user_id":"` in `chunk`, including one split across the
+/// previous chunk (whose last bytes are kept in `tail`).
+fn count_users(tail: &mut Vec<u8>, chunk: &[u8]) -> u64 {
+    let keep = USER_KEY.len() - 1;
+    let head = &chunk[..chunk.len().min(keep)];
+    let mut seam = tail.clone();
+    seam.extend_from_slice(head);
+    let across = String::from_utf8_lossy(&seam).matches(USER_KEY).count();
+    let within = String::from_utf8_lossy(chunk).matches(USER_KEY).count();
+    // The next seam starts with the last `keep` bytes seen, which may reach back
+    // into earlier chunks when this one is short.
+    tail.extend_from_slice(&chunk[chunk.len().saturating_sub(keep)..]);
+    let excess = tail.len().saturating_sub(keep);
+    tail.drain(..excess);
+    (across + within) as u64
+}
+
+/// The floor of the full list: the same rows, same query, same driver.
+async fn read_rows(path: &Path, enterprise: &str, expected: u64) -> anyhow::Result<Duration> {
+    let options = SqliteConnectOptions::from_str(&format!("sqlite:{}", path.display()))?
+        .journal_mode(SqliteJournalMode::Wal)
+        .read_only(true);
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await?;
+    let mut conn = pool.acquire().await?;
+    let enterprise = crate::dataset::enterprise_id(&mut conn, enterprise).await?;
+    drop(conn);
+    let started = Instant::now();
+    let read = read_all(&pool, enterprise).await?;
+    let elapsed = started.elapsed();
+    pool.close().await;
+    anyhow::ensure!(
+        read == expected,
+        "the floor read {read} users, not {expected}"
+    );
+    Ok(elapsed)
+}
+
+async fn read_all(pool: &SqlitePool, enterprise: i64) -> anyhow::Result<u64> {
+    const SQL: &str = "SELECT position, id, account_type, account_role, user_id, \
+        advisor_user_id, email, first_name, last_name, phone_number, status, \
+        email_required, sms_required FROM users \
+        WHERE enterprise_id = ? AND active = 1 AND position > ? ORDER BY position LIMIT ?";
+    let (mut after, mut read) = (0_i64, 0_u64);
+    loop {
+        let rows = sqlx::query(SQL)
+            .bind(enterprise)
+            .bind(after)
+            .bind(PAGE + 1)
+            .fetch_all(pool)
+            .await?;
+        for row in rows.iter().take(PAGE as usize) {
+            after = row.try_get("position")?;
+            for column in ["id", "account_type", "account_role", "user_id", "email"] {
+                let _: String = row.try_get(column)?;
+            }
+            for column in ["first_name", "last_name", "phone_number", "status"] {
+                let _: String = row.try_get(column)?;
+            }
+            let _: Option<String> = row.try_get("advisor_user_id")?;
+            let _: (bool, bool) = (row.try_get("email_required")?, row.try_get("sms_required")?);
+            read += 1;
+        }
+        if rows.len() <= PAGE as usize {
+            return Ok(read);
+        }
+    }
+}
+
+/// A page of 100 from the middle of the list, at fixed concurrency.
+async fn middle_page(ctx: &Ctx, onboard: &Onboard, size: u64) -> anyhow::Result<Vec<Row>> {
+    let plan = &ctx.plan;
+    // Bulk-loaded users have positions 1..=size; a cursor is `c` + hex position
+    // (opaque to clients, but the bench knows how it wrote the rows).
+    let path = format!("/v1/enterprise/users?limit=100&cursor=c{:x}", size / 2);
+    let client = driver::client(plan.load.concurrency);
+    let sample = capture_get(
+        &client,
+        &format!("{}{path}", onboard.served.base),
+        &onboard.key,
+    )
+    .await?;
+    anyhow::ensure!(
+        sample.matches(USER_KEY).count() == 100,
+        "the middle page is not 100 users"
+    );
+    let url = format!("{}{path}", onboard.served.base);
+    page_load(&client, &url, &onboard.key, plan.warmup_load()).await;
+    let mut ours = page_load(&client, &url, &onboard.key, plan.load).await;
+    ours.check("list page, ours")?;
+
+    let dir = ctx.folder("list-page-floor")?;
+    let config = FloorConfig {
+        get_body: sample,
+        ..FloorConfig::default()
+    };
+    config.write(&dir.join("floor.json"))?;
+    let floor_server = serve_floor(&dir.join("floor.json"), &dir).await?;
+    let url = format!("{}{path}", floor_server.base);
+    page_load(&client, &url, &onboard.key, plan.warmup_load()).await;
+    let mut floor = page_load(&client, &url, &onboard.key, plan.load).await;
+    floor.check("list page, floor")?;
+    floor_server.stop().await;
+    let label = format!("page of 100, {size} users");
+    Ok(http_rows(NAME, &label, &mut ours, &mut floor))
+}
+
+async fn page_load(client: &reqwest::Client, url: &str, key: &str, load: Load) -> Outcome {
+    let (client, url, key) = (client.clone(), url.to_owned(), key.to_owned());
+    driver::drive(load, move |_| {
+        let (client, url, key) = (client.clone(), url.clone(), key.clone());
+        async move { driver::get_ok(&client, url, &key).await }
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn users_split_across_chunks_are_counted_once() {
+        let body = br#"{"data":[{"user_id":"a"},{"user_id":"b"},{"user_id":"c"}]}"#;
+        for cut in 0..body.len() {
+            let mut tail = Vec::new();
+            let n = count_users(&mut tail, &body[..cut]) + count_users(&mut tail, &body[cut..]);
+            assert_eq!(n, 3, "cut at {cut}");
+        }
+    }
+}

@@ -1,0 +1,234 @@
+//! register: `POST /v1/enterprise/register-account` with distinct valid
+//! individuals at fixed concurrency.
+//!
+//! Floor: the rows one registration leaves (its `users` row, its `events` row
+//! and the `last_event_id` bump, the first email code in `verification_codes`,
+//! its `outbox` message), written straight into SQLite by the same driver, one
+//! transaction per registration, through one sqlx writer connection with the
+//! server's settings (WAL, `synchronous=FULL`, `BEGIN IMMEDIATE`).
+
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use onboard_core::store::micros;
+use onboard_core::verification::{CODE_TTL, Channel, Code};
+use onboard_store_sqlite::SqliteStore;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{SqliteConnection, SqlitePool};
+use time::OffsetDateTime;
+
+use super::{Ctx, Onboard};
+use crate::dataset::{BodyTemplate, RowTemplate, bind_user, user_id};
+use crate::driver::{self, Load, Outcome};
+use crate::report::{Better, Row};
+
+const NAME: &str = "register";
+
+pub async fn run(ctx: &Ctx) -> anyhow::Result<Vec<Row>> {
+    let plan = &ctx.plan;
+    let onboard = Onboard::start(ctx, NAME, 0).await?;
+    let url = format!("{}/v1/enterprise/register-account", onboard.served.base);
+    let client = driver::client(plan.load.concurrency);
+    let http = Http::new(client, url, onboard.key.clone());
+    register_load(&http, "warm_", plan.warmup_load()).await;
+    let mut ours = register_load(&http, "reg_", plan.register_load()).await;
+    ours.check("register, ours")?;
+    onboard.served.stop().await;
+
+    let dir = ctx.folder("register-floor")?;
+    let floor_db = Arc::new(FloorDb::open(&dir.join("floor.db")).await?);
+    floor_load(&floor_db, "warm_", plan.warmup_load()).await;
+    let mut floor = floor_load(&floor_db, "reg_", plan.register_load()).await;
+    floor.check("register, floor")?;
+    floor_db.pool.close().await;
+    Ok(vec![
+        Row::new(
+            NAME,
+            "creates/s",
+            "users/s",
+            Better::Higher,
+            ours.per_second(),
+        )
+        .floor(floor.per_second())
+        .ratio_target(0.5)
+        .note(format!(
+            "{} users created; floor: the same rows straight into SQLite, one \
+                 transaction per registration, same durability and driver",
+            ours.ok
+        )),
+        Row::new(NAME, "p50", "ms", Better::Lower, ours.latencies.p50_ms())
+            .floor(floor.latencies.p50_ms()),
+        Row::new(NAME, "p99", "ms", Better::Lower, ours.latencies.p99_ms())
+            .floor(floor.latencies.p99_ms()),
+    ])
+}
+
+/// Where and how to post registrations.
+pub struct Http {
+    client: reqwest::Client,
+    url: String,
+    key: String,
+    bodies: BodyTemplate,
+}
+
+impl Http {
+    pub fn new(client: reqwest::Client, url: String, key: String) -> Arc<Http> {
+        Arc::new(Http {
+            client,
+            url,
+            key,
+            bodies: BodyTemplate::default(),
+        })
+    }
+
+    pub async fn post(&self, uid: &str) -> Result<(), String> {
+        let body = self.bodies.body(uid);
+        driver::post_created(&self.client, &self.url, &self.key, body).await
+    }
+
+    /// A registration whose 201 body is kept (to be served by a floor).
+    pub async fn post_capture(&self, uid: &str) -> anyhow::Result<String> {
+        let response = self
+            .client
+            .post(&self.url)
+            .bearer_auth(&self.key)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(self.bodies.body(uid))
+            .send()
+            .await?;
+        let status = response.status();
+        let text = response.text().await?;
+        anyhow::ensure!(
+            status == reqwest::StatusCode::CREATED,
+            "register answered {status}: {text}"
+        );
+        Ok(text)
+    }
+}
+
+/// Registers `prefix` + `i` for each call of the driver.
+pub async fn register_load(http: &Arc<Http>, prefix: &'static str, load: Load) -> Outcome {
+    let http = http.clone();
+    driver::drive(load, move |i| {
+        let http = http.clone();
+        async move { http.post(&user_id(prefix, i)).await }
+    })
+    .await
+}
+
+struct FloorDb {
+    pool: SqlitePool,
+    enterprise: i64,
+    rows: RowTemplate,
+}
+
+impl FloorDb {
+    /// A database migrated by the store itself, reopened with the server's
+    /// writer settings: one connection, WAL, `synchronous=FULL`.
+    async fn open(path: &Path) -> anyhow::Result<FloorDb> {
+        drop(SqliteStore::open_file(path).await?);
+        let options = SqliteConnectOptions::from_str(&format!("sqlite:{}", path.display()))?
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await?;
+        let enterprise = sqlx::query_scalar(
+            "INSERT INTO enterprises (name, api_key_hash, created_at) VALUES ('floor', ?, 0) \
+             RETURNING id",
+        )
+        .bind("0".repeat(64))
+        .fetch_one(&pool)
+        .await?;
+        Ok(FloorDb {
+            pool,
+            enterprise,
+            rows: RowTemplate::new()?,
+        })
+    }
+
+    /// One registration's rows in one transaction, as `insert_user`, `decide`
+    /// and `append_outbox` leave them between them.
+    async fn insert(&self, uid: &str) -> anyhow::Result<()> {
+        let now = OffsetDateTime::now_utc();
+        let user = self.rows.user(uid);
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let position = bind_user(self.enterprise, &user, now)
+            .execute(&mut *tx)
+            .await?
+            .last_insert_rowid();
+        self.append_event(&mut tx, uid, now).await?;
+        let code = Code::hash(user.id.parse()?, Channel::Email, "123456");
+        sqlx::query(
+            "INSERT OR REPLACE INTO verification_codes (user_position, channel, code_hash, \
+             sent_at, expires_at, failed_attempts) VALUES (?, 'email', ?, ?, ?, 0)",
+        )
+        .bind(position)
+        .bind(code)
+        .bind(micros(now))
+        .bind(micros(now + CODE_TTL))
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO outbox (enterprise_id, user_id, channel, recipient, code, sent_at) \
+             VALUES (?, ?, 'email', ?, '123456', ?)",
+        )
+        .bind(self.enterprise)
+        .bind(uid)
+        .bind(&user.email)
+        .bind(micros(now))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The `last_event_id` bump and the `events` row, as `events::append` writes them.
+    async fn append_event(
+        &self,
+        tx: &mut SqliteConnection,
+        uid: &str,
+        now: OffsetDateTime,
+    ) -> anyhow::Result<()> {
+        let event = self.rows.event(uid, now)?;
+        let event_id: i64 = sqlx::query_scalar(
+            "UPDATE enterprises SET last_event_id = last_event_id + 1 WHERE id = ? \
+             RETURNING last_event_id",
+        )
+        .bind(self.enterprise)
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO events (enterprise_id, event_id, user_id, kind, cause, snapshot, \
+             created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(self.enterprise)
+        .bind(event_id)
+        .bind(uid)
+        .bind(&event.kind)
+        .bind(&event.cause)
+        .bind(&event.snapshot)
+        .bind(event.created_at)
+        .execute(&mut *tx)
+        .await?;
+        Ok(())
+    }
+}
+
+async fn floor_load(db: &Arc<FloorDb>, prefix: &'static str, load: Load) -> Outcome {
+    let db = db.clone();
+    driver::drive(load, move |i| {
+        let db = db.clone();
+        async move {
+            db.insert(&user_id(prefix, i))
+                .await
+                .map_err(|e| e.to_string())
+        }
+    })
+    .await
+}
