@@ -64,6 +64,7 @@ conformance!(
         users_are_listed_in_keyset_order_with_filters_limit_and_after,
         deactivation_happens_once_and_hides_the_user,
         a_sent_code_is_confirmed_once_and_moves_the_user,
+        a_first_code_stored_with_the_user_confirms_like_a_sent_one,
         refusals_write_nothing_but_the_failure_count,
         wrong_codes_burn_the_code_after_max_attempts,
         an_operator_review_is_a_transition_without_a_code,
@@ -260,7 +261,7 @@ async fn register(store: &dyn Store, e: EnterpriseId, body: Value) -> User {
 async fn register_at(store: &dyn Store, e: EnterpriseId, body: Value, at: OffsetDateTime) -> User {
     let user = user(body);
     store
-        .insert_user(e, &user, "registered", at)
+        .insert_user(e, &user, "registered", None, at)
         .await
         .unwrap_or_else(|err| panic!("{} is inserted: {err}", user.summary.user_id));
     user
@@ -491,7 +492,9 @@ async fn a_user_id_is_taken_forever_within_its_enterprise_only(store: Arc<dyn St
     register(store, acme, individual("jane")).await;
 
     let twin = user(corporation("jane"));
-    let again = store.insert_user(acme, &twin, "registered", NOW).await;
+    let again = store
+        .insert_user(acme, &twin, "registered", None, NOW)
+        .await;
     assert!(
         matches!(again, Err(StoreError::Conflict(_))),
         "a duplicate user_id is a conflict: {again:?}"
@@ -503,7 +506,9 @@ async fn a_user_id_is_taken_forever_within_its_enterprise_only(store: Arc<dyn St
     );
 
     assert!(store.deactivate_user(acme, "jane", NOW).await.unwrap());
-    let after = store.insert_user(acme, &twin, "registered", NOW).await;
+    let after = store
+        .insert_user(acme, &twin, "registered", None, NOW)
+        .await;
     assert!(
         matches!(after, Err(StoreError::Conflict(_))),
         "a deactivated user_id stays taken: {after:?}"
@@ -513,7 +518,7 @@ async fn a_user_id_is_taken_forever_within_its_enterprise_only(store: Arc<dyn St
 
     // Another enterprise may use the same user_id.
     store
-        .insert_user(globex, &twin, "registered", NOW)
+        .insert_user(globex, &twin, "registered", None, NOW)
         .await
         .expect("the same user_id in another enterprise is fine");
     assert_eq!(find(store, globex, "jane").await, Some(twin));
@@ -570,7 +575,9 @@ async fn a_client_needs_an_active_advisor_of_its_own_enterprise(store: Arc<dyn S
 
     for missing in ["nobody", "plain-client", "gone-advisor", "foreign-advisor"] {
         let client = user(client_of("c1", missing));
-        let inserted = store.insert_user(acme, &client, "registered", NOW).await;
+        let inserted = store
+            .insert_user(acme, &client, "registered", None, NOW)
+            .await;
         assert!(
             matches!(inserted, Err(StoreError::AdvisorUnavailable)),
             "advisor {missing}: {inserted:?}"
@@ -739,6 +746,34 @@ async fn deactivation_happens_once_and_hides_the_user(store: Arc<dyn Store>) {
 // ---------------------------------------------------------------------------
 // Lifecycle decisions and codes
 // ---------------------------------------------------------------------------
+
+async fn a_first_code_stored_with_the_user_confirms_like_a_sent_one(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    let acme = enterprise(store, "acme").await.id;
+    let jane = user(individual("jane"));
+    let record = CodeRecord::new(Code::hash(jane.id, Channel::Email, "424242"), NOW);
+    store
+        .insert_user(
+            acme,
+            &jane,
+            "registered",
+            Some((Channel::Email, &record)),
+            NOW,
+        )
+        .await
+        .expect("the user and its code are stored");
+    assert_eq!(
+        stored_code(store, acme, "jane", Channel::Email).await,
+        Some(record)
+    );
+    assert_eq!(stored_code(store, acme, "jane", Channel::Sms).await, None);
+    assert_eq!(latest(store, acme).await, 1, "the code adds no event");
+
+    let at = NOW + Duration::minutes(2);
+    let confirmed = confirm(store, acme, "jane", Channel::Email, "424242", at).await;
+    assert_eq!(confirmed.outcome, Ok(()));
+    assert!(!confirmed.user.summary.requirements.email);
+}
 
 async fn a_sent_code_is_confirmed_once_and_moves_the_user(store: Arc<dyn Store>) {
     let store = store.as_ref();
@@ -1263,7 +1298,7 @@ async fn every_change_appends_a_gap_free_event_per_enterprise(store: Arc<dyn Sto
     let t = |minutes| NOW + Duration::minutes(minutes);
     let jane = user(individual("jane"));
     store
-        .insert_user(acme, &jane, "registered through the API", t(0))
+        .insert_user(acme, &jane, "registered through the API", None, t(0))
         .await
         .unwrap();
     register_at(store, globex, individual("jane"), t(1)).await;
@@ -1475,7 +1510,7 @@ async fn concurrent_inserts_get_event_ids_one_to_n_without_a_gap(store: Arc<dyn 
             let store = store.clone();
             tasks.spawn(async move {
                 let user = user(individual(&format!("u{i}")));
-                store.insert_user(e, &user, "registered", NOW).await
+                store.insert_user(e, &user, "registered", None, NOW).await
             });
         }
     }
@@ -1505,7 +1540,9 @@ async fn concurrent_inserts_of_one_user_id_let_exactly_one_in(store: Arc<dyn Sto
             let (store, user_id) = (store.clone(), user_id.clone());
             tasks.spawn(async move {
                 let user = user(individual(&user_id));
-                store.insert_user(acme, &user, "registered", NOW).await
+                store
+                    .insert_user(acme, &user, "registered", None, NOW)
+                    .await
             });
         }
         let (mut ok, mut conflicts) = (0, 0);
@@ -1584,7 +1621,11 @@ async fn a_client_racing_its_advisors_deactivation_never_outlives_it(store: Arc<
         register(store.as_ref(), acme, advisor(&advisor_id)).await;
         let insert = {
             let (store, client) = (store.clone(), user(client_of(&client_id, &advisor_id)));
-            tokio::spawn(async move { store.insert_user(acme, &client, "registered", NOW).await })
+            tokio::spawn(async move {
+                store
+                    .insert_user(acme, &client, "registered", None, NOW)
+                    .await
+            })
         };
         let deactivate = {
             let (store, advisor_id) = (store.clone(), advisor_id.clone());

@@ -201,9 +201,10 @@ impl Store for PostgresStore {
         enterprise: EnterpriseId,
         user: &User,
         cause: &str,
+        first_code: Option<(Channel, &CodeRecord)>,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        users::insert(&self.pool, enterprise, user, cause, now).await
+        users::insert(&self.pool, enterprise, user, cause, first_code, now).await
     }
 
     async fn decide(

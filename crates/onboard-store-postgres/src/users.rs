@@ -50,6 +50,7 @@ pub(crate) async fn insert(
     enterprise: EnterpriseId,
     user: &User,
     cause: &str,
+    first_code: Option<(Channel, &CodeRecord)>,
     now: OffsetDateTime,
 ) -> Result<(), StoreError> {
     let row = UserRow::encode(user)?;
@@ -68,11 +69,12 @@ pub(crate) async fn insert(
             return Err(StoreError::AdvisorUnavailable);
         }
     }
-    sqlx::query(
+    let position: i64 = sqlx::query_scalar(
         "INSERT INTO users (enterprise_id, user_id, id, account_type, account_role, \
          advisor_user_id, email, first_name, last_name, phone_number, status, \
          email_required, sms_required, profile, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+         RETURNING position",
     )
     .bind(enterprise.0)
     .bind(&row.user_id)
@@ -90,9 +92,12 @@ pub(crate) async fn insert(
     .bind(&row.profile)
     .bind(micros(now))
     .bind(micros(now))
-    .execute(&mut *tx)
+    .fetch_one(&mut *tx)
     .await
     .map_err(classify)?;
+    if let Some((channel, code)) = first_code {
+        write_code(&mut tx, position, channel, CodeWrite::Replace(code.clone())).await?;
+    }
     events::append(
         &mut tx,
         enterprise,

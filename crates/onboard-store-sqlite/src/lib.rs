@@ -168,9 +168,10 @@ impl Store for SqliteStore {
         enterprise: EnterpriseId,
         user: &User,
         cause: &str,
+        first_code: Option<(Channel, &CodeRecord)>,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        users::insert(&self.writer, enterprise, user, cause, now).await
+        users::insert(&self.writer, enterprise, user, cause, first_code, now).await
     }
 
     async fn decide(

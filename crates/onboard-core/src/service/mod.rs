@@ -13,9 +13,11 @@ mod tokens;
 mod users;
 mod verify;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use onboard_api::FieldProblem;
+use time::{Duration, OffsetDateTime};
 
 use crate::clock::Clock;
 use crate::delivery::Delivery;
@@ -119,6 +121,35 @@ pub struct Onboarding {
     review: Review,
     delivery: Delivery,
     notifier: Arc<dyn ChangeNotifier>,
+    /// Recently seen API keys: most requests then skip a database round trip.
+    keys: Arc<KeyCache>,
+}
+
+/// API key hashes that recently authenticated, and their enterprise. Keys are
+/// never revoked or reassigned, so an entry cannot go stale; the age limit only
+/// bounds how long one is kept.
+#[derive(Default)]
+struct KeyCache(Mutex<HashMap<KeyHash, (Enterprise, OffsetDateTime)>>);
+
+impl KeyCache {
+    /// Entries older than this are looked up again.
+    const MAX_AGE: Duration = Duration::minutes(5);
+    /// A bound on memory: past it the cache starts afresh.
+    const MAX_ENTRIES: usize = 10_000;
+
+    fn get(&self, hash: &KeyHash, now: OffsetDateTime) -> Option<Enterprise> {
+        let cache = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let (enterprise, seen) = cache.get(hash)?;
+        (now - *seen < Self::MAX_AGE).then(|| enterprise.clone())
+    }
+
+    fn put(&self, hash: KeyHash, enterprise: Enterprise, now: OffsetDateTime) {
+        let mut cache = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= Self::MAX_ENTRIES {
+            cache.clear();
+        }
+        cache.insert(hash, (enterprise, now));
+    }
 }
 
 impl Onboarding {
@@ -131,6 +162,7 @@ impl Onboarding {
             random: Arc::new(OsRandom),
             review: Review::default(),
             notifier: Arc::new(NoNotifier),
+            keys: Arc::default(),
         }
     }
 
@@ -172,10 +204,18 @@ impl Onboarding {
 
     /// The enterprise a bearer API key belongs to.
     pub async fn authenticate(&self, api_key: &str) -> Result<Enterprise, ServiceError> {
-        self.store
-            .enterprise_by_key(&KeyHash::of(api_key))
+        let hash = KeyHash::of(api_key);
+        let now = self.clock.now();
+        if let Some(enterprise) = self.keys.get(&hash, now) {
+            return Ok(enterprise);
+        }
+        let enterprise = self
+            .store
+            .enterprise_by_key(&hash)
             .await?
-            .ok_or(ServiceError::Unauthorized)
+            .ok_or(ServiceError::Unauthorized)?;
+        self.keys.put(hash, enterprise.clone(), now);
+        Ok(enterprise)
     }
 
     /// The enterprise an operator names on the command line.

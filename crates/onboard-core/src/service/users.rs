@@ -10,7 +10,7 @@ use crate::registration::Registration;
 use crate::store::{Enterprise, EnterpriseId, StoreError, UserFilter};
 use crate::user::{AccountRole, User};
 use crate::values::UserId;
-use crate::verification::Channel;
+use crate::verification::{Channel, Code, CodeRecord};
 
 impl Onboarding {
     /// `POST /v1/enterprise/register-account` (CONTRACT §2, §3).
@@ -37,9 +37,20 @@ impl Onboarding {
         let mut user = registration.into_user(Uuid::now_v7());
         user.summary.status = start.status;
         user.summary.requirements = start.requirements;
+        // Registration sends the first email code itself (CONTRACT §4). It is
+        // stored with the user, in the same commit; a new user has no earlier code
+        // and no throttle to respect, so no decision is needed.
+        let first_code = unsupported.is_none().then(|| {
+            let code = Code::generate(self.random.as_ref());
+            let record = CodeRecord::new(Code::hash(user.id, Channel::Email, code.expose()), now);
+            (code, record)
+        });
+        let stored_code = first_code
+            .as_ref()
+            .map(|(_, record)| (Channel::Email, record));
         match self
             .store
-            .insert_user(enterprise.id, &user, &start.cause, now)
+            .insert_user(enterprise.id, &user, &start.cause, stored_code, now)
             .await
         {
             Ok(()) => self.notifier.changed(enterprise.id),
@@ -57,14 +68,11 @@ impl Onboarding {
             }
             Err(e) => return Err(e.into()),
         }
-        if unsupported.is_none() {
-            // Registration sends the first email code itself (CONTRACT §4). The user
-            // exists either way; a failed send is logged and can be retried by the
-            // client with send-verification.
-            if let Err(e) = self
-                .send_code(enterprise, &user.summary.user_id, Channel::Email)
-                .await
-            {
+        if let Some((code, _)) = first_code {
+            // The user exists either way; a failed send is logged (and its code
+            // undone) and the client can ask again with send-verification.
+            let sent = self.deliver(enterprise, &user.summary, Channel::Email, code, now, None);
+            if let Err(e) = sent.await {
                 tracing::warn!(error = %e, "the first email code could not be sent");
             }
         }

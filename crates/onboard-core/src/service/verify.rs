@@ -7,7 +7,9 @@ use super::{Onboarding, ServiceError, user_not_found};
 use crate::delivery::{CodeMessage, DeliveryError};
 use crate::lifecycle::{self, Trigger};
 use crate::store::{Decide, Decided, Enterprise};
+use crate::user::UserSummary;
 use crate::verification::{Channel, Code, CodeRecord};
+use time::OffsetDateTime;
 
 impl Onboarding {
     /// `POST /v1/enterprise/users/send-verification/:user_id`.
@@ -24,7 +26,31 @@ impl Onboarding {
             lifecycle::decide_send(&user.summary, existing, channel, fresh)
         };
         let decided = self.run(enterprise, user_id, Some(channel), decide).await?;
-        let user = decided.user.summary;
+        let previous = decided.previous_code.as_ref();
+        self.deliver(
+            enterprise,
+            &decided.user.summary,
+            channel,
+            code,
+            now,
+            previous,
+        )
+        .await
+    }
+
+    /// Hands a stored code to its channel. On failure the code is undone (the one
+    /// it replaced, `previous`, works again) so that the client may ask again at
+    /// once, and the failure is reported: a 502 naming the channel, or the storage
+    /// failure itself.
+    pub(super) async fn deliver(
+        &self,
+        enterprise: &Enterprise,
+        user: &UserSummary,
+        channel: Channel,
+        code: Code,
+        sent_at: OffsetDateTime,
+        previous: Option<&CodeRecord>,
+    ) -> Result<CodeSent, ServiceError> {
         let to = match channel {
             Channel::Email => user.email.clone(),
             Channel::Sms => user.phone_number.clone(),
@@ -35,7 +61,7 @@ impl Onboarding {
             channel,
             to: to.clone(),
             code,
-            sent_at: now,
+            sent_at,
         };
         if let Err(e) = self.delivery.for_channel(channel).deliver(&message).await {
             tracing::warn!(channel = channel.as_str(), error = %e, "code delivery failed");
@@ -45,11 +71,8 @@ impl Onboarding {
                 )),
                 DeliveryError::Store(store) => store.into(),
             };
-            // Undo the undelivered code: the one it replaced works again, and the
-            // client may ask for another at once.
-            let previous = decided.previous_code.as_ref();
             self.store
-                .restore_code(enterprise.id, user_id, channel, now, previous)
+                .restore_code(enterprise.id, &user.user_id, channel, sent_at, previous)
                 .await?;
             return Err(failure);
         }
@@ -58,7 +81,7 @@ impl Onboarding {
             Channel::Sms => (None, Some(to)),
         };
         Ok(CodeSent {
-            user_id: user.user_id,
+            user_id: user.user_id.clone(),
             r#type: channel.as_str().into(),
             email,
             phone_number,

@@ -88,7 +88,8 @@ pub trait Store: Send + Sync + 'static {
     async fn enterprise_by_name(&self, name: &str) -> Result<Option<Enterprise>, StoreError>;
 
     /// Stores a new user durably, with its `user.registered` event (whose cause is
-    /// `cause`), in one transaction: when this returns, both survive a crash.
+    /// `cause`) and, if given, its first code, in one transaction: when this
+    /// returns, all of it survives a crash.
     /// `Conflict` when the `user_id` was ever used in this enterprise;
     /// `AdvisorUnavailable` when `advisor_user_id` names no active advisor.
     async fn insert_user(
@@ -96,6 +97,7 @@ pub trait Store: Send + Sync + 'static {
         enterprise: EnterpriseId,
         user: &User,
         cause: &str,
+        first_code: Option<(Channel, &CodeRecord)>,
         now: OffsetDateTime,
     ) -> Result<(), StoreError>;
 
