@@ -22,7 +22,8 @@ pub const SIGNATURE_HEADER: &str = "x-onboard-signature";
 #[serde(deny_unknown_fields)]
 pub struct WebhookConfig {
     pub url: String,
-    /// The shared HMAC secret.
+    /// The shared HMAC secret (or `ONBOARD_WEBHOOK_SECRET`, which wins).
+    #[serde(default)]
     pub secret: String,
     /// Tries in all, the first included (default 4).
     pub max_attempts: Option<u32>,

@@ -8,6 +8,10 @@ use sqlx::postgres::{PgConnection, PgPool};
 use time::OffsetDateTime;
 
 use crate::classify;
+
+/// How long the outbox keeps a message: its code is long dead by then, and the
+/// addresses it holds should not linger.
+const OUTBOX_RETENTION: time::Duration = time::Duration::hours(24);
 use crate::listen::CHANNEL;
 
 /// Appends an event with the enterprise's next `event_id`. Must be the last write
@@ -130,6 +134,11 @@ pub(crate) async fn prune(
         .map_err(classify)?
         .rows_affected();
     }
+    sqlx::query("DELETE FROM outbox WHERE sent_at < $1")
+        .bind(micros(now - OUTBOX_RETENTION))
+        .execute(pool)
+        .await
+        .map_err(classify)?;
     sqlx::query("DELETE FROM user_tokens WHERE expires_at < $1")
         .bind(micros(now))
         .execute(pool)

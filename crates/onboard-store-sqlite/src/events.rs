@@ -9,6 +9,10 @@ use time::OffsetDateTime;
 
 use crate::classify;
 
+/// How long the outbox keeps a message: its code is long dead by then, and the
+/// addresses it holds should not linger.
+const OUTBOX_RETENTION: time::Duration = time::Duration::hours(24);
+
 /// Appends an event with the enterprise's next `event_id`. Must run inside the
 /// writing transaction of the change it records: the bump of `last_event_id` and
 /// the insert commit (or vanish) with it, so ids are gap-free and in commit order.
@@ -122,6 +126,11 @@ pub(crate) async fn prune(
         .map_err(classify)?
         .rows_affected();
     }
+    sqlx::query("DELETE FROM outbox WHERE sent_at < ?")
+        .bind(micros(now - OUTBOX_RETENTION))
+        .execute(writer)
+        .await
+        .map_err(classify)?;
     sqlx::query("DELETE FROM user_tokens WHERE expires_at < ?")
         .bind(micros(now))
         .execute(writer)

@@ -71,9 +71,14 @@ impl Onboarding {
                 )),
                 DeliveryError::Store(store) => store.into(),
             };
-            self.store
+            let restored = self
+                .store
                 .restore_code(enterprise.id, &user.user_id, channel, sent_at, previous)
-                .await?;
+                .await;
+            if let Err(e) = restored {
+                // The delivery failure is what the client needs to hear about.
+                tracing::warn!(error = %e, "an undelivered code could not be undone");
+            }
             return Err(failure);
         }
         let (email, phone_number) = match channel {

@@ -39,9 +39,9 @@ struct Session {
     live: Option<Live>,
     limiter: RateLimiter,
     refusals_in_a_row: u32,
-    /// A catch-up could not read the log (the database was away): try again soon,
-    /// even if no new event comes to prompt it.
-    behind: bool,
+    /// A catch-up could not read the log (the database was away): when to try
+    /// again, even if no new event comes to prompt it.
+    retry_catch_up: Option<tokio::time::Instant>,
 }
 
 /// How soon a failed catch-up is tried again.
@@ -58,7 +58,7 @@ pub async fn run(socket: WebSocket, feed: Arc<Feed>) {
         _slot: None,
         live: None,
         refusals_in_a_row: 0,
-        behind: false,
+        retry_catch_up: None,
     };
     feed.metrics
         .ws_sessions
@@ -92,7 +92,9 @@ impl Session {
                     self.on_live(received).await
                 }
                 _ = ping.tick() => self.keep_alive(last_heard).await,
-                () = tokio::time::sleep(RETRY_CATCH_UP), if self.behind => self.catch_up().await,
+                () = sleep_until(self.retry_catch_up), if self.retry_catch_up.is_some() => {
+                    self.catch_up().await
+                }
             };
             if outcome.is_err() {
                 return;
@@ -145,10 +147,7 @@ impl Session {
             return self.refuse_counted(Refusal::new("unknown", why)).await;
         }
         match protocol::parse(text.as_str()) {
-            Ok(message) => {
-                self.refusals_in_a_row = 0;
-                self.on_command(message).await
-            }
+            Ok(message) => self.on_command(message).await,
             Err(refusal) => self.refuse_counted(refusal).await,
         }
     }
@@ -252,7 +251,7 @@ impl Session {
 
     /// Reads the log from the cursor to its end and delivers every event.
     async fn catch_up(&mut self) -> Result<(), Gone> {
-        self.behind = false;
+        self.retry_catch_up = None;
         loop {
             let Some((enterprise, cursor)) = self.position() else {
                 return Ok(());
@@ -266,7 +265,7 @@ impl Session {
                 Ok(events) => events,
                 Err(e) => {
                     tracing::warn!(error = %e, "feed catch-up could not read the log");
-                    self.behind = true;
+                    self.retry_catch_up = Some(tokio::time::Instant::now() + RETRY_CATCH_UP);
                     return Ok(());
                 }
             };
@@ -327,6 +326,8 @@ impl Session {
         feeds: Option<Vec<String>>,
         after: Option<i64>,
     ) -> Result<(), Gone> {
+        // Only an accepted command ends a run of refusals.
+        self.refusals_in_a_row = 0;
         self.sequence += 1;
         let now = unix_nanos(self.feed.hub.onboarding().clock().now());
         let reply = protocol::success(self.sequence, now, action, feeds, after);
@@ -366,6 +367,13 @@ impl Session {
             reason: reason.into(),
         };
         let _ = self.socket.send(Message::Close(Some(frame))).await;
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -472,6 +472,27 @@ async fn too_many_refusals_in_a_row_get_an_error_then_a_close() {
 }
 
 #[tokio::test]
+async fn guessing_keys_counts_as_refusals_and_ends_in_a_close() {
+    let app = spawn_app_with_feed(FeedLimits {
+        max_refusals: 3,
+        ..FeedLimits::default()
+    })
+    .await;
+    let mut ws = Ws::connect(&app.ws_url()).await;
+    for guess in ["onb_guess_1", "onb_guess_2", "onb_guess_3"] {
+        let auth = serde_json::json!({"type": "authenticate", "apiKey": guess, "enterprise": true});
+        ws.send(&auth).await;
+    }
+    let (before, code) = ws.expect_closed(WAIT).await;
+    assert_eq!(before.len(), 3, "each guess is answered: {before:?}");
+    assert!(
+        before.iter().all(|m| m["action"] == "authenticate"),
+        "{before:?}"
+    );
+    assert_eq!(code, Some(1008), "policy violation");
+}
+
+#[tokio::test]
 async fn a_third_connection_of_a_key_limited_to_two_is_refused_then_closed() {
     let app = spawn_app_with_feed(FeedLimits {
         max_connections_per_key: 2,
