@@ -70,6 +70,7 @@ conformance!(
         an_operator_review_is_a_transition_without_a_code,
         restore_code_undoes_only_the_failed_send,
         the_outbox_lists_newest_first_by_enterprise_and_user,
+        pruning_drops_outbox_messages_older_than_a_day,
         minting_tokens_is_all_or_nothing,
         user_tokens_honour_expiry_and_deactivation,
         feed_tokens_are_granted_best_effort,
@@ -1087,6 +1088,28 @@ async fn restore_code_undoes_only_the_failed_send(store: Arc<dyn Store>) {
 // ---------------------------------------------------------------------------
 // Outbox and tokens
 // ---------------------------------------------------------------------------
+
+async fn pruning_drops_outbox_messages_older_than_a_day(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    let acme = enterprise(store, "acme").await.id;
+    let message = |code: &str, sent_at| OutboxEntry {
+        enterprise: acme,
+        user_id: "jane".to_owned(),
+        channel: Channel::Email,
+        to: "jane@example.com".to_owned(),
+        code: code.to_owned(),
+        sent_at,
+    };
+    let old = message("111111", NOW - Duration::hours(25));
+    let recent = message("222222", NOW - Duration::hours(23));
+    store.append_outbox(&old).await.unwrap();
+    store.append_outbox(&recent).await.unwrap();
+    store.prune(Retention::default(), NOW).await.unwrap();
+    assert_eq!(
+        store.list_outbox(None, None, 10).await.unwrap(),
+        vec![recent]
+    );
+}
 
 async fn the_outbox_lists_newest_first_by_enterprise_and_user(store: Arc<dyn Store>) {
     let store = store.as_ref();
