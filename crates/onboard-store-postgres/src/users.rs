@@ -13,9 +13,7 @@ use time::OffsetDateTime;
 
 use crate::{classify, events};
 
-pub(crate) const SUMMARY_COLUMNS: &str = "position, id, account_type, account_role, user_id, \
-    advisor_user_id, email, first_name, last_name, phone_number, status, \
-    email_required, sms_required";
+pub(crate) use onboard_core::store::SUMMARY_COLUMNS;
 
 fn row_from(row: &PgRow, with_profile: bool) -> Result<UserRow, sqlx::Error> {
     Ok(UserRow {

@@ -7,7 +7,7 @@ mod rows;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-pub use rows::{EventRow, UserRow, from_micros, micros};
+pub use rows::{EventRow, SUMMARY_COLUMNS, UserRow, from_micros, micros};
 
 use std::sync::Weak;
 
