@@ -2,25 +2,25 @@
 //! rows bulk-loaded straight into the SQLite file before the server starts.
 //!
 //! Loading 100,000 or 1,000,000 users through HTTP would take longer than the
-//! measurement, so [`bulk_load`] writes the `users` rows itself, with the column
+//! measurement, so [`bulk_load`] writes the `users` rows through the store's bulk
+//! import, with the column
 //! values a registration of the same body produces (parsed by the domain's own
 //! `Registration::parse` and encoded by `UserRow::encode`). It writes users only:
 //! no events, codes or outbox rows, which the read scenarios never touch.
 
 use std::ops::Range;
 use std::path::Path;
-use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 use onboard_core::events::EventKind;
 use onboard_core::lifecycle;
 use onboard_core::registration::Registration;
-use onboard_core::store::{EventRow, UserRow, micros};
+use onboard_core::store::{EnterpriseId, EventRow, Store as _, UserRow};
 use onboard_core::user::UserSummary;
+use onboard_store_sql::{INSERT_USER, Value, insert_args};
 use serde_json::json;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
-use sqlx::{Connection, SqliteConnection};
+use sqlx::SqliteConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -118,35 +118,19 @@ impl RowTemplate {
     }
 }
 
-/// The `INSERT INTO users` of the SQLite store, column for column.
-pub const INSERT_USER: &str = "INSERT INTO users (enterprise_id, user_id, id, account_type, \
-     account_role, advisor_user_id, email, first_name, last_name, phone_number, status, \
-     email_required, sms_required, profile, created_at, updated_at) \
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-
-/// Binds a row to [`INSERT_USER`].
+/// Binds a row to the store's own `INSERT INTO users`, for the register floor.
 pub fn bind_user<'q>(
     enterprise: i64,
     row: &'q UserRow,
     now: OffsetDateTime,
 ) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments> {
-    sqlx::query(INSERT_USER)
-        .bind(enterprise)
-        .bind(&row.user_id)
-        .bind(&row.id)
-        .bind(&row.account_type)
-        .bind(&row.account_role)
-        .bind(&row.advisor_user_id)
-        .bind(&row.email)
-        .bind(&row.first_name)
-        .bind(&row.last_name)
-        .bind(&row.phone_number)
-        .bind(&row.status)
-        .bind(row.email_required)
-        .bind(row.sms_required)
-        .bind(row.profile.as_deref())
-        .bind(micros(now))
-        .bind(micros(now))
+    let args = insert_args(EnterpriseId(enterprise), row, now);
+    args.into_iter()
+        .fold(sqlx::query(INSERT_USER), |q, v| match v {
+            Value::Int(i) => q.bind(i),
+            Value::Text(t) => q.bind(t),
+            Value::Bool(b) => q.bind(b),
+        })
 }
 
 /// The id of the enterprise named `name` in the SQLite file at `path`.
@@ -158,9 +142,8 @@ pub async fn enterprise_id(conn: &mut SqliteConnection, name: &str) -> anyhow::R
         .with_context(|| format!("Failed to find the enterprise {name:?}"))
 }
 
-/// Writes users `prefix + i` for `i` in `range` into the (migrated) SQLite file,
-/// in big transactions and without fsync: the loader's own durability does not
-/// matter, the server reads the result after a checkpoint.
+/// Writes users `prefix + i` for `i` in `range` through the store's bulk import,
+/// in big transactions (one fsync each), while the server is stopped.
 pub async fn bulk_load(
     path: &Path,
     enterprise: &str,
@@ -168,33 +151,26 @@ pub async fn bulk_load(
     range: Range<u64>,
 ) -> anyhow::Result<Duration> {
     let started = std::time::Instant::now();
-    let options = SqliteConnectOptions::from_str(&format!("sqlite:{}", path.display()))?
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Off)
-        .busy_timeout(Duration::from_secs(10));
-    let mut conn = SqliteConnection::connect_with(&options)
+    let store = onboard_store_sqlite::open_file(path)
         .await
         .context("Failed to open the database to load it")?;
-    let enterprise = enterprise_id(&mut conn, enterprise).await?;
+    let found = store.enterprise_by_name(enterprise).await?;
+    let enterprise =
+        found.with_context(|| format!("Failed to find the enterprise {enterprise:?}"))?;
     let template = RowTemplate::new()?;
     let now = OffsetDateTime::now_utc();
     let mut next = range.start;
     while next < range.end {
         let end = (next + LOAD_BATCH).min(range.end);
-        let mut tx = conn.begin().await?;
-        for i in next..end {
-            let row = template.user(&user_id(prefix, i));
-            bind_user(enterprise, &row, now).execute(&mut *tx).await?;
-        }
-        tx.commit()
+        let rows: Vec<UserRow> = (next..end)
+            .map(|i| template.user(&user_id(prefix, i)))
+            .collect();
+        store
+            .import_users(enterprise.id, &rows, now)
             .await
             .context("Failed to commit a batch of users")?;
         next = end;
     }
-    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-        .execute(&mut conn)
-        .await?;
-    conn.close().await?;
     Ok(started.elapsed())
 }
 

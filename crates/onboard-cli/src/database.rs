@@ -4,8 +4,6 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use onboard_core::store::Store;
-use onboard_store_postgres::PostgresStore;
-use onboard_store_sqlite::SqliteStore;
 
 use crate::DatabaseArgs;
 
@@ -25,20 +23,20 @@ pub async fn open_store(args: &DatabaseArgs) -> anyhow::Result<Arc<dyn Store>> {
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("Failed to create the data directory {}", dir.display()))?;
         let path = dir.join(SQLITE_FILE);
-        let store = SqliteStore::open_file(&path)
+        let store = onboard_store_sqlite::open_file(&path)
             .await
             .with_context(|| format!("Failed to open the SQLite database {}", path.display()))?;
         return Ok(Arc::new(store));
     };
     match url.split_once(':').map(|(scheme, _)| scheme) {
         Some("sqlite") => {
-            let store = SqliteStore::open(url)
+            let store = onboard_store_sqlite::open(url)
                 .await
                 .context("Failed to open the SQLite database")?;
             Ok(Arc::new(store))
         }
         Some("postgres" | "postgresql") => {
-            let store = PostgresStore::open(url, args.pool_settings())
+            let store = onboard_store_postgres::open(url, args.pool_settings())
                 .await
                 .with_context(|| {
                     format!("Failed to open the PostgreSQL database {}", redact(url))

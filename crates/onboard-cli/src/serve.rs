@@ -17,7 +17,7 @@ use onboard_delivery::smtp::SmtpChannel;
 use onboard_delivery::webhook::WebhookChannel;
 use onboard_server::feed::limits::FeedLimits;
 use onboard_server::{AppState, DEFAULT_BODY_LIMIT, Options};
-use time::{Duration, OffsetDateTime};
+use time::Duration;
 use tokio::net::TcpListener;
 
 use crate::DatabaseArgs;
@@ -100,10 +100,7 @@ pub async fn run(mut args: ServeArgs) -> anyhow::Result<()> {
         feed,
     };
     let state = AppState::new(onboarding, options);
-    tokio::spawn(prune_forever(
-        state.onboarding.store().clone(),
-        retention(&file),
-    ));
+    tokio::spawn(prune_forever(state.onboarding.clone(), retention(&file)));
     tracing::info!(%address, "onboard is serving");
     onboard_server::serve(listener, state, shutdown_signal())
         .await
@@ -167,11 +164,11 @@ fn retention(file: &FileConfig) -> Retention {
 
 /// Once a minute: drop events beyond retention and expired user tokens. A failed
 /// round is logged and tried again at the next tick.
-async fn prune_forever(store: Arc<dyn Store>, retention: Retention) {
+async fn prune_forever(onboarding: Onboarding, retention: Retention) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
     loop {
         tick.tick().await;
-        match store.prune(retention, OffsetDateTime::now_utc()).await {
+        match onboarding.prune(retention).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(events = n, "pruned events beyond retention"),
             Err(e) => tracing::warn!(error = %e, "pruning failed"),

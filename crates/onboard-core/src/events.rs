@@ -59,18 +59,11 @@ impl Event {
     }
 }
 
-/// Told after every committed change, so that live feeds wake up. Implemented by
-/// the feed's hub; storage backends that can hear other nodes' commits forward
-/// them here too (`Store::forward_changes`).
+/// Told after every committed change, so that readers of the log wake up.
+/// Implemented by the service's `Changes`; storage backends that can hear other
+/// processes' commits forward them to it (`Store::forward_changes`).
 pub trait ChangeNotifier: Send + Sync + 'static {
-    fn changed(&self, enterprise: crate::store::EnterpriseId);
-}
-
-/// For a server without live feeds.
-pub struct NoNotifier;
-
-impl ChangeNotifier for NoNotifier {
-    fn changed(&self, _: crate::store::EnterpriseId) {}
+    fn changed(&self, enterprise: crate::tenant::EnterpriseId);
 }
 
 /// How long events are kept; both limits apply when both are set.

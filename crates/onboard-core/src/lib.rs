@@ -7,7 +7,7 @@
 //!   reporting every problem at once (helped by [`reader`]);
 //! - [`values`], [`identity`] and [`vocab`] are the validated value types of CONTRACT §3;
 //! - [`user`] is the end user and its two wire shapes;
-//! - [`store`] is the port the backends implement;
+//! - [`store`] is the port the backends implement, [`tenant`] the enterprise it scopes by;
 //! - [`lifecycle`] is the state machine of status and requirements, and
 //!   [`verification`] the one-time codes it consumes;
 //! - [`events`] is the append-only log every change writes;
@@ -27,6 +27,7 @@ pub mod requests;
 pub mod secret;
 pub mod service;
 pub mod store;
+pub mod tenant;
 pub mod time_format;
 pub mod user;
 pub mod values;

@@ -44,8 +44,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let feed = state.feed.clone();
-    let notifier = std::sync::Arc::downgrade(state.onboarding.notifier());
-    state.onboarding.store().forward_changes(notifier).await;
+    state.onboarding.hear_other_processes().await;
     let cancel = feed.shutdown.clone();
     // axum's graceful shutdown does not wait for upgraded connections: cancel the
     // feed sessions ourselves, then give them a moment to say goodbye.

@@ -51,8 +51,7 @@ impl Default for Options {
 }
 
 impl AppState {
-    /// Wires the feed's hub into the domain, so that every committed change wakes
-    /// the subscribers of this node.
+    /// The state of one server: the domain, and the feed's hub reading from it.
     pub fn new(onboarding: Onboarding, options: Options) -> Self {
         let feed = &options.feed;
         let hub = Hub::new(
@@ -60,7 +59,6 @@ impl AppState {
             feed.broadcast_capacity,
             feed.poll_interval,
         );
-        let onboarding = onboarding.with_notifier(Arc::new(hub.clone()));
         AppState {
             onboarding,
             body_limit: options.body_limit,

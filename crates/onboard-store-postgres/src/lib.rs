@@ -1,5 +1,6 @@
-//! Onboard's storage port ([`onboard_core::store::Store`]) on PostgreSQL, for one
-//! node or several sharing the database. Start with [`PostgresStore::open`].
+//! Onboard's storage port on PostgreSQL, for one node or several sharing the
+//! database: the [`Engine`] that runs the statements of `onboard-store-sql` with
+//! sqlx, the migrations, and wake-ups across nodes. Start with [`open`].
 //!
 //! Concurrency is carried by row locks, taken in one order everywhere (user rows,
 //! then the enterprise row), so that writers never deadlock:
@@ -14,27 +15,21 @@
 //! Each event also sends `NOTIFY onboard_events '<enterprise id>'`, delivered at
 //! commit; [`listen`] turns those into wake-ups for the feed of every node.
 
-mod events;
 mod listen;
-mod tokens;
-mod users;
 
+use std::borrow::Cow;
 use std::str::FromStr;
 use std::sync::Weak;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use onboard_core::events::{ChangeNotifier, Event, Retention};
-use onboard_core::secret::KeyHash;
-use onboard_core::store::{
-    Decide, Decided, Enterprise, EnterpriseId, EventBounds, Listed, OutboxEntry, Store, StoreError,
-    TokenGrant, UserFilter, from_micros, micros,
-};
-use onboard_core::user::User;
-use onboard_core::verification::{Channel, CodeRecord};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::{Row, migrate::Migrator};
-use time::OffsetDateTime;
+use onboard_core::events::ChangeNotifier;
+use onboard_core::store::StoreError;
+use onboard_store_sql::engine::rows_from;
+use onboard_store_sql::{Dialect, Engine, Row, SqlStore, Tx, Value};
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::{Column as _, Postgres, Row as _, Transaction, TypeInfo as _, ValueRef as _};
+use sqlx::{migrate::Migrator, query::Query};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
@@ -55,34 +50,31 @@ impl Default for PoolSettings {
     }
 }
 
-#[derive(Debug, Clone)]
-pub struct PostgresStore {
-    pool: PgPool,
+/// The store on PostgreSQL.
+pub type PostgresStore = SqlStore<PostgresEngine>;
+
+/// Connects to a `postgres://` URL and applies the migrations. Migrations run
+/// under PostgreSQL's advisory lock, so nodes starting together do not race.
+pub async fn open(url: &str, settings: PoolSettings) -> Result<PostgresStore, StoreError> {
+    let options = PgConnectOptions::from_str(url)
+        .map_err(|e| StoreError::Unavailable(format!("bad PostgreSQL URL: {e}")))?;
+    let pool = PgPoolOptions::new()
+        .max_connections(settings.max_connections)
+        .acquire_timeout(settings.acquire_timeout)
+        .connect_with(options)
+        .await
+        .map_err(unavailable)?;
+    MIGRATOR
+        .run(&pool)
+        .await
+        .map_err(|e| StoreError::Internal(format!("migration failed: {e}")))?;
+    Ok(SqlStore::new(PostgresEngine { pool }))
 }
 
-impl PostgresStore {
-    /// Connects to a `postgres://` URL and applies the migrations. Migrations run
-    /// under PostgreSQL's advisory lock, so nodes starting together do not race.
-    pub async fn open(url: &str, settings: PoolSettings) -> Result<PostgresStore, StoreError> {
-        let options = PgConnectOptions::from_str(url)
-            .map_err(|e| StoreError::Unavailable(format!("bad PostgreSQL URL: {e}")))?;
-        let pool = PgPoolOptions::new()
-            .max_connections(settings.max_connections)
-            .acquire_timeout(settings.acquire_timeout)
-            .connect_with(options)
-            .await
-            .map_err(unavailable)?;
-        MIGRATOR
-            .run(&pool)
-            .await
-            .map_err(|e| StoreError::Internal(format!("migration failed: {e}")))?;
-        Ok(PostgresStore { pool })
-    }
-
-    /// The pool, for tools that need raw access (tests, benchmarks).
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
-    }
+/// PostgreSQL through a sqlx pool.
+#[derive(Debug, Clone)]
+pub struct PostgresEngine {
+    pool: PgPool,
 }
 
 fn unavailable(e: sqlx::Error) -> StoreError {
@@ -125,190 +117,130 @@ fn server_unavailable(code: &str) -> bool {
         || code == "3D000"
 }
 
-fn enterprise_from(row: &PgRow) -> Result<Enterprise, StoreError> {
-    Ok(Enterprise {
-        id: EnterpriseId(row.try_get("id").map_err(classify)?),
-        name: row.try_get("name").map_err(classify)?,
-        created_at: from_micros(row.try_get("created_at").map_err(classify)?),
+/// The statement with its `?` placeholders numbered (`$1`, `$2`, …). The shared
+/// statements hold no `?` inside a literal.
+fn numbered(sql: &str) -> Cow<'_, str> {
+    if !sql.contains('?') {
+        return Cow::Borrowed(sql);
+    }
+    let mut out = String::with_capacity(sql.len() + 16);
+    for (n, part) in sql.split('?').enumerate() {
+        if n > 0 {
+            out.push('$');
+            out.push_str(&n.to_string());
+        }
+        out.push_str(part);
+    }
+    Cow::Owned(out)
+}
+
+fn query(sql: &str, args: Vec<Value>) -> Query<'static, Postgres, PgArguments> {
+    let sql = sqlx::AssertSqlSafe(numbered(sql).into_owned());
+    args.into_iter().fold(sqlx::query(sql), |q, v| match v {
+        Value::Int(i) => q.bind(i),
+        Value::Text(t) => q.bind(t),
+        Value::Bool(b) => q.bind(b),
     })
 }
 
+/// Rows as plain values, by each column's type.
+fn rows(raw: Vec<PgRow>) -> Result<Vec<Row>, StoreError> {
+    let names = |row: &PgRow| row.columns().iter().map(|c| c.name().into()).collect();
+    rows_from(&raw, names, value)
+}
+
+fn value(row: &PgRow, i: usize) -> Result<Value, StoreError> {
+    let raw = row.try_get_raw(i).map_err(classify)?;
+    let null = raw.is_null();
+    let kind = raw.type_info().name().to_owned();
+    match kind.as_str() {
+        _ if null => return Ok(Value::Int(None)),
+        "INT8" => row.try_get(i).map(|v: i64| Value::Int(Some(v))),
+        "INT4" => row.try_get(i).map(|v: i32| Value::Int(Some(v.into()))),
+        "INT2" => row.try_get(i).map(|v: i16| Value::Int(Some(v.into()))),
+        "TEXT" | "VARCHAR" => row.try_get(i).map(|v: String| Value::Text(Some(v))),
+        "BOOL" => row.try_get(i).map(Value::Bool),
+        _ => return Err(StoreError::Internal(format!("unexpected {kind} column"))),
+    }
+    .map_err(classify)
+}
+
+/// A write transaction on one pooled connection.
+pub struct PostgresTx(Transaction<'static, Postgres>);
+
 #[async_trait]
-impl Store for PostgresStore {
+impl Tx for PostgresTx {
+    async fn fetch(&mut self, sql: &str, args: Vec<Value>) -> Result<Vec<Row>, StoreError> {
+        rows(
+            query(sql, args)
+                .fetch_all(&mut *self.0)
+                .await
+                .map_err(classify)?,
+        )
+    }
+
+    async fn execute(&mut self, sql: &str, args: Vec<Value>) -> Result<u64, StoreError> {
+        let done = query(sql, args).execute(&mut *self.0).await;
+        Ok(done.map_err(classify)?.rows_affected())
+    }
+
+    async fn commit(self) -> Result<(), StoreError> {
+        self.0.commit().await.map_err(classify)
+    }
+}
+
+#[async_trait]
+impl Engine for PostgresEngine {
+    type Tx = PostgresTx;
+
+    const DIALECT: Dialect = Dialect {
+        for_update: " FOR UPDATE",
+        for_share: " FOR SHARE",
+        notify_event: Some(listen::NOTIFY),
+    };
+
+    async fn read(&self, sql: &str, args: Vec<Value>) -> Result<Vec<Row>, StoreError> {
+        rows(
+            query(sql, args)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(classify)?,
+        )
+    }
+
+    async fn write(&self, sql: &str, args: Vec<Value>) -> Result<Vec<Row>, StoreError> {
+        self.read(sql, args).await
+    }
+
+    async fn write_count(&self, sql: &str, args: Vec<Value>) -> Result<u64, StoreError> {
+        let done = query(sql, args).execute(&self.pool).await;
+        Ok(done.map_err(classify)?.rows_affected())
+    }
+
+    async fn begin(&self) -> Result<PostgresTx, StoreError> {
+        Ok(PostgresTx(self.pool.begin().await.map_err(classify)?))
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map(|_| ())
-            .map_err(unavailable)
+        let done = sqlx::query("SELECT 1").execute(&self.pool).await;
+        done.map(|_| ()).map_err(unavailable)
     }
 
     async fn forward_changes(&self, notifier: Weak<dyn ChangeNotifier>) {
         tokio::spawn(listen::forward(self.pool.clone(), notifier));
     }
+}
 
-    async fn create_enterprise(
-        &self,
-        name: &str,
-        key_hash: &KeyHash,
-        now: OffsetDateTime,
-    ) -> Result<Enterprise, StoreError> {
-        let row = sqlx::query(
-            "INSERT INTO enterprises (name, api_key_hash, created_at) VALUES ($1, $2, $3) \
-             RETURNING id, name, created_at",
-        )
-        .bind(name)
-        .bind(key_hash.as_str())
-        .bind(micros(now))
-        .fetch_one(&self.pool)
-        .await
-        .map_err(classify)?;
-        enterprise_from(&row)
-    }
+#[cfg(test)]
+mod tests {
+    use super::numbered;
 
-    async fn list_enterprises(&self) -> Result<Vec<Enterprise>, StoreError> {
-        let rows = sqlx::query("SELECT id, name, created_at FROM enterprises ORDER BY id")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(classify)?;
-        rows.iter().map(enterprise_from).collect()
-    }
-
-    async fn enterprise_by_key(
-        &self,
-        key_hash: &KeyHash,
-    ) -> Result<Option<Enterprise>, StoreError> {
-        let row =
-            sqlx::query("SELECT id, name, created_at FROM enterprises WHERE api_key_hash = $1")
-                .bind(key_hash.as_str())
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(classify)?;
-        row.as_ref().map(enterprise_from).transpose()
-    }
-
-    async fn enterprise_by_name(&self, name: &str) -> Result<Option<Enterprise>, StoreError> {
-        let row = sqlx::query("SELECT id, name, created_at FROM enterprises WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(classify)?;
-        row.as_ref().map(enterprise_from).transpose()
-    }
-
-    async fn insert_user(
-        &self,
-        enterprise: EnterpriseId,
-        user: &User,
-        cause: &str,
-        first_code: Option<(Channel, &CodeRecord)>,
-        now: OffsetDateTime,
-    ) -> Result<(), StoreError> {
-        users::insert(&self.pool, enterprise, user, cause, first_code, now).await
-    }
-
-    async fn decide(
-        &self,
-        enterprise: EnterpriseId,
-        user_id: &str,
-        channel: Option<Channel>,
-        now: OffsetDateTime,
-        decide: Decide<'_>,
-    ) -> Result<Option<Decided>, StoreError> {
-        users::decide(&self.pool, enterprise, user_id, channel, now, decide).await
-    }
-
-    async fn restore_code(
-        &self,
-        enterprise: EnterpriseId,
-        user_id: &str,
-        channel: Channel,
-        failed: OffsetDateTime,
-        previous: Option<&CodeRecord>,
-    ) -> Result<(), StoreError> {
-        users::restore_code(&self.pool, enterprise, user_id, channel, failed, previous).await
-    }
-
-    async fn find_user(
-        &self,
-        enterprise: EnterpriseId,
-        user_id: &str,
-    ) -> Result<Option<User>, StoreError> {
-        users::find(&self.pool, enterprise, user_id).await
-    }
-
-    async fn list_users(
-        &self,
-        enterprise: EnterpriseId,
-        filter: UserFilter,
-        after: Option<i64>,
-        limit: u32,
-    ) -> Result<Vec<Listed>, StoreError> {
-        users::list(&self.pool, enterprise, filter, after, limit).await
-    }
-
-    async fn deactivate_user(
-        &self,
-        enterprise: EnterpriseId,
-        user_id: &str,
-        now: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        users::deactivate(&self.pool, enterprise, user_id, now).await
-    }
-
-    async fn append_outbox(&self, message: &OutboxEntry) -> Result<(), StoreError> {
-        tokens::append_outbox(&self.pool, message).await
-    }
-
-    async fn list_outbox(
-        &self,
-        enterprise: Option<EnterpriseId>,
-        user_id: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<OutboxEntry>, StoreError> {
-        tokens::list_outbox(&self.pool, enterprise, user_id, limit).await
-    }
-
-    async fn mint_tokens(
-        &self,
-        enterprise: EnterpriseId,
-        grants: &[TokenGrant],
-        now: OffsetDateTime,
-    ) -> Result<Result<(), String>, StoreError> {
-        tokens::mint(&self.pool, enterprise, grants, now).await
-    }
-
-    async fn grant_feed_tokens(
-        &self,
-        enterprise: EnterpriseId,
-        grants: &[TokenGrant],
-        now: OffsetDateTime,
-    ) -> Result<Vec<bool>, StoreError> {
-        tokens::grant_best_effort(&self.pool, enterprise, grants, now).await
-    }
-
-    async fn user_by_token(
-        &self,
-        token_hash: &KeyHash,
-        now: OffsetDateTime,
-    ) -> Result<Option<User>, StoreError> {
-        tokens::user_by_token(&self.pool, token_hash, now).await
-    }
-
-    async fn read_events(
-        &self,
-        enterprise: EnterpriseId,
-        after: i64,
-        limit: u32,
-    ) -> Result<Vec<Event>, StoreError> {
-        events::read(&self.pool, enterprise, after, limit).await
-    }
-
-    async fn event_bounds(&self, enterprise: EnterpriseId) -> Result<EventBounds, StoreError> {
-        events::bounds(&self.pool, enterprise).await
-    }
-
-    async fn prune(&self, retention: Retention, now: OffsetDateTime) -> Result<u64, StoreError> {
-        events::prune(&self.pool, retention, now).await
+    #[test]
+    fn placeholders_are_numbered_left_to_right() {
+        assert_eq!(
+            numbered("SELECT a FROM t WHERE b = ? AND c > ? LIMIT ?"),
+            "SELECT a FROM t WHERE b = $1 AND c > $2 LIMIT $3"
+        );
+        assert_eq!(numbered("SELECT 1"), "SELECT 1");
     }
 }

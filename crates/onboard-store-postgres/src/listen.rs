@@ -12,6 +12,10 @@ use sqlx::postgres::PgListener;
 
 pub(crate) const CHANNEL: &str = "onboard_events";
 
+/// Run by every event-appending transaction: delivered at commit, with the
+/// enterprise id as the payload.
+pub(crate) const NOTIFY: &str = "SELECT pg_notify('onboard_events', ?)";
+
 /// The first wait before reconnecting; it doubles up to 5 s while failures last.
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 

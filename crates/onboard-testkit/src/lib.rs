@@ -13,8 +13,7 @@ pub mod fixtures;
 use std::sync::Arc;
 
 use onboard_core::store::Store;
-use onboard_store_postgres::{PoolSettings, PostgresStore};
-use onboard_store_sqlite::SqliteStore;
+use onboard_store_postgres::PoolSettings;
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
 
@@ -90,12 +89,12 @@ impl TestDatabase {
     pub async fn open_store(&self) -> Arc<dyn Store> {
         match self.backend {
             Backend::Sqlite => Arc::new(
-                SqliteStore::open(&self.url)
+                onboard_store_sqlite::open(&self.url)
                     .await
                     .expect("Failed to open the SQLite store"),
             ),
             Backend::Postgres => Arc::new(
-                PostgresStore::open(&self.url, PoolSettings::default())
+                onboard_store_postgres::open(&self.url, PoolSettings::default())
                     .await
                     .expect("Failed to open the PostgreSQL store"),
             ),

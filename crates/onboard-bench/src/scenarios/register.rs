@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use onboard_core::store::micros;
 use onboard_core::verification::{CODE_TTL, Channel, Code};
-use onboard_store_sqlite::SqliteStore;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{SqliteConnection, SqlitePool};
 use time::OffsetDateTime;
@@ -128,7 +127,7 @@ impl FloorDb {
     /// A database migrated by the store itself, reopened with the server's
     /// writer settings: one connection, WAL, `synchronous=FULL`.
     async fn open(path: &Path) -> anyhow::Result<FloorDb> {
-        drop(SqliteStore::open_file(path).await?);
+        drop(onboard_store_sqlite::open_file(path).await?);
         let options = SqliteConnectOptions::from_str(&format!("sqlite:{}", path.display()))?
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)

@@ -1,49 +1,12 @@
-//! Reading the event log and the outbox (CONTRACT §2 extensions, §4, §5).
+//! Reading the outbox (CONTRACT §2 extensions, §4).
 
 use onboard_api::OutboxMessage;
 
 use super::{Onboarding, ServiceError, user_not_found};
-use crate::events::Event;
-use crate::store::{Enterprise, EnterpriseId};
+use crate::store::Enterprise;
 use crate::time_format::rfc3339_millis;
 
-/// The most events one read returns.
-pub const MAX_EVENTS_PER_READ: u32 = 1000;
-
 impl Onboarding {
-    /// Events after `after`, oldest first. Asking for history the log no longer
-    /// holds is an error that names the oldest id still held.
-    pub async fn events(
-        &self,
-        enterprise: EnterpriseId,
-        after: i64,
-        limit: u32,
-    ) -> Result<Vec<Event>, ServiceError> {
-        let events = self.store.read_events(enterprise, after, limit).await?;
-        let first_wanted = after + 1;
-        let missing = match events.first() {
-            Some(first) => first.event_id > first_wanted,
-            None => {
-                let bounds = self.store.event_bounds(enterprise).await?;
-                if after > bounds.latest {
-                    return Err(ServiceError::BadRequest(format!(
-                        "after {after} is beyond the latest event_id, {}",
-                        bounds.latest
-                    )));
-                }
-                bounds.latest >= first_wanted
-            }
-        };
-        if missing {
-            let bounds = self.store.event_bounds(enterprise).await?;
-            let oldest = bounds.oldest.map_or("none".to_owned(), |id| id.to_string());
-            return Err(ServiceError::Gone(format!(
-                "events after {after} are no longer held; the oldest event held is {oldest}"
-            )));
-        }
-        Ok(events)
-    }
-
     /// `GET /v1/sandbox/messages?user_id=`: the outbox of one of the enterprise's
     /// users, newest first.
     pub async fn outbox_of(

@@ -7,8 +7,11 @@
 //! [`verify`] (codes and reviews), [`tokens`] (user auth tokens), [`log`] (events
 //! and the outbox).
 
+mod cursor;
+mod feed;
+pub use cursor::Cursor;
 mod log;
-pub use log::MAX_EVENTS_PER_READ;
+pub use feed::{Changes, FeedItem, LogRead, MAX_EVENTS_PER_READ};
 mod tokens;
 mod users;
 mod verify;
@@ -21,7 +24,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::clock::Clock;
 use crate::delivery::Delivery;
-pub use crate::events::{ChangeNotifier, NoNotifier};
+pub use crate::events::ChangeNotifier;
 use crate::lifecycle::{Jurisdictions, Refusal, ReviewPolicy};
 use crate::random::{OsRandom, Random};
 use crate::secret::KeyHash;
@@ -76,29 +79,6 @@ impl From<StoreError> for ServiceError {
     }
 }
 
-/// The keyset position of a list page, opaque to clients.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cursor(i64);
-
-impl Cursor {
-    pub fn parse(text: &str) -> Result<Cursor, ServiceError> {
-        let bad = || ServiceError::BadRequest("cursor is not one this server issued".into());
-        let hex = text.strip_prefix('c').ok_or_else(bad)?;
-        if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(bad());
-        }
-        i64::from_str_radix(hex, 16)
-            .ok()
-            .filter(|p| *p >= 0)
-            .map(Cursor)
-            .ok_or_else(bad)
-    }
-
-    pub fn encode(self) -> String {
-        format!("c{:x}", self.0)
-    }
-}
-
 /// One page of users and the cursor of the next, if there may be one.
 #[derive(Debug)]
 pub struct UserPage {
@@ -120,7 +100,10 @@ pub struct Onboarding {
     random: Arc<dyn Random>,
     review: Review,
     delivery: Delivery,
-    notifier: Arc<dyn ChangeNotifier>,
+    /// Wakes the readers of the log after each commit.
+    changes: Arc<Changes>,
+    feed_tokens: Arc<feed::FeedTokens>,
+    cursor_key: Arc<cursor::CursorKey>,
     /// Recently seen API keys: most requests then skip a database round trip.
     keys: Arc<KeyCache>,
 }
@@ -161,7 +144,9 @@ impl Onboarding {
             clock,
             random: Arc::new(OsRandom),
             review: Review::default(),
-            notifier: Arc::new(NoNotifier),
+            changes: Arc::default(),
+            feed_tokens: Arc::default(),
+            cursor_key: Arc::default(),
             keys: Arc::default(),
         }
     }
@@ -179,27 +164,6 @@ impl Onboarding {
     pub fn with_delivery(mut self, delivery: Delivery) -> Self {
         self.delivery = delivery;
         self
-    }
-
-    pub fn with_notifier(mut self, notifier: Arc<dyn ChangeNotifier>) -> Self {
-        self.notifier = notifier;
-        self
-    }
-
-    pub fn notifier(&self) -> &Arc<dyn ChangeNotifier> {
-        &self.notifier
-    }
-
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
-    }
-
-    pub fn clock(&self) -> &Arc<dyn Clock> {
-        &self.clock
-    }
-
-    pub fn random(&self) -> &Arc<dyn Random> {
-        &self.random
     }
 
     /// The enterprise a bearer API key belongs to.

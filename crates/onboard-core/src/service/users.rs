@@ -1,5 +1,6 @@
 //! Registering, reading, listing and deactivating end users (CONTRACT §2, §3).
 
+use crate::events::ChangeNotifier as _;
 use onboard_api::FieldProblem;
 use serde_json::Value;
 use uuid::Uuid;
@@ -53,7 +54,7 @@ impl Onboarding {
             .insert_user(enterprise.id, &user, &start.cause, stored_code, now)
             .await
         {
-            Ok(()) => self.notifier.changed(enterprise.id),
+            Ok(()) => self.changes.changed(enterprise.id),
             Err(StoreError::Conflict(_)) => {
                 return Err(ServiceError::Conflict(format!(
                     "user_id {} is already taken in this enterprise (ids are never reused, \
@@ -154,7 +155,8 @@ impl Onboarding {
             .deactivate_user(enterprise.id, user_id, now)
             .await?
         {
-            self.notifier.changed(enterprise.id);
+            self.feed_tokens.forget(enterprise.id, user_id);
+            self.changes.changed(enterprise.id);
             Ok(())
         } else {
             Err(ServiceError::NotFound(

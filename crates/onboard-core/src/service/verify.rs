@@ -1,6 +1,7 @@
 //! Sending and confirming codes, and operator reviews (CONTRACT §2, §4). The rules
 //! are `lifecycle::decide_*`; this module fetches, delivers and reports.
 
+use crate::events::ChangeNotifier as _;
 use onboard_api::CodeSent;
 
 use super::{Onboarding, ServiceError, user_not_found};
@@ -108,7 +109,7 @@ impl Onboarding {
             lifecycle::decide_confirm(&user.summary, existing, channel, &presented, now, policy)
         };
         self.run(enterprise, user_id, Some(channel), decide).await?;
-        self.notifier.changed(enterprise.id);
+        self.changes.changed(enterprise.id);
         Ok(())
     }
 
@@ -128,7 +129,7 @@ impl Onboarding {
         let decide: Decide<'_> =
             &|user, _| lifecycle::decide_review(&user.summary, trigger, policy);
         self.run(enterprise, user_id, None, decide).await?;
-        self.notifier.changed(enterprise.id);
+        self.changes.changed(enterprise.id);
         Ok(())
     }
 

@@ -17,16 +17,7 @@ use crate::secret::KeyHash;
 use crate::user::{AccountRole, Status, User, UserSummary};
 use crate::verification::{Channel, CodeRecord};
 
-/// An enterprise's row id. Every user-facing query is scoped by it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct EnterpriseId(pub i64);
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Enterprise {
-    pub id: EnterpriseId,
-    pub name: String,
-    pub created_at: OffsetDateTime,
-}
+pub use crate::tenant::{Enterprise, EnterpriseId};
 
 /// What went wrong in storage, in terms the domain can act on.
 #[derive(Debug, thiserror::Error)]
@@ -197,6 +188,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// The oldest event still held (`None` when none is) and the latest id issued.
     async fn event_bounds(&self, enterprise: EnterpriseId) -> Result<EventBounds, StoreError>;
+
+    /// The server secret called `name`: the one already stored, or else
+    /// `candidate`, stored now. Every process sharing the database gets the same.
+    async fn server_secret(&self, name: &str, candidate: &str) -> Result<String, StoreError>;
 
     /// Deletes events beyond `retention` and expired user tokens; returns how many
     /// events went.

@@ -1,23 +1,22 @@
 //! The live side of the feed: one tailer per enterprise with subscribers on this
-//! node. The tailer reads new events from the log (the truth), mints one user token
-//! per event for every subscriber of this node to share, and broadcasts them.
+//! node. The tailer reads new events from the log (the truth) through the core's
+//! feed rules, with their user tokens, for every subscriber of this node to share,
+//! and broadcasts them.
 //!
-//! A tailer wakes when this node commits a change ([`Hub::changed`]) and otherwise
-//! every poll interval (`FeedLimits::poll_interval`), which picks up changes made by other processes (the
-//! admin CLI, other nodes). Subscribers treat the broadcast as a hint: they check
-//! every `event_id` against their own cursor and read the log to fill any gap.
+//! A tailer wakes when a change commits (the service's `changes` signal, which the
+//! store also fires for other processes' commits where it can hear them) and
+//! otherwise every poll interval (`FeedLimits::poll_interval`). Subscribers treat
+//! the broadcast as a hint: they check every `event_id` against their own cursor
+//! and read the log to fill any gap.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use onboard_core::events::Event;
-use onboard_core::service::{ChangeNotifier, Onboarding};
+use onboard_core::service::{FeedItem, LogRead, Onboarding};
 use onboard_core::store::EnterpriseId;
 use tokio::sync::{Notify, broadcast};
-
-use super::tokens::{FeedItem, items_with_tokens};
 
 /// Events read from the log per round trip.
 pub const READ_BATCH: u32 = 500;
@@ -69,11 +68,9 @@ impl Hub {
         }
         let latest = self
             .onboarding
-            .store()
-            .event_bounds(enterprise)
+            .latest_event(enterprise)
             .await
-            .map_err(|e| e.to_string())?
-            .latest;
+            .map_err(|e| e.to_string())?;
         let mut channels = self.channels.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(channel) = channels.get(&enterprise).and_then(Weak::upgrade) {
             let rx = channel.tx.subscribe();
@@ -83,7 +80,7 @@ impl Hub {
         let channel = Arc::new(Channel {
             tx,
             latest: AtomicI64::new(latest),
-            wake: Arc::new(Notify::new()),
+            wake: self.onboarding.changes(enterprise),
         });
         channels.insert(enterprise, Arc::downgrade(&channel));
         tokio::spawn(tail(self.clone(), enterprise, Arc::downgrade(&channel)));
@@ -106,14 +103,6 @@ impl Hub {
     }
 }
 
-impl ChangeNotifier for Hub {
-    fn changed(&self, enterprise: EnterpriseId) {
-        if let Some(channel) = self.existing(enterprise) {
-            channel.wake.notify_one();
-        }
-    }
-}
-
 /// The tailer: from `latest`, read, mint, broadcast; sleep until woken or polled.
 /// Ends when the last subscription is dropped.
 async fn tail(hub: Hub, enterprise: EnterpriseId, channel: Weak<Channel>) {
@@ -122,10 +111,14 @@ async fn tail(hub: Hub, enterprise: EnterpriseId, channel: Weak<Channel>) {
             break;
         };
         let after = live.latest.load(Ordering::Acquire);
-        match read_after(&hub.onboarding, enterprise, after).await {
-            Ok(events) if !events.is_empty() => {
-                let full = events.len() as u32 == READ_BATCH;
-                for item in items_with_tokens(&hub.onboarding, enterprise, events).await {
+        match hub
+            .onboarding
+            .feed_after(enterprise, after, READ_BATCH)
+            .await
+        {
+            Ok(LogRead::Events(items)) if !items.is_empty() => {
+                let full = items.len() as u32 == READ_BATCH;
+                for item in items {
                     let id = item.event.event_id;
                     // No receiver is not an error: subscribers come and go.
                     let _ = live.tx.send(Arc::new(item));
@@ -135,7 +128,19 @@ async fn tail(hub: Hub, enterprise: EnterpriseId, channel: Weak<Channel>) {
                     continue;
                 }
             }
-            Ok(_) => {}
+            Ok(LogRead::Events(_)) => {}
+            // Pruned under the tailer: carry on from what the log still holds.
+            // Each session notices the gap against its own cursor and says so.
+            Ok(LogRead::Pruned { oldest }) => {
+                let resume = match oldest {
+                    Some(oldest) => Ok(oldest - 1),
+                    None => hub.onboarding.latest_event(enterprise).await,
+                };
+                if let Ok(resume) = resume {
+                    live.latest.store(resume, Ordering::Release);
+                    continue;
+                }
+            }
             Err(e) => tracing::warn!(error = %e, "feed tailer could not read the log"),
         }
         // Wait without holding the channel, so that it can close meanwhile.
@@ -144,16 +149,4 @@ async fn tail(hub: Hub, enterprise: EnterpriseId, channel: Weak<Channel>) {
         let _ = tokio::time::timeout(hub.poll, wake.notified()).await;
     }
     hub.forget(enterprise);
-}
-
-async fn read_after(
-    onboarding: &Onboarding,
-    enterprise: EnterpriseId,
-    after: i64,
-) -> Result<Vec<Event>, String> {
-    onboarding
-        .store()
-        .read_events(enterprise, after, READ_BATCH)
-        .await
-        .map_err(|e| e.to_string())
 }

@@ -11,7 +11,6 @@ pub mod hub;
 pub mod limits;
 pub mod protocol;
 pub mod session;
-pub mod tokens;
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::{State, WebSocketUpgrade};

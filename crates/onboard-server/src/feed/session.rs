@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, close_code};
 use onboard_api::{FeedMessage, USERS_FEED};
-use onboard_core::service::Onboarding;
+use onboard_core::service::{FeedItem, LogRead};
 use onboard_core::store::Enterprise;
 use onboard_core::time_format::unix_nanos;
 use tokio::sync::broadcast::error::RecvError;
@@ -15,7 +15,6 @@ use tokio::sync::broadcast::error::RecvError;
 use super::hub::{READ_BATCH, Subscription};
 use super::limits::{RateLimiter, Slot};
 use super::protocol::{self, ClientMessage, Refusal};
-use super::tokens::{FeedItem, items_with_tokens};
 use crate::state::Feed;
 
 /// The socket went away or failed; the session ends.
@@ -202,9 +201,13 @@ impl Session {
                 .await;
         };
         if let Some(after) = after {
-            let onboarding = self.feed.hub.onboarding().clone();
-            if let Err(why) = check_history(&onboarding, &enterprise, after).await {
-                return self.refuse(Refusal::new(ACTION, why)).await;
+            let checked = self
+                .feed
+                .hub
+                .onboarding()
+                .check_history(enterprise.id, after);
+            if let Err(e) = checked.await {
+                return self.refuse(Refusal::new(ACTION, e.to_string())).await;
             }
         }
         let sub = match self.feed.hub.subscribe(enterprise.id).await {
@@ -257,32 +260,28 @@ impl Session {
                 return Ok(());
             };
             let onboarding = self.feed.hub.onboarding().clone();
-            let events = match onboarding
-                .store()
-                .read_events(enterprise, cursor, READ_BATCH)
-                .await
-            {
-                Ok(events) => events,
+            let items = match onboarding.feed_after(enterprise, cursor, READ_BATCH).await {
+                Ok(LogRead::Events(items)) => items,
+                // Retention pruned events this connection never got: say so and
+                // end the subscription rather than skip them silently.
+                Ok(LogRead::Pruned { oldest }) => {
+                    self.live = None;
+                    let oldest = oldest.map_or("none".to_owned(), |id| id.to_string());
+                    let why = format!(
+                        "events after {cursor} are no longer held (the oldest held is \
+                         {oldest}); the subscription has ended"
+                    );
+                    return self.refuse(Refusal::new("subscribe", why)).await;
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "feed catch-up could not read the log");
                     self.retry_catch_up = Some(tokio::time::Instant::now() + RETRY_CATCH_UP);
                     return Ok(());
                 }
             };
-            if let Some(first) = events.first().filter(|e| e.event_id > cursor + 1) {
-                // Retention pruned events this connection never got: say so and
-                // end the subscription rather than skip them silently.
-                let why = format!(
-                    "events after {cursor} are no longer held (the oldest held is {}); \
-                     the subscription has ended",
-                    first.event_id
-                );
-                self.live = None;
-                return self.refuse(Refusal::new("subscribe", why)).await;
-            }
-            let full = events.len() as u32 == READ_BATCH;
-            for item in items_with_tokens(&onboarding, enterprise, events).await {
-                self.deliver(&item).await?;
+            let full = items.len() as u32 == READ_BATCH;
+            for item in &items {
+                self.deliver(item).await?;
             }
             if !full {
                 return Ok(());
@@ -302,7 +301,7 @@ impl Session {
             let message = FeedMessage {
                 sequence: self.sequence,
                 recipient: USERS_FEED.to_owned(),
-                timestamp: unix_nanos(self.feed.hub.onboarding().clock().now()),
+                timestamp: unix_nanos(self.feed.hub.onboarding().now()),
                 event_id: item.event.event_id,
                 payload: item.payload(),
             };
@@ -329,14 +328,14 @@ impl Session {
         // Only an accepted command ends a run of refusals.
         self.refusals_in_a_row = 0;
         self.sequence += 1;
-        let now = unix_nanos(self.feed.hub.onboarding().clock().now());
+        let now = unix_nanos(self.feed.hub.onboarding().now());
         let reply = protocol::success(self.sequence, now, action, feeds, after);
         self.send_json(&reply).await
     }
 
     async fn refuse(&mut self, refusal: Refusal) -> Result<(), Gone> {
         self.sequence += 1;
-        let now = unix_nanos(self.feed.hub.onboarding().clock().now());
+        let now = unix_nanos(self.feed.hub.onboarding().now());
         let reply = protocol::error(self.sequence, now, refusal);
         self.send_json(&reply).await
     }
@@ -381,34 +380,5 @@ async fn next_live(live: &mut Option<Live>) -> Result<Arc<FeedItem>, RecvError> 
     match live {
         Some(live) => live.sub.rx.recv().await,
         None => std::future::pending().await,
-    }
-}
-
-/// `after` must lie within what the log still holds.
-async fn check_history(
-    onboarding: &Onboarding,
-    enterprise: &Enterprise,
-    after: i64,
-) -> Result<(), String> {
-    let store = onboarding.store();
-    let bounds = store
-        .event_bounds(enterprise.id)
-        .await
-        .map_err(|_| "the event log is unavailable; try again shortly".to_owned())?;
-    if after > bounds.latest {
-        return Err(format!(
-            "after {after} is beyond the latest event_id, {}",
-            bounds.latest
-        ));
-    }
-    let first_needed = after + 1;
-    match bounds.oldest {
-        Some(oldest) if oldest > first_needed => Err(format!(
-            "events after {after} are no longer held; the oldest event held is {oldest}"
-        )),
-        None if bounds.latest > after => Err(format!(
-            "events after {after} are no longer held; the log holds none"
-        )),
-        _ => Ok(()),
     }
 }

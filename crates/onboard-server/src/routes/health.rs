@@ -14,7 +14,7 @@ pub async fn healthz() -> Json<Value> {
 
 /// The process can reach its database; load balancers stop routing here otherwise.
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    match state.onboarding.store().ping().await {
+    match state.onboarding.ready().await {
         Ok(()) => (StatusCode::OK, Json(json!({"status": "ready"}))),
         Err(e) => {
             tracing::warn!(error = %e, "not ready");

@@ -64,7 +64,10 @@ pub async fn list_users(
     QueryParams(params): QueryParams<ListParams>,
 ) -> Result<Response, ApiError> {
     let filter = parse_filter(&params)?;
-    let cursor = given(&params.cursor).map(Cursor::parse).transpose()?;
+    let cursor = match given(&params.cursor) {
+        Some(text) => Some(state.onboarding.decode_cursor(enterprise.id, text).await?),
+        None => None,
+    };
     let Some(limit) = given(&params.limit).map(parse_limit).transpose()? else {
         if cursor.is_some() {
             return Err(ApiError::bad_request("cursor needs a limit"));
@@ -86,13 +89,17 @@ pub async fn list_users(
         .onboarding
         .list_page(enterprise.id, filter, cursor, limit)
         .await?;
+    let next_cursor = match page.next {
+        Some(next) => Some(state.onboarding.encode_cursor(enterprise.id, next).await?),
+        None => None,
+    };
     Ok(Json(Page {
         data: page
             .users
             .iter()
             .map(UserSummary::to_wire)
             .collect::<Vec<EndUserSummary>>(),
-        next_cursor: page.next.map(Cursor::encode),
+        next_cursor,
     })
     .into_response())
 }

@@ -243,3 +243,40 @@ async fn without_a_limit_the_streamed_list_spans_several_internal_pages_with_eve
     assert_eq!(sizes, [500, 500, 203]);
     assert_eq!(pages.into_iter().flatten().collect::<Vec<_>>(), ids);
 }
+
+#[tokio::test]
+async fn cursors_are_sealed_per_enterprise_and_tell_nothing_of_other_enterprises() {
+    let app = spawn_app().await;
+    app.register_all(&app.key_a, individuals("a", 4)).await;
+    let (first_ids, first) = page(&app, "limit=2").await;
+    let first = first.expect("a second page");
+    // Another enterprise registers in between; the next cursor of the same place
+    // in A's list must not move with it, nor be readable.
+    app.register_all(&app.key_b, individuals("b", 20)).await;
+    let (_, again) = page(&app, "limit=2").await;
+    let again = again.expect("a second page");
+    assert_ne!(first, again, "each cursor is sealed under a fresh nonce");
+    assert_eq!(first.len(), again.len(), "{first} {again}");
+    let (ids_first, _) = page(&app, &format!("limit=2&cursor={first}")).await;
+    let (ids_again, _) = page(&app, &format!("limit=2&cursor={again}")).await;
+    assert_eq!(ids_first.len(), 2);
+    assert!(
+        ids_first
+            .iter()
+            .all(|id| id.starts_with("a-") && !first_ids.contains(id))
+    );
+    assert_eq!(ids_first, ids_again);
+
+    // Edited at any one character, it is refused.
+    for i in [1, first.len() / 2, first.len() - 1] {
+        let mut edited = first.clone().into_bytes();
+        edited[i] = if edited[i] == b'0' { b'1' } else { b'0' };
+        let edited = String::from_utf8(edited).unwrap();
+        let query = format!("limit=2&cursor={edited}");
+        let body = assert_error(app.list(&app.key_a, &query).await, StatusCode::BAD_REQUEST).await;
+        assert_eq!(body["error"], "cursor is not one this server issued");
+    }
+    // Another enterprise cannot use it.
+    let query = format!("limit=2&cursor={first}");
+    assert_error(app.list(&app.key_b, &query).await, StatusCode::BAD_REQUEST).await;
+}

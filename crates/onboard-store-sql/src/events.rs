@@ -1,0 +1,138 @@
+//! The `events` table: append inside a writer's transaction, read by id, prune.
+
+use onboard_core::events::{Event, EventKind, Retention};
+use onboard_core::store::{EnterpriseId, EventBounds, EventRow, StoreError, micros};
+use onboard_core::user::UserSummary;
+use time::OffsetDateTime;
+
+use crate::args;
+use crate::engine::{Engine, Tx, one};
+
+/// How long the outbox keeps a message: its code is long dead by then, and the
+/// addresses it holds should not linger.
+const OUTBOX_RETENTION: time::Duration = time::Duration::hours(24);
+
+/// Appends an event with the enterprise's next `event_id`. Must be the last write
+/// of the change's transaction: bumping `last_event_id` holds the enterprise row
+/// (or the database's single writer) until commit, so ids are gap-free and a later
+/// id never becomes visible before an earlier one, whichever process writes.
+pub(crate) async fn append<E: Engine>(
+    tx: &mut E::Tx,
+    enterprise: EnterpriseId,
+    kind: EventKind,
+    cause: &str,
+    user: &UserSummary,
+    now: OffsetDateTime,
+) -> Result<i64, StoreError> {
+    let row = EventRow::encode(kind, cause, user, now)?;
+    let bumped = tx
+        .fetch(
+            "UPDATE enterprises SET last_event_id = last_event_id + 1 WHERE id = ? \
+             RETURNING last_event_id",
+            args![enterprise.0],
+        )
+        .await?;
+    let event_id = one(bumped)?.int("last_event_id")?;
+    tx.execute(
+        "INSERT INTO events (enterprise_id, event_id, user_id, kind, cause, snapshot, created_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
+        args![
+            enterprise.0,
+            event_id,
+            &user.user_id,
+            row.kind,
+            row.cause,
+            row.snapshot,
+            row.created_at
+        ],
+    )
+    .await?;
+    if let Some(notify) = E::DIALECT.notify_event {
+        tx.execute(notify, args![enterprise.0.to_string()]).await?;
+    }
+    Ok(event_id)
+}
+
+pub(crate) async fn read<E: Engine>(
+    engine: &E,
+    enterprise: EnterpriseId,
+    after: i64,
+    limit: u32,
+) -> Result<Vec<Event>, StoreError> {
+    let rows = engine
+        .read(
+            "SELECT event_id, kind, cause, snapshot, created_at FROM events \
+             WHERE enterprise_id = ? AND event_id > ? ORDER BY event_id LIMIT ?",
+            args![enterprise.0, after, i64::from(limit)],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| {
+            EventRow {
+                event_id: r.int("event_id")?,
+                kind: r.text("kind")?,
+                cause: r.text("cause")?,
+                snapshot: r.text("snapshot")?,
+                created_at: r.int("created_at")?,
+            }
+            .decode()
+        })
+        .collect()
+}
+
+pub(crate) async fn bounds<E: Engine>(
+    engine: &E,
+    enterprise: EnterpriseId,
+) -> Result<EventBounds, StoreError> {
+    let rows = engine
+        .read(
+            "SELECT (SELECT MIN(event_id) FROM events WHERE enterprise_id = ?) AS oldest, \
+                    (SELECT last_event_id FROM enterprises WHERE id = ?) AS latest",
+            args![enterprise.0, enterprise.0],
+        )
+        .await?;
+    let row = one(rows)?;
+    Ok(EventBounds {
+        oldest: row.opt_int("oldest")?,
+        latest: row.opt_int("latest")?.unwrap_or(0),
+    })
+}
+
+pub(crate) async fn prune<E: Engine>(
+    engine: &E,
+    retention: Retention,
+    now: OffsetDateTime,
+) -> Result<u64, StoreError> {
+    let mut removed = 0;
+    if let Some(age) = retention.max_age {
+        let cutoff = now.checked_sub(age).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        removed += engine
+            .write_count(
+                "DELETE FROM events WHERE created_at < ?",
+                args![micros(cutoff)],
+            )
+            .await?;
+    }
+    if let Some(keep) = retention.max_events {
+        removed += engine
+            .write_count(
+                "DELETE FROM events WHERE event_id <= \
+             (SELECT last_event_id FROM enterprises WHERE id = events.enterprise_id) - ?",
+                args![i64::try_from(keep).unwrap_or(i64::MAX)],
+            )
+            .await?;
+    }
+    engine
+        .write_count(
+            "DELETE FROM outbox WHERE sent_at < ?",
+            args![micros(now - OUTBOX_RETENTION)],
+        )
+        .await?;
+    engine
+        .write_count(
+            "DELETE FROM user_tokens WHERE expires_at < ?",
+            args![micros(now)],
+        )
+        .await?;
+    Ok(removed)
+}

@@ -1,0 +1,259 @@
+//! Onboard's storage port ([`onboard_core::store::Store`]) written once: every
+//! statement, every row mapping and the order of writes of each use case, for
+//! every database backend. Start with [`SqlStore`], then [`Engine`].
+//!
+//! A backend crate implements [`Engine`] (run a statement, begin and commit a
+//! write transaction, map its driver's errors) and declares its [`Dialect`] (row
+//! locks, notify-at-commit); it keeps its own migrations. Statements are written
+//! in the SQL both SQLite and PostgreSQL accept, with `?` placeholders.
+//!
+//! - [`engine`]: the engine trait, parameter and column values, the dialect.
+//! - `users`: users and their codes; the lifecycle's read-decide-write.
+//! - `events`: the append-only event log, its bounds and pruning.
+//! - `tokens`: user tokens and the outbox.
+
+pub mod engine;
+mod events;
+mod tokens;
+mod users;
+
+use std::sync::Weak;
+
+use async_trait::async_trait;
+use onboard_core::events::{ChangeNotifier, Event, Retention};
+use onboard_core::secret::KeyHash;
+use onboard_core::store::{
+    Decide, Decided, Enterprise, EnterpriseId, EventBounds, Listed, OutboxEntry, Store, StoreError,
+    TokenGrant, UserFilter, UserRow, from_micros, micros,
+};
+use onboard_core::user::User;
+use onboard_core::verification::{Channel, CodeRecord};
+use time::OffsetDateTime;
+
+pub use engine::{Dialect, Engine, Row, Tx, Value};
+pub use users::{INSERT_USER, insert_args};
+
+use engine::{first, one};
+
+/// The store on one engine.
+#[derive(Debug, Clone)]
+pub struct SqlStore<E> {
+    engine: E,
+}
+
+impl<E: Engine> SqlStore<E> {
+    pub fn new(engine: E) -> SqlStore<E> {
+        SqlStore { engine }
+    }
+
+    pub fn engine(&self) -> &E {
+        &self.engine
+    }
+
+    /// Bulk-loads user rows into one enterprise in a single transaction, for
+    /// benchmarks and imports: the rows are written as they are, with no event,
+    /// code or token (so the feed does not announce them).
+    pub async fn import_users(
+        &self,
+        enterprise: EnterpriseId,
+        rows: &[UserRow],
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.engine.begin().await?;
+        for row in rows {
+            tx.execute(INSERT_USER, insert_args(enterprise, row, now))
+                .await?;
+        }
+        tx.commit().await
+    }
+}
+
+fn enterprise_from(row: &Row) -> Result<Enterprise, StoreError> {
+    Ok(Enterprise {
+        id: EnterpriseId(row.int("id")?),
+        name: row.text("name")?,
+        created_at: from_micros(row.int("created_at")?),
+    })
+}
+
+const ENTERPRISE_COLUMNS: &str = "id, name, created_at";
+
+#[async_trait]
+impl<E: Engine> Store for SqlStore<E> {
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.engine.ping().await
+    }
+
+    async fn forward_changes(&self, notifier: Weak<dyn ChangeNotifier>) {
+        self.engine.forward_changes(notifier).await
+    }
+
+    async fn create_enterprise(
+        &self,
+        name: &str,
+        key_hash: &KeyHash,
+        now: OffsetDateTime,
+    ) -> Result<Enterprise, StoreError> {
+        let sql = format!(
+            "INSERT INTO enterprises (name, api_key_hash, created_at) VALUES (?, ?, ?) \
+             RETURNING {ENTERPRISE_COLUMNS}"
+        );
+        let params = args![name, key_hash.as_str(), micros(now)];
+        enterprise_from(&one(self.engine.write(&sql, params).await?)?)
+    }
+
+    async fn list_enterprises(&self) -> Result<Vec<Enterprise>, StoreError> {
+        let sql = format!("SELECT {ENTERPRISE_COLUMNS} FROM enterprises ORDER BY id");
+        let rows = self.engine.read(&sql, Vec::new()).await?;
+        rows.iter().map(enterprise_from).collect()
+    }
+
+    async fn enterprise_by_key(
+        &self,
+        key_hash: &KeyHash,
+    ) -> Result<Option<Enterprise>, StoreError> {
+        let sql = format!("SELECT {ENTERPRISE_COLUMNS} FROM enterprises WHERE api_key_hash = ?");
+        let rows = self.engine.read(&sql, args![key_hash.as_str()]).await?;
+        first(rows).as_ref().map(enterprise_from).transpose()
+    }
+
+    async fn enterprise_by_name(&self, name: &str) -> Result<Option<Enterprise>, StoreError> {
+        let sql = format!("SELECT {ENTERPRISE_COLUMNS} FROM enterprises WHERE name = ?");
+        let rows = self.engine.read(&sql, args![name]).await?;
+        first(rows).as_ref().map(enterprise_from).transpose()
+    }
+
+    async fn insert_user(
+        &self,
+        enterprise: EnterpriseId,
+        user: &User,
+        cause: &str,
+        first_code: Option<(Channel, &CodeRecord)>,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        users::insert(&self.engine, enterprise, user, cause, first_code, now).await
+    }
+
+    async fn decide(
+        &self,
+        enterprise: EnterpriseId,
+        user_id: &str,
+        channel: Option<Channel>,
+        now: OffsetDateTime,
+        decide: Decide<'_>,
+    ) -> Result<Option<Decided>, StoreError> {
+        users::decide(&self.engine, enterprise, user_id, channel, now, decide).await
+    }
+
+    async fn restore_code(
+        &self,
+        enterprise: EnterpriseId,
+        user_id: &str,
+        channel: Channel,
+        failed: OffsetDateTime,
+        previous: Option<&CodeRecord>,
+    ) -> Result<(), StoreError> {
+        users::restore_code(&self.engine, enterprise, user_id, channel, failed, previous).await
+    }
+
+    async fn find_user(
+        &self,
+        enterprise: EnterpriseId,
+        user_id: &str,
+    ) -> Result<Option<User>, StoreError> {
+        users::find(&self.engine, enterprise, user_id).await
+    }
+
+    async fn list_users(
+        &self,
+        enterprise: EnterpriseId,
+        filter: UserFilter,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<Listed>, StoreError> {
+        users::list(&self.engine, enterprise, filter, after, limit).await
+    }
+
+    async fn deactivate_user(
+        &self,
+        enterprise: EnterpriseId,
+        user_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        users::deactivate(&self.engine, enterprise, user_id, now).await
+    }
+
+    async fn append_outbox(&self, message: &OutboxEntry) -> Result<(), StoreError> {
+        tokens::append_outbox(&self.engine, message).await
+    }
+
+    async fn list_outbox(
+        &self,
+        enterprise: Option<EnterpriseId>,
+        user_id: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        tokens::list_outbox(&self.engine, enterprise, user_id, limit).await
+    }
+
+    async fn mint_tokens(
+        &self,
+        enterprise: EnterpriseId,
+        grants: &[TokenGrant],
+        now: OffsetDateTime,
+    ) -> Result<Result<(), String>, StoreError> {
+        tokens::mint(&self.engine, enterprise, grants, now).await
+    }
+
+    async fn grant_feed_tokens(
+        &self,
+        enterprise: EnterpriseId,
+        grants: &[TokenGrant],
+        now: OffsetDateTime,
+    ) -> Result<Vec<bool>, StoreError> {
+        tokens::grant_best_effort(&self.engine, enterprise, grants, now).await
+    }
+
+    async fn user_by_token(
+        &self,
+        token_hash: &KeyHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<User>, StoreError> {
+        tokens::user_by_token(&self.engine, token_hash, now).await
+    }
+
+    async fn read_events(
+        &self,
+        enterprise: EnterpriseId,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<Event>, StoreError> {
+        events::read(&self.engine, enterprise, after, limit).await
+    }
+
+    async fn event_bounds(&self, enterprise: EnterpriseId) -> Result<EventBounds, StoreError> {
+        events::bounds(&self.engine, enterprise).await
+    }
+
+    async fn server_secret(&self, name: &str, candidate: &str) -> Result<String, StoreError> {
+        self.engine
+            .write_count(
+                "INSERT INTO server_secrets (name, value) VALUES (?, ?) \
+                 ON CONFLICT (name) DO NOTHING",
+                args![name, candidate],
+            )
+            .await?;
+        let rows = self
+            .engine
+            .read(
+                "SELECT value FROM server_secrets WHERE name = ?",
+                args![name],
+            )
+            .await?;
+        one(rows)?.text("value")
+    }
+
+    async fn prune(&self, retention: Retention, now: OffsetDateTime) -> Result<u64, StoreError> {
+        events::prune(&self.engine, retention, now).await
+    }
+}

@@ -1,0 +1,141 @@
+//! The `user_tokens` and `outbox` tables.
+
+use onboard_core::secret::KeyHash;
+use onboard_core::store::{
+    EnterpriseId, OutboxEntry, SUMMARY_COLUMNS, StoreError, TokenGrant, from_micros, micros,
+};
+use onboard_core::user::User;
+use onboard_core::verification::Channel;
+use time::OffsetDateTime;
+
+use crate::args;
+use crate::engine::{Engine, Tx, first};
+use crate::users::user_from;
+
+pub(crate) async fn mint<E: Engine>(
+    engine: &E,
+    enterprise: EnterpriseId,
+    grants: &[TokenGrant],
+    now: OffsetDateTime,
+) -> Result<Result<(), String>, StoreError> {
+    let mut tx = engine.begin().await?;
+    for grant in grants {
+        if !grant_one(&mut tx, enterprise, grant, now).await? {
+            return Ok(Err(grant.user_id.clone()));
+        }
+    }
+    tx.commit().await?;
+    Ok(Ok(()))
+}
+
+pub(crate) async fn grant_best_effort<E: Engine>(
+    engine: &E,
+    enterprise: EnterpriseId,
+    grants: &[TokenGrant],
+    now: OffsetDateTime,
+) -> Result<Vec<bool>, StoreError> {
+    let mut tx = engine.begin().await?;
+    let mut granted = Vec::with_capacity(grants.len());
+    for grant in grants {
+        granted.push(grant_one(&mut tx, enterprise, grant, now).await?);
+    }
+    tx.commit().await?;
+    Ok(granted)
+}
+
+/// Stores one token hash if the user is active; `false` if it is not.
+async fn grant_one(
+    tx: &mut impl Tx,
+    enterprise: EnterpriseId,
+    grant: &TokenGrant,
+    now: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    let inserted = tx
+        .execute(
+            "INSERT INTO user_tokens (token_hash, user_position, expires_at, created_at) \
+             SELECT ?, position, ?, ? FROM users \
+             WHERE enterprise_id = ? AND user_id = ? AND active = TRUE",
+            args![
+                grant.hash.as_str(),
+                micros(grant.expires_at),
+                micros(now),
+                enterprise.0,
+                &grant.user_id
+            ],
+        )
+        .await?;
+    Ok(inserted == 1)
+}
+
+pub(crate) async fn user_by_token<E: Engine>(
+    engine: &E,
+    hash: &KeyHash,
+    now: OffsetDateTime,
+) -> Result<Option<User>, StoreError> {
+    let columns = SUMMARY_COLUMNS.replace(", ", ", u.");
+    let sql = format!(
+        "SELECT u.{columns}, u.profile FROM user_tokens t \
+         JOIN users u ON u.position = t.user_position \
+         WHERE t.token_hash = ? AND t.expires_at > ? AND u.active = TRUE"
+    );
+    let rows = engine.read(&sql, args![hash.as_str(), micros(now)]).await?;
+    first(rows).as_ref().map(user_from).transpose()
+}
+
+pub(crate) async fn append_outbox<E: Engine>(
+    engine: &E,
+    m: &OutboxEntry,
+) -> Result<(), StoreError> {
+    engine
+        .write_count(
+            "INSERT INTO outbox (enterprise_id, user_id, channel, recipient, code, sent_at) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+            args![
+                m.enterprise.0,
+                &m.user_id,
+                m.channel.as_str(),
+                &m.to,
+                &m.code,
+                micros(m.sent_at)
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
+pub(crate) async fn list_outbox<E: Engine>(
+    engine: &E,
+    enterprise: Option<EnterpriseId>,
+    user_id: Option<&str>,
+    limit: u32,
+) -> Result<Vec<OutboxEntry>, StoreError> {
+    let mut sql = String::from(
+        "SELECT enterprise_id, user_id, channel, recipient, code, sent_at FROM outbox WHERE TRUE",
+    );
+    let mut params = Vec::new();
+    if let Some(e) = enterprise {
+        sql.push_str(" AND enterprise_id = ?");
+        params.push(e.0.into());
+    }
+    if let Some(u) = user_id {
+        sql.push_str(" AND user_id = ?");
+        params.push(u.into());
+    }
+    sql.push_str(" ORDER BY id DESC LIMIT ?");
+    params.push(i64::from(limit).into());
+    let rows = engine.read(&sql, params).await?;
+    rows.iter()
+        .map(|r| {
+            let channel = r.text("channel")?;
+            Ok(OutboxEntry {
+                enterprise: EnterpriseId(r.int("enterprise_id")?),
+                user_id: r.text("user_id")?,
+                channel: Channel::parse(&channel)
+                    .map_err(|_| StoreError::Internal("corrupt outbox channel".into()))?,
+                to: r.text("recipient")?,
+                code: r.text("code")?,
+                sent_at: from_micros(r.int("sent_at")?),
+            })
+        })
+        .collect()
+}

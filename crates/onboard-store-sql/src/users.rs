@@ -1,0 +1,323 @@
+//! The `users` and `verification_codes` tables: insert, read, list by keyset,
+//! deactivate, and the read-decide-write of a lifecycle rule.
+
+use onboard_core::events::EventKind;
+use onboard_core::lifecycle::CodeWrite;
+use onboard_core::store::{
+    Decide, Decided, EnterpriseId, Listed, SUMMARY_COLUMNS, StoreError, UserFilter, UserRow,
+    from_micros, micros,
+};
+use onboard_core::user::{AccountRole, User};
+use onboard_core::verification::{Channel, CodeRecord};
+use time::OffsetDateTime;
+
+use crate::engine::{Engine, Row, Tx, first, one};
+use crate::{args, events};
+
+/// The `INSERT` of a user row; its parameters are [`insert_args`].
+pub const INSERT_USER: &str = "INSERT INTO users (enterprise_id, user_id, id, account_type, \
+     account_role, advisor_user_id, email, first_name, last_name, phone_number, status, \
+     email_required, sms_required, profile, created_at, updated_at) \
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+/// The parameters of [`INSERT_USER`] for `row`.
+pub fn insert_args(
+    enterprise: EnterpriseId,
+    row: &UserRow,
+    now: OffsetDateTime,
+) -> Vec<crate::Value> {
+    args![
+        enterprise.0,
+        &row.user_id,
+        &row.id,
+        &row.account_type,
+        &row.account_role,
+        &row.advisor_user_id,
+        &row.email,
+        &row.first_name,
+        &row.last_name,
+        &row.phone_number,
+        &row.status,
+        row.email_required,
+        row.sms_required,
+        &row.profile,
+        micros(now),
+        micros(now),
+    ]
+}
+
+fn row_from(row: &Row, with_profile: bool) -> Result<UserRow, StoreError> {
+    Ok(UserRow {
+        position: row.int("position")?,
+        id: row.text("id")?,
+        account_type: row.text("account_type")?,
+        account_role: row.text("account_role")?,
+        user_id: row.text("user_id")?,
+        advisor_user_id: row.opt_text("advisor_user_id")?,
+        email: row.text("email")?,
+        first_name: row.text("first_name")?,
+        last_name: row.text("last_name")?,
+        phone_number: row.text("phone_number")?,
+        status: row.text("status")?,
+        email_required: row.bool("email_required")?,
+        sms_required: row.bool("sms_required")?,
+        profile: if with_profile {
+            Some(row.text("profile")?)
+        } else {
+            None
+        },
+    })
+}
+
+/// A full user (with profile) from a row of `SUMMARY_COLUMNS, profile`.
+pub(crate) fn user_from(row: &Row) -> Result<User, StoreError> {
+    row_from(row, true)?.decode()
+}
+
+fn select_active(lock: &str) -> String {
+    format!(
+        "SELECT {SUMMARY_COLUMNS}, profile FROM users \
+         WHERE enterprise_id = ? AND user_id = ? AND active = TRUE{lock}"
+    )
+}
+
+pub(crate) async fn insert<E: Engine>(
+    engine: &E,
+    enterprise: EnterpriseId,
+    user: &User,
+    cause: &str,
+    first_code: Option<(Channel, &CodeRecord)>,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    let row = UserRow::encode(user)?;
+    let mut tx = engine.begin().await?;
+    if let Some(advisor) = &row.advisor_user_id {
+        let sql = format!(
+            "SELECT account_role FROM users \
+             WHERE enterprise_id = ? AND user_id = ? AND active = TRUE{}",
+            E::DIALECT.for_share
+        );
+        let found = first(tx.fetch(&sql, args![enterprise.0, advisor]).await?);
+        let role = found.map(|r| r.text("account_role")).transpose()?;
+        if role.as_deref() != Some(AccountRole::Advisor.as_str()) {
+            return Err(StoreError::AdvisorUnavailable);
+        }
+    }
+    let sql = format!("{INSERT_USER} RETURNING position");
+    let position = one(tx.fetch(&sql, insert_args(enterprise, &row, now)).await?)?;
+    let position = position.int("position")?;
+    if let Some((channel, code)) = first_code {
+        write_code(&mut tx, position, channel, CodeWrite::Replace(code.clone())).await?;
+    }
+    let kind = EventKind::Registered;
+    events::append::<E>(&mut tx, enterprise, kind, cause, &user.summary, now).await?;
+    tx.commit().await
+}
+
+pub(crate) async fn find<E: Engine>(
+    engine: &E,
+    enterprise: EnterpriseId,
+    user_id: &str,
+) -> Result<Option<User>, StoreError> {
+    let rows = engine
+        .read(&select_active(""), args![enterprise.0, user_id])
+        .await?;
+    first(rows).as_ref().map(user_from).transpose()
+}
+
+pub(crate) async fn list<E: Engine>(
+    engine: &E,
+    enterprise: EnterpriseId,
+    filter: UserFilter,
+    after: Option<i64>,
+    limit: u32,
+) -> Result<Vec<Listed>, StoreError> {
+    let mut sql = format!(
+        "SELECT {SUMMARY_COLUMNS} FROM users \
+         WHERE enterprise_id = ? AND active = TRUE AND position > ?"
+    );
+    let mut params = args![enterprise.0, after.unwrap_or(0)];
+    if let Some(role) = filter.role {
+        sql.push_str(" AND account_role = ?");
+        params.push(role.as_str().into());
+    }
+    if let Some(status) = filter.status {
+        sql.push_str(" AND status = ?");
+        params.push(status.as_str().into());
+    }
+    sql.push_str(" ORDER BY position LIMIT ?");
+    params.push(i64::from(limit).into());
+    let rows = engine.read(&sql, params).await?;
+    rows.iter()
+        .map(|r| row_from(r, false)?.decode_summary())
+        .collect()
+}
+
+pub(crate) async fn deactivate<E: Engine>(
+    engine: &E,
+    enterprise: EnterpriseId,
+    user_id: &str,
+    now: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    let mut tx = engine.begin().await?;
+    let sql = format!(
+        "UPDATE users SET active = FALSE, deactivated_at = ?, updated_at = ? \
+         WHERE enterprise_id = ? AND user_id = ? AND active = TRUE RETURNING {SUMMARY_COLUMNS}"
+    );
+    let params = args![micros(now), micros(now), enterprise.0, user_id];
+    let Some(row) = first(tx.fetch(&sql, params).await?) else {
+        return Ok(false);
+    };
+    let summary = row_from(&row, false)?.decode_summary()?.user;
+    let kind = EventKind::Deactivated;
+    events::append::<E>(&mut tx, enterprise, kind, "deactivated", &summary, now).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// See `Store::decide`: the whole read-decide-write runs in one write transaction
+/// holding the user row.
+pub(crate) async fn decide<E: Engine>(
+    engine: &E,
+    enterprise: EnterpriseId,
+    user_id: &str,
+    channel: Option<Channel>,
+    now: OffsetDateTime,
+    decide: Decide<'_>,
+) -> Result<Option<Decided>, StoreError> {
+    let mut tx = engine.begin().await?;
+    let sql = select_active(E::DIALECT.for_update);
+    let Some(row) = first(tx.fetch(&sql, args![enterprise.0, user_id]).await?) else {
+        return Ok(None);
+    };
+    let position = row.int("position")?;
+    let mut user = user_from(&row)?;
+    let code = match channel {
+        Some(c) => read_code(&mut tx, position, c).await?,
+        None => None,
+    };
+    let decision = decide(&user, code.as_ref());
+    if let Some(c) = channel {
+        write_code(&mut tx, position, c, decision.code).await?;
+    }
+    if let Some(t) = decision.transition {
+        let s = &mut user.summary;
+        if (t.status, t.requirements) != (s.status, s.requirements) {
+            s.status = t.status;
+            s.requirements = t.requirements;
+            tx.execute(
+                "UPDATE users SET status = ?, email_required = ?, sms_required = ?, \
+                 updated_at = ? WHERE position = ?",
+                args![
+                    s.status.as_str(),
+                    s.requirements.email,
+                    s.requirements.sms,
+                    micros(now),
+                    position
+                ],
+            )
+            .await?;
+            events::append::<E>(&mut tx, enterprise, EventKind::Updated, &t.cause, s, now).await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(Some(Decided {
+        outcome: decision.outcome,
+        user,
+        previous_code: code,
+    }))
+}
+
+async fn read_code(
+    tx: &mut impl Tx,
+    position: i64,
+    channel: Channel,
+) -> Result<Option<CodeRecord>, StoreError> {
+    let rows = tx
+        .fetch(
+            "SELECT code_hash, sent_at, expires_at, failed_attempts FROM verification_codes \
+             WHERE user_position = ? AND channel = ?",
+            args![position, channel.as_str()],
+        )
+        .await?;
+    let Some(row) = first(rows) else {
+        return Ok(None);
+    };
+    Ok(Some(CodeRecord {
+        hash: row.opt_text("code_hash")?,
+        sent_at: from_micros(row.int("sent_at")?),
+        expires_at: from_micros(row.int("expires_at")?),
+        failed_attempts: u32::try_from(row.int("failed_attempts")?).unwrap_or(u32::MAX),
+    }))
+}
+
+async fn write_code(
+    tx: &mut impl Tx,
+    position: i64,
+    channel: Channel,
+    write: CodeWrite,
+) -> Result<(), StoreError> {
+    let key = args![position, channel.as_str()];
+    let (sql, params) = match write {
+        CodeWrite::Keep => return Ok(()),
+        CodeWrite::Replace(code) => (
+            "INSERT INTO verification_codes \
+             (user_position, channel, code_hash, sent_at, expires_at, failed_attempts) \
+             VALUES (?, ?, ?, ?, ?, 0) \
+             ON CONFLICT (user_position, channel) DO UPDATE SET code_hash = excluded.code_hash, \
+             sent_at = excluded.sent_at, expires_at = excluded.expires_at, failed_attempts = 0",
+            [
+                key,
+                args![code.hash, micros(code.sent_at), micros(code.expires_at)],
+            ]
+            .concat(),
+        ),
+        CodeWrite::Consume => (
+            "UPDATE verification_codes SET code_hash = NULL \
+             WHERE user_position = ? AND channel = ?",
+            key,
+        ),
+        CodeWrite::CountFailure => (
+            "UPDATE verification_codes SET failed_attempts = failed_attempts + 1 \
+             WHERE user_position = ? AND channel = ?",
+            key,
+        ),
+    };
+    tx.execute(sql, params).await?;
+    Ok(())
+}
+
+pub(crate) async fn restore_code<E: Engine>(
+    engine: &E,
+    enterprise: EnterpriseId,
+    user_id: &str,
+    channel: Channel,
+    failed: OffsetDateTime,
+    previous: Option<&CodeRecord>,
+) -> Result<(), StoreError> {
+    // The code row of the failed send; a newer send has another `sent_at`.
+    const TARGET: &str = "WHERE channel = ? AND sent_at = ? AND user_position = \
+         (SELECT position FROM users WHERE enterprise_id = ? AND user_id = ?)";
+    let target = args![channel.as_str(), micros(failed), enterprise.0, user_id];
+    let (sql, params) = match previous {
+        None => (format!("DELETE FROM verification_codes {TARGET}"), target),
+        Some(code) => (
+            format!(
+                "UPDATE verification_codes SET code_hash = ?, sent_at = ?, expires_at = ?, \
+                 failed_attempts = ? {TARGET}"
+            ),
+            [
+                args![
+                    code.hash.clone(),
+                    micros(code.sent_at),
+                    micros(code.expires_at),
+                    i64::from(code.failed_attempts)
+                ],
+                target,
+            ]
+            .concat(),
+        ),
+    };
+    engine.write_count(&sql, params).await?;
+    Ok(())
+}
