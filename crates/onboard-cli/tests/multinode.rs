@@ -1,5 +1,5 @@
 //! Several `onboard serve` processes on one PostgreSQL database behave as one
-//! service (CONTRACT §6, issue 5): real binaries, a real database per test, real
+//! service (CONTRACT §6): real binaries, a real database per test, real
 //! sockets, and connections killed under load.
 //!
 //! Every wait is bounded: HTTP requests carry a client timeout, WebSocket reads a

@@ -1,4 +1,5 @@
-//! Valid registration bodies modelled on the vendor's examples (`seeds/002_*`).
+//! Valid registration bodies modelled on the vendor's examples (*Get End User*,
+//! <https://docs.sfox.com/connect/rest-api/end-users/get-end-user>).
 
 use serde_json::{Value, json};
 
