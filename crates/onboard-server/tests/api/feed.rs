@@ -74,7 +74,7 @@ const SEED_RESPONSE_NEW: &str = r#"{
   }
 }"#;
 
-/// Makes sure the seed client's only dependency, `websockets`, can be imported, and
+/// Makes sure the vendor client's only dependency, `websockets`, can be imported, and
 /// returns the `PYTHONPATH` to run it with. When the machine lacks it, it is
 /// installed from PyPI into the test's own target folder (never system-wide). If
 /// that fails too, the test fails: it never skips.

@@ -19,7 +19,7 @@ pub fn client_of(user_id: &str, advisor: &str) -> Value {
     body
 }
 
-/// The seed's corporation (`corp_account_1`) as a registration, with one beneficial
+/// The vendor's corporation (`corp_account_1`) as a registration, with one beneficial
 /// owner who identifies with a passport.
 pub fn corporation(user_id: &str) -> Value {
     json!({

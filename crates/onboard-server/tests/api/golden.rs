@@ -192,7 +192,7 @@ async fn the_seed_individual_reads_back_in_the_seed_full_shape_and_key_order() {
     let mut user: Value = serde_json::from_str::<Value>(&text).unwrap()["data"].take();
     assert_uuid(&user["id"], "id");
     user["id"] = Value::Null;
-    // The seed's values, except what a brand-new user must show: the server's own
+    // The vendor's values, except what a brand-new user must show: the server's own
     // `id`, status PENDING and every requirement still open (CONTRACT §4).
     let expected = json!({
         "account_type": "individual",
@@ -329,7 +329,7 @@ async fn the_seed_corporation_reads_back_in_the_seed_full_shape_with_id_after_so
 #[tokio::test]
 async fn the_user_list_has_the_seed_list_shape_and_key_order() {
     let app = spawn_app().await;
-    // The seed's pair: a client of an advisor, and the advisor; plus a corporation.
+    // The vendor's pair: a client of an advisor, and the advisor; plus a corporation.
     app.register_ok(&app.key_a, &fixtures::advisor("advisor_account_1"))
         .await;
     app.register_ok(
