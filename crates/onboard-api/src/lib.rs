@@ -1,10 +1,16 @@
 //! Wire types of the Onboard API: the JSON that crosses the network, and nothing else.
 //!
-//! Every struct here mirrors a shape from the vendor pages (`shared/seeds/`) or a
-//! decision of `CONTRACT.md`, field for field and in the vendor's key order, because
-//! `serde_json` writes struct fields in declaration order and integrators diff bodies.
-//! Start with [`EndUser`] (the full shape of `seeds/002_*`) and [`EndUserSummary`]
-//! (the list shape of `seeds/001_*`).
+//! Every struct here mirrors a shape from the vendor's pages or a decision of
+//! `docs/CONTRACT.md` (cited as `CONTRACT §n`), field for field and in the vendor's
+//! key order, because `serde_json` writes struct fields in declaration order and
+//! integrators diff bodies. The vendor's pages:
+//!
+//! - *Get End User*, the full shape: <https://docs.sfox.com/connect/rest-api/end-users/get-end-user>
+//! - *Get Multiple End Users*, the list shape:
+//!   <https://docs.sfox.com/connect/rest-api/end-users/get-multiple-end-users>
+//! - *Onboarding*, the feed's payload: <https://docs.sfox.com/connect/websocket-api/end-users/users>
+//!
+//! Start with [`EndUser`] (the full shape) and [`EndUserSummary`] (the list shape).
 //!
 //! This crate has no server dependencies, so a client never compiles the server.
 
@@ -47,7 +53,7 @@ pub struct Requirements {
     pub sms: bool,
 }
 
-/// The list shape of `seeds/001_*`.
+/// The list shape (*Get Multiple End Users*).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EndUserSummary {
     pub account_type: String,
@@ -62,7 +68,7 @@ pub struct EndUserSummary {
     pub requirements: Requirements,
 }
 
-/// The full shape of `seeds/002_*`: the list shape plus the registration profile.
+/// The full shape (*Get End User*): the list shape plus the registration profile.
 ///
 /// Deliberate deviation: the vendor's corporate example omits `id`, its individual
 /// example has it; CONTRACT §2 lists `id` in the full shape, so both carry it.
@@ -116,7 +122,7 @@ pub struct Profile {
     pub beneficial_owners: Option<Vec<BeneficialOwner>>,
 }
 
-/// `individual {…}` of `seeds/002_*`. `id_number` is only ever the masked form.
+/// `individual {…}` of *Get End User*. `id_number` is only ever the masked form.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Individual {
     pub dob: String,
@@ -134,7 +140,7 @@ pub struct Individual {
     pub job_title: Option<String>,
 }
 
-/// `business {…}` of `seeds/002_*`. `registration_number` is only ever masked.
+/// `business {…}` of *Get End User*. `registration_number` is only ever masked.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Business {
     pub entity_name: String,
@@ -155,7 +161,7 @@ pub struct Business {
     pub principal_place_postal_code: String,
 }
 
-/// One of `beneficial_owners [...]` of `seeds/002_*`; `id` is made by the server and
+/// One of `beneficial_owners [...]` of *Get End User*; `id` is made by the server and
 /// `ssn` (which holds the SSN or passport number, per `id_type`) is only ever masked.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BeneficialOwner {
@@ -216,7 +222,7 @@ pub struct Verified {
     pub r#type: String,
 }
 
-/// A user auth token (CONTRACT §2, `seeds/000_*` `user_token`).
+/// A user auth token (CONTRACT §2; `user_token` of *Onboarding*).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UserTokenOut {
     pub token: String,
@@ -233,10 +239,10 @@ pub struct OutboxMessage {
     pub sent_at: String,
 }
 
-/// The name of the one feed (CONTRACT §5, `seeds/000_*`).
+/// The name of the one feed (CONTRACT §5, *Onboarding*).
 pub const USERS_FEED: &str = "private.enterprise.users";
 
-/// A feed message (CONTRACT §5): `payload` is exactly the shape of `seeds/000_*`.
+/// A feed message (CONTRACT §5): `payload` is exactly the shape of *Onboarding*.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FeedMessage {
     pub sequence: u64,

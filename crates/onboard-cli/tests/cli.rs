@@ -25,7 +25,7 @@ fn http_client() -> reqwest::Client {
     reqwest::Client::new()
 }
 
-/// The seed's individual, reachable at its own address `<user_id>@example.com`.
+/// The vendor's individual, reachable at its own address `<user_id>@example.com`.
 fn individual(user_id: &str) -> Value {
     let mut body = fixtures::individual(user_id);
     body["email"] = json!(format!("{user_id}@example.com"));

@@ -94,11 +94,20 @@ const TEST_TIMEOUT: StdDuration = StdDuration::from_secs(60);
 /// The instant every write happens at, unless a test moves it.
 const NOW: OffsetDateTime = datetime!(2026-06-15 12:00:00 UTC);
 
+/// Whether `backend` is PostgreSQL and none is available (the test kit says so
+/// once, on stderr).
+fn skipped(backend: onboard_testkit::Backend) -> bool {
+    backend == onboard_testkit::Backend::Postgres && onboard_testkit::skip_postgres()
+}
+
 /// Runs a test that needs the database itself (to open a second store on it).
 async fn run_on<F>(backend: onboard_testkit::Backend, test: F)
 where
     F: AsyncFnOnce(&onboard_testkit::TestDatabase),
 {
+    if skipped(backend) {
+        return;
+    }
     let db = onboard_testkit::TestDatabase::new(backend).await;
     tokio::time::timeout(TEST_TIMEOUT, test(&db))
         .await
@@ -110,6 +119,9 @@ where
     F: FnOnce(Arc<dyn Store>) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
+    if skipped(backend) {
+        return;
+    }
     let db = onboard_testkit::TestDatabase::new(backend).await;
     let store = db.open_store().await;
     tokio::time::timeout(TEST_TIMEOUT, test(store))

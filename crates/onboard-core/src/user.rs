@@ -91,7 +91,7 @@ impl Status {
     }
 }
 
-/// The fields of the list shape (`seeds/001_*`).
+/// The fields of the list shape (CONTRACT §2, the vendor's *Get Multiple End Users*).
 #[derive(Debug, Clone, PartialEq)]
 pub struct UserSummary {
     pub account_type: AccountType,
@@ -148,7 +148,7 @@ pub struct User {
 }
 
 impl User {
-    /// The full shape of `seeds/002_*`.
+    /// The full shape (CONTRACT §2, the vendor's *Get End User*).
     pub fn to_wire(&self) -> EndUser {
         let s = &self.summary;
         let p = self.profile.clone();

@@ -1,6 +1,6 @@
-//! The closed vocabularies of CONTRACT §3 and `seeds/002_*`. Input matches in any
-//! case; the stored and returned form is lower case, as the vendor's read-back shows
-//! (`"account_purpose": "arbitrage trading"`).
+//! The closed vocabularies of CONTRACT §3 and of the vendor's *Get End User* page.
+//! Input matches in any case; the stored and returned form is lower case, as the
+//! vendor's read-back shows (`"account_purpose": "arbitrage trading"`).
 
 use crate::values::ValueError;
 

@@ -3,9 +3,9 @@
 
 use serde_json::{Value, json};
 
-/// The seed's individual (`seeds/002_*`, `client_account_1`) under `user_id`, as a
+/// The vendor's individual (*Get End User*, `client_account_1`) under `user_id`, as a
 /// registration: mixed-case enumerations, an SSN written with dashes (123-45-6789
-/// would be refused as a known-invalid SSN, so 521-45-6789 keeps the seed's
+/// would be refused as a known-invalid SSN, so 521-45-6789 keeps the vendor's
 /// `*****6789`).
 pub fn individual(user_id: &str) -> Value {
     json!({

@@ -3,12 +3,14 @@
 //! many suites send.
 //!
 //! PostgreSQL suites take the server from `ONBOARD_TEST_POSTGRES_URL` (default
-//! `postgres://postgres@127.0.0.1:5432/postgres`, the server this project's
-//! machines and CI run). Each test creates a database of its own on it and drops it
-//! when done. An unreachable server fails the test loudly: the PostgreSQL suites
-//! are part of the test suite, never silently skipped.
+//! `postgres://postgres@127.0.0.1:5432/postgres`); when it does not answer, a
+//! throw-away cluster of the test process's own, or, where PostgreSQL is not
+//! installed either, nothing: see [`skip_postgres`] and the module `server` for
+//! the details. Each test creates a database of its own on the server and drops it
+//! when done.
 
 pub mod fixtures;
+mod server;
 
 use std::sync::Arc;
 
@@ -17,19 +19,14 @@ use onboard_store_postgres::PoolSettings;
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
 
-/// The environment variable naming the PostgreSQL server of the tests.
-pub const POSTGRES_URL_VAR: &str = "ONBOARD_TEST_POSTGRES_URL";
-const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+pub use server::{
+    POSTGRES_BIN_VAR, POSTGRES_URL_VAR, REQUIRE_POSTGRES_VAR, postgres_server_url, skip_postgres,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
     Postgres,
-}
-
-/// The URL of the PostgreSQL server the tests use (its admin database).
-pub fn postgres_server_url() -> String {
-    std::env::var(POSTGRES_URL_VAR).unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned())
 }
 
 /// A database that exists for one test.
@@ -61,16 +58,14 @@ impl TestDatabase {
         }
     }
 
-    /// A fresh, empty database on the test PostgreSQL server.
+    /// A fresh, empty database on the test PostgreSQL server. Panics where there is
+    /// none: callers check [`skip_postgres`] first.
     pub async fn postgres() -> TestDatabase {
         let server = postgres_server_url();
         let name = format!("onboard_test_{}", uuid::Uuid::now_v7().simple());
-        let mut admin = PgConnection::connect(&server).await.unwrap_or_else(|e| {
-            panic!(
-                "PostgreSQL is not reachable at {server} ({e}); the PostgreSQL suites need it: \
-                 start it or point {POSTGRES_URL_VAR} at one"
-            )
-        });
+        let mut admin = PgConnection::connect(&server)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL is not reachable at {server} ({e})"));
         sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
             .execute(&mut admin)
             .await

@@ -15,7 +15,8 @@ use time::{Date, macros::date};
 /// Age and past-date rules are checked against this day, never the real clock.
 pub const TODAY: Date = date!(2026 - 06 - 15);
 
-/// An individual like the vendor's read-back example (`seeds/002_*`), as input.
+/// An individual like the vendor's read-back example (*Get End User*,
+/// <https://docs.sfox.com/connect/rest-api/end-users/get-end-user>), as input.
 pub fn individual() -> Value {
     json!({
         "account_type": "individual",

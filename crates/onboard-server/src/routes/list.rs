@@ -1,6 +1,7 @@
-//! `GET /v1/enterprise/users` (CONTRACT §2, `seeds/001_*`): one page when `limit`
-//! is given, otherwise the whole list, streamed page by page so that memory stays
-//! flat however many users there are.
+//! `GET /v1/enterprise/users` (CONTRACT §2; the vendor's *Get Multiple End Users*,
+//! <https://docs.sfox.com/connect/rest-api/end-users/get-multiple-end-users>):
+//! one page when `limit` is given, otherwise the whole list, streamed page by page
+//! so that memory stays flat however many users there are.
 
 use axum::Json;
 use axum::body::{Body, Bytes};

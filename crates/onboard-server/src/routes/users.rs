@@ -24,7 +24,8 @@ pub async fn register(
     ))
 }
 
-/// `GET /v1/enterprise/users/:user_id` (CONTRACT §2, `seeds/002_*`).
+/// `GET /v1/enterprise/users/:user_id` (CONTRACT §2; the vendor's *Get End User*,
+/// <https://docs.sfox.com/connect/rest-api/end-users/get-end-user>).
 pub async fn get_user(
     State(state): State<AppState>,
     Authed(enterprise): Authed,

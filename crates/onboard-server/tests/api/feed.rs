@@ -1,4 +1,5 @@
-//! The WebSocket feed (CONTRACT §5, `seeds/000_*`): the vendor's own Python client
+//! The WebSocket feed (CONTRACT §5; the vendor's *Onboarding* page,
+//! <https://docs.sfox.com/connect/websocket-api/end-users/users>): the vendor's own Python client
 //! against the server, the protocol's refusals and limits, and keep-alive.
 //! Delivery (load, resume, lag) is in `feed_delivery`, history and the REST log in
 //! `feed_history`.
@@ -18,7 +19,7 @@ use crate::helpers::{TestApp, spawn_app, spawn_app_with_feed};
 use crate::ordered::Json;
 use crate::ws::{Incoming, USERS_FEED, WAIT, Ws, assert_timestamp, subscribe_message};
 
-/// The Python tab of `seeds/000_*`, verbatim.
+/// The Python tab of the vendor's *Onboarding* page, verbatim.
 const SEED_PYTHON_CLIENT: &str = r#"import asyncio
 import json
 import websockets
@@ -47,7 +48,7 @@ asyncio.run(main("wss://ws.sfox.com/ws"))
 /// The vendor's URL in [`SEED_PYTHON_CLIENT`], the one thing the test replaces.
 const SEED_URL: &str = "wss://ws.sfox.com/ws";
 
-/// The "Response: New" tab of `seeds/000_*`, verbatim.
+/// The "Response: New" tab of the vendor's *Onboarding* page, verbatim.
 const SEED_RESPONSE_NEW: &str = r#"{
   "sequence": 5,
   "recipient": "private.enterprise.users",
@@ -73,7 +74,7 @@ const SEED_RESPONSE_NEW: &str = r#"{
   }
 }"#;
 
-/// Makes sure the seed client's only dependency, `websockets`, can be imported, and
+/// Makes sure the vendor client's only dependency, `websockets`, can be imported, and
 /// returns the `PYTHONPATH` to run it with. When the machine lacks it, it is
 /// installed from PyPI into the test's own target folder (never system-wide). If
 /// that fails too, the test fails: it never skips.

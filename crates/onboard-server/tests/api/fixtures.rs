@@ -1,4 +1,5 @@
-//! Valid registration bodies modelled on the vendor's examples (`seeds/002_*`).
+//! Valid registration bodies modelled on the vendor's examples (*Get End User*,
+//! <https://docs.sfox.com/connect/rest-api/end-users/get-end-user>).
 
 use serde_json::{Value, json};
 
@@ -18,7 +19,7 @@ pub fn client_of(user_id: &str, advisor: &str) -> Value {
     body
 }
 
-/// The seed's corporation (`corp_account_1`) as a registration, with one beneficial
+/// The vendor's corporation (`corp_account_1`) as a registration, with one beneficial
 /// owner who identifies with a passport.
 pub fn corporation(user_id: &str) -> Value {
     json!({

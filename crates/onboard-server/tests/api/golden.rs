@@ -1,5 +1,8 @@
-//! Golden tests from the vendor's pages: the full shape of `seeds/002_*` and the
-//! list shape of `seeds/001_*`, key for key and in the vendor's key order.
+//! Golden tests from the vendor's pages, key for key and in the vendor's key order:
+//! the full shape of *Get End User*
+//! (<https://docs.sfox.com/connect/rest-api/end-users/get-end-user>) and the list shape
+//! of *Get Multiple End Users*
+//! (<https://docs.sfox.com/connect/rest-api/end-users/get-multiple-end-users>).
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -8,7 +11,7 @@ use crate::fixtures;
 use crate::helpers::{assert_json_content_type, spawn_app};
 use crate::ordered::Json;
 
-/// `seeds/002_*`, individual example, top level.
+/// *Get End User*, individual example, top level.
 const INDIVIDUAL_USER_KEYS: &[&str] = &[
     "account_type",
     "account_role",
@@ -32,7 +35,7 @@ const INDIVIDUAL_USER_KEYS: &[&str] = &[
     "requirements",
 ];
 
-/// `seeds/002_*`, individual example, `individual {…}`.
+/// *Get End User*, individual example, `individual {…}`.
 const INDIVIDUAL_KEYS: &[&str] = &[
     "dob",
     "residential_country_code",
@@ -49,7 +52,7 @@ const INDIVIDUAL_KEYS: &[&str] = &[
     "job_title",
 ];
 
-/// `seeds/002_*`, corporate example, top level. The vendor's example has no `id`;
+/// *Get End User*, corporate example, top level. The vendor's example has no `id`;
 /// CONTRACT §2 puts `id` in the full shape, so Onboard sends it in the place the
 /// individual example has it: after `source_of_funds_other`.
 const CORPORATE_USER_KEYS: &[&str] = &[
@@ -76,7 +79,7 @@ const CORPORATE_USER_KEYS: &[&str] = &[
     "requirements",
 ];
 
-/// `seeds/002_*`, corporate example, `business {…}`.
+/// *Get End User*, corporate example, `business {…}`.
 const BUSINESS_KEYS: &[&str] = &[
     "entity_name",
     "incorporation_country",
@@ -96,7 +99,7 @@ const BUSINESS_KEYS: &[&str] = &[
     "principal_place_postal_code",
 ];
 
-/// `seeds/002_*`, corporate example, one of `beneficial_owners [...]`.
+/// *Get End User*, corporate example, one of `beneficial_owners [...]`.
 const BENEFICIAL_OWNER_KEYS: &[&str] = &[
     "id",
     "email",
@@ -119,7 +122,7 @@ const BENEFICIAL_OWNER_KEYS: &[&str] = &[
     "occupation",
 ];
 
-/// `seeds/001_*`, one element of `data [...]`. (The vendor's first element repeats
+/// *Get Multiple End Users*, one element of `data [...]`. (The vendor's first element repeats
 /// `advisor_user_id` after `phone_number`, a slip of its page; the second element,
 /// and this list, have each key once.)
 const LIST_USER_KEYS: &[&str] = &[
@@ -189,7 +192,7 @@ async fn the_seed_individual_reads_back_in_the_seed_full_shape_and_key_order() {
     let mut user: Value = serde_json::from_str::<Value>(&text).unwrap()["data"].take();
     assert_uuid(&user["id"], "id");
     user["id"] = Value::Null;
-    // The seed's values, except what a brand-new user must show: the server's own
+    // The vendor's values, except what a brand-new user must show: the server's own
     // `id`, status PENDING and every requirement still open (CONTRACT §4).
     let expected = json!({
         "account_type": "individual",
@@ -326,7 +329,7 @@ async fn the_seed_corporation_reads_back_in_the_seed_full_shape_with_id_after_so
 #[tokio::test]
 async fn the_user_list_has_the_seed_list_shape_and_key_order() {
     let app = spawn_app().await;
-    // The seed's pair: a client of an advisor, and the advisor; plus a corporation.
+    // The vendor's pair: a client of an advisor, and the advisor; plus a corporation.
     app.register_ok(&app.key_a, &fixtures::advisor("advisor_account_1"))
         .await;
     app.register_ok(

@@ -1,5 +1,7 @@
 //! The HTTP API suite of `tests/api`, module for module, on PostgreSQL: each test
-//! gets a database of its own on the server of `ONBOARD_TEST_POSTGRES_URL`.
+//! gets a database of its own on the test kit's server (`ONBOARD_TEST_POSTGRES_URL`,
+//! or a throw-away cluster). Where there is none, the whole binary is skipped (see
+//! `helpers::spawn_app_with`).
 
 /// The storage backend every test of this binary runs on.
 pub const BACKEND: onboard_testkit::Backend = onboard_testkit::Backend::Postgres;
