@@ -229,6 +229,10 @@ impl Subscription {
 
     /// The next update. Errors end the subscription: every later call returns
     /// the same error.
+    ///
+    /// Cancel-safe: dropping the future (a `select!`, a timeout) loses no event;
+    /// at worst a connection being set up is set up again on the next call,
+    /// after the same `event_id`.
     pub async fn next(&mut self) -> Result<FeedUpdate, FeedError> {
         if let Some(ended) = &self.ended {
             return Err(ended.clone());
