@@ -305,3 +305,94 @@ pub struct ReplyPayload {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub message: Option<String>,
 }
+
+/// A message a feed client sends (CONTRACT §5), written as the vendor's examples
+/// write them: `{"type": "authenticate", "apiKey": …, "enterprise": true}`,
+/// `{"type": "subscribe", "feeds": […], "after": …}`, `{"type": "unsubscribe", …}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum ClientMessage {
+    Authenticate {
+        #[serde(rename = "apiKey")]
+        api_key: String,
+        enterprise: bool,
+    },
+    Subscribe {
+        feeds: Vec<String>,
+        /// Replay every event after this `event_id`, then continue live (extension).
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        after: Option<i64>,
+    },
+    Unsubscribe {
+        feeds: Vec<String>,
+    },
+}
+
+/// Anything the feed server sends: an event of a subscribed feed, or a reply to a
+/// client message. The two are told apart by their keys (a reply has `type`, an
+/// event has `event_id` and `recipient`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ServerMessage {
+    Feed(FeedMessage),
+    Reply(Reply),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_messages_are_written_as_the_contract_shows() {
+        let auth = ClientMessage::Authenticate {
+            api_key: "k".into(),
+            enterprise: true,
+        };
+        assert_eq!(
+            serde_json::to_string(&auth).unwrap(),
+            r#"{"type":"authenticate","apiKey":"k","enterprise":true}"#
+        );
+        let live = ClientMessage::Subscribe {
+            feeds: vec![USERS_FEED.into()],
+            after: None,
+        };
+        assert_eq!(
+            serde_json::to_string(&live).unwrap(),
+            r#"{"type":"subscribe","feeds":["private.enterprise.users"]}"#
+        );
+        let replay = ClientMessage::Subscribe {
+            feeds: vec![USERS_FEED.into()],
+            after: Some(7),
+        };
+        assert_eq!(
+            serde_json::to_string(&replay).unwrap(),
+            r#"{"type":"subscribe","feeds":["private.enterprise.users"],"after":7}"#
+        );
+    }
+
+    #[test]
+    fn server_messages_are_told_apart() {
+        let reply = r#"{"type":"success","sequence":2,"timestamp":1717005327995988841,
+            "payload":{"action":"subscribe","feeds":["private.enterprise.users"],"after":4},
+            "action":"subscribe"}"#;
+        match serde_json::from_str::<ServerMessage>(reply).unwrap() {
+            ServerMessage::Reply(r) => {
+                assert_eq!(r.r#type, "success");
+                assert_eq!(r.payload.after, Some(4));
+            }
+            other => panic!("a reply read as {other:?}"),
+        }
+        let event = r#"{"sequence":5,"recipient":"private.enterprise.users",
+            "timestamp":1717005327995988841,"event_id":1042,"payload":{
+            "user_id":"u","first_name":"A","last_name":"B","email":"a@example.com",
+            "phone_number":"+12223334444","account_role":"Client","account_type":"individual",
+            "status":"PENDING","user_token":null,"requirements":{"sms":true,"email":true}}}"#;
+        match serde_json::from_str::<ServerMessage>(event).unwrap() {
+            ServerMessage::Feed(m) => {
+                assert_eq!(m.event_id, 1042);
+                assert_eq!(m.payload.user_id, "u");
+            }
+            other => panic!("an event read as {other:?}"),
+        }
+    }
+}

@@ -2,109 +2,21 @@
 //! per feed event, resuming after the last `event_id` it printed, whether it was
 //! restarted or the server was.
 
-use std::path::Path;
+mod support;
+
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use onboard_api::{FeedMessage, USERS_FEED};
+use onboard_client::{Channel, Client};
 use onboard_testkit::fixtures::individual;
-use serde_json::{Value, json};
+use support::{ENTERPRISE, Server, TlsProxy, free_port, onboard};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
 use tokio::time::Instant;
 
-const BIN: &str = env!("CARGO_BIN_EXE_onboard");
-const ENTERPRISE: &str = "acme";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn onboard(args: &[&str], data_dir: &Path) -> String {
-    let out = tokio::time::timeout(
-        Duration::from_secs(30),
-        Command::new(BIN)
-            .args(args)
-            .arg("--data-dir")
-            .arg(data_dir)
-            .env("RUST_LOG", "warn")
-            .output(),
-    )
-    .await
-    .expect("onboard took more than 30 s")
-    .expect("onboard runs");
-    assert!(
-        out.status.success(),
-        "onboard {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// A running `onboard serve --sandbox`; killed when dropped.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    async fn start(data_dir: &Path, port: u16, client: &reqwest::Client) -> Server {
-        let child = Command::new(BIN)
-            .args([
-                "serve",
-                "--sandbox",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-            ])
-            .arg("--data-dir")
-            .arg(data_dir)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("the server starts");
-        let server = Server {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let response = client.get(format!("{}/readyz", server.base)).send().await;
-            if response.is_ok_and(|r| r.status() == 200) {
-                return server;
-            }
-            assert!(Instant::now() < deadline, "the server never became ready");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// SIGTERM: a graceful stop, which closes the feed's connections properly.
-    async fn stop(mut self) {
-        let pid = self.child.id().expect("the server is running").to_string();
-        let status = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .await
-            .unwrap();
-        assert!(status.success());
-        let exit = tokio::time::timeout(Duration::from_secs(15), self.child.wait())
-            .await
-            .expect("the server did not stop within 15 s on SIGTERM")
-            .unwrap();
-        assert!(exit.success(), "{exit}");
-    }
-
-    /// SIGKILL: no goodbye to the feed's clients.
-    async fn kill_hard(mut self) {
-        self.child.start_kill().expect("SIGKILL delivered");
-        let _ = tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await;
-    }
-}
+const BIN: &str = support::BIN;
 
 /// A running `onboard watch`; killed when dropped.
 struct Watch {
@@ -115,10 +27,15 @@ struct Watch {
 
 impl Watch {
     fn start(port: u16, key: &str, after: Option<i64>) -> Watch {
+        Watch::start_with(&format!("ws://127.0.0.1:{port}/ws"), key, after, &[])
+    }
+
+    fn start_with(url: &str, key: &str, after: Option<i64>, extra: &[&str]) -> Watch {
         let mut command = Command::new(BIN);
         command
-            .args(["watch", "--url", &format!("ws://127.0.0.1:{port}/ws")])
-            .args(["--api-key", key]);
+            .args(["watch", "--url", url])
+            .args(["--api-key", key])
+            .args(extra);
         if let Some(after) = after {
             command.args(["--after", &after.to_string()]);
         }
@@ -151,24 +68,26 @@ impl Watch {
     }
 
     /// The next `n` printed events, within `wait` altogether.
-    async fn events(&mut self, n: usize, wait: Duration) -> Vec<Value> {
+    async fn events(&mut self, n: usize, wait: Duration) -> Vec<FeedMessage> {
         let deadline = Instant::now() + wait;
         let mut events = Vec::new();
         while events.len() < n {
             let line = match tokio::time::timeout_at(deadline, self.lines.next_line()).await {
                 Ok(Ok(Some(line))) => line,
                 other => panic!(
-                    "watch printed {} of {n} events within {wait:?} ({other:?}); got {events:?}; \
+                    "watch printed {} of {n} events within {wait:?} ({other:?}); got {:?}; \
                      stderr: {}",
                     events.len(),
+                    ids(&events),
                     self.stderr.lock().unwrap()
                 ),
             };
-            let event: Value = serde_json::from_str(&line)
-                .unwrap_or_else(|e| panic!("watch printed a non-JSON line ({e}): {line}"));
-            assert_eq!(event["recipient"], "private.enterprise.users", "{line}");
-            assert!(event["event_id"].is_i64(), "{line}");
-            assert!(event["payload"]["user_id"].is_string(), "{line}");
+            let event: FeedMessage = serde_json::from_str(&line).unwrap_or_else(|e| {
+                panic!("watch printed a line that is not an event ({e}): {line}")
+            });
+            assert_eq!(event.recipient, USERS_FEED, "{line}");
+            // Printed as the server sent it: re-encoding gives the same line.
+            assert_eq!(serde_json::to_string(&event).unwrap(), line);
             events.push(event);
         }
         events
@@ -187,151 +106,99 @@ impl Watch {
     }
 }
 
-fn ids(events: &[Value]) -> Vec<i64> {
-    events
-        .iter()
-        .map(|e| e["event_id"].as_i64().unwrap())
-        .collect()
+fn ids(events: &[FeedMessage]) -> Vec<i64> {
+    events.iter().map(|e| e.event_id).collect()
 }
 
-/// The HTTP side: a key and a server to talk to.
+/// The HTTP side, through the REST client.
 struct Api {
-    client: reqwest::Client,
-    key: String,
+    client: Client,
 }
 
 impl Api {
-    fn new(key: String) -> Api {
-        onboard_delivery::install_tls_provider();
+    fn new(port: u16, key: &str) -> Api {
         Api {
-            client: reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .unwrap(),
-            key,
+            client: Client::new(&format!("http://127.0.0.1:{port}"), key).unwrap(),
         }
     }
 
-    async fn register(&self, server: &Server, user_id: &str) {
-        let response = self
-            .client
-            .post(format!("{}/v1/enterprise/register-account", server.base))
-            .bearer_auth(&self.key)
-            .json(&individual(user_id))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
+    async fn register(&self, user_id: &str) {
+        self.client.register(&individual(user_id)).await.unwrap();
     }
 
-    async fn get(&self, server: &Server, path: &str) -> Value {
-        let response = self
-            .client
-            .get(format!("{}{path}", server.base))
-            .bearer_auth(&self.key)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200, "GET {path}");
-        response.json().await.unwrap()
-    }
-
-    async fn verify_email(&self, server: &Server, user_id: &str) {
-        let outbox = self
-            .get(server, &format!("/v1/sandbox/messages?user_id={user_id}"))
-            .await;
-        let otp = outbox["data"]
-            .as_array()
-            .unwrap()
+    async fn verify_email(&self, user_id: &str) {
+        let outbox = self.client.sandbox_messages(user_id).await.unwrap();
+        let otp = outbox
             .iter()
-            .find(|m| m["channel"] == "email")
-            .and_then(|m| m["code"].as_str())
-            .unwrap_or_else(|| panic!("no email code for {user_id}: {outbox}"))
-            .to_owned();
-        let response = self
-            .client
-            .post(format!(
-                "{}/v1/enterprise/users/verify/{user_id}",
-                server.base
-            ))
-            .bearer_auth(&self.key)
-            .json(&json!({"type": "email", "otp": otp}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+            .find(|m| m.channel == "email")
+            .map(|m| m.code.clone())
+            .unwrap_or_else(|| panic!("no email code for {user_id}: {outbox:?}"));
+        let verified = self.client.verify(user_id, Channel::Email, &otp).await;
+        assert!(verified.unwrap().success);
     }
 
     /// The `event_id`s of the log that the feed sends (all but deactivations).
-    async fn sent_ids(&self, server: &Server) -> Vec<i64> {
-        let events = self
-            .get(server, "/v1/enterprise/events?after=0&limit=1000")
-            .await;
-        events["data"]
-            .as_array()
-            .unwrap()
+    async fn sent_ids(&self) -> Vec<i64> {
+        let events = self.client.events(0, Some(1000)).await.unwrap();
+        events
             .iter()
-            .filter(|e| e["type"] != "user.deactivated")
-            .map(|e| e["event_id"].as_i64().unwrap())
+            .filter(|e| e.r#type != "user.deactivated")
+            .map(|e| e.event_id)
             .collect()
     }
 }
 
-async fn setup() -> (tempfile::TempDir, Api) {
-    let dir = tempfile::tempdir().unwrap();
-    let key = onboard(&["enterprise", "create", "--name", ENTERPRISE], dir.path()).await;
-    let key = key.trim().to_owned();
-    assert!(!key.is_empty());
-    (dir, Api::new(key))
-}
-
 #[tokio::test]
 async fn watch_prints_each_event_as_a_json_line_and_resumes_after_the_last_printed_id() {
-    let (dir, api) = setup().await;
+    let (dir, key) = support::setup().await;
     let port = free_port();
-    let server = Server::start(dir.path(), port, &api.client).await;
+    let _server = Server::start(dir.path(), port).await;
+    let api = Api::new(port, &key);
 
-    let mut watch = Watch::start(port, &api.key, Some(0));
+    let mut watch = Watch::start(port, &key, Some(0));
     for user in ["w-1", "w-2", "w-3"] {
-        api.register(&server, user).await;
+        api.register(user).await;
     }
-    api.verify_email(&server, "w-1").await;
+    api.verify_email("w-1").await;
     let printed = watch.events(4, Duration::from_secs(15)).await;
     assert_eq!(ids(&printed), [1, 2, 3, 4]);
-    let users: Vec<&str> = printed
-        .iter()
-        .map(|e| e["payload"]["user_id"].as_str().unwrap())
-        .collect();
+    let users: Vec<&str> = printed.iter().map(|e| e.payload.user_id.as_str()).collect();
     assert_eq!(users, ["w-1", "w-2", "w-3", "w-1"]);
-    assert_eq!(printed[3]["payload"]["requirements"]["email"], false);
-    assert!(printed[0]["payload"]["user_token"]["token"].is_string());
+    assert!(!printed[3].payload.requirements.email);
+    let token = printed[0]
+        .payload
+        .user_token
+        .as_ref()
+        .expect("a user token");
+    assert_eq!(token.token.len(), 64);
     watch.expect_quiet(Duration::from_millis(300)).await;
     watch.kill().await;
 
     // Changes while no one watches.
     for user in ["w-4", "w-5"] {
-        api.register(&server, user).await;
+        api.register(user).await;
     }
-    api.verify_email(&server, "w-4").await;
-    assert_eq!(api.sent_ids(&server).await, (1..=7).collect::<Vec<_>>());
+    api.verify_email("w-4").await;
+    assert_eq!(api.sent_ids().await, (1..=7).collect::<Vec<_>>());
 
-    let mut watch = Watch::start(port, &api.key, Some(4));
+    let mut watch = Watch::start(port, &key, Some(4));
     let missed = watch.events(3, Duration::from_secs(15)).await;
     assert_eq!(ids(&missed), [5, 6, 7]);
     watch.expect_quiet(Duration::from_millis(500)).await;
-    api.register(&server, "w-6").await;
+    api.register("w-6").await;
     assert_eq!(ids(&watch.events(1, Duration::from_secs(10)).await), [8]);
     watch.expect_quiet(Duration::from_millis(200)).await;
 }
 
 #[tokio::test]
 async fn watch_rides_out_a_server_restart_and_prints_every_event_once() {
-    let (dir, api) = setup().await;
+    let (dir, key) = support::setup().await;
     let port = free_port();
-    let server = Server::start(dir.path(), port, &api.client).await;
-    let mut watch = Watch::start(port, &api.key, Some(0));
+    let server = Server::start(dir.path(), port).await;
+    let api = Api::new(port, &key);
+    let mut watch = Watch::start(port, &key, Some(0));
     for user in ["r-1", "r-2"] {
-        api.register(&server, user).await;
+        api.register(user).await;
     }
     let mut printed = watch.events(2, Duration::from_secs(15)).await;
 
@@ -343,26 +210,88 @@ async fn watch_rides_out_a_server_restart_and_prints_every_event_once() {
     )
     .await;
     assert!(out.contains("UNSUPPORTED"), "{out}");
-    let server = Server::start(dir.path(), port, &api.client).await;
-    api.register(&server, "r-3").await;
-    api.verify_email(&server, "r-3").await;
+    let server = Server::start(dir.path(), port).await;
+    api.register("r-3").await;
+    api.verify_email("r-3").await;
     printed.extend(watch.events(3, Duration::from_secs(20)).await);
 
     // And once more, live, on the new server.
-    api.register(&server, "r-4").await;
+    api.register("r-4").await;
     printed.extend(watch.events(1, Duration::from_secs(10)).await);
 
     // A graceful stop says goodbye; watch comes back all the same.
     server.stop().await;
-    let server = Server::start(dir.path(), port, &api.client).await;
-    api.register(&server, "r-5").await;
+    let _server = Server::start(dir.path(), port).await;
+    api.register("r-5").await;
     printed.extend(watch.events(1, Duration::from_secs(20)).await);
     watch.expect_quiet(Duration::from_millis(300)).await;
 
-    assert_eq!(ids(&printed), api.sent_ids(&server).await);
+    assert_eq!(ids(&printed), api.sent_ids().await);
     assert_eq!(ids(&printed), [1, 2, 3, 4, 5, 6, 7]);
-    assert_eq!(printed[2]["payload"]["user_id"], "r-1");
-    assert_eq!(printed[2]["payload"]["status"], "UNSUPPORTED");
+    assert_eq!(printed[2].payload.user_id, "r-1");
+    assert_eq!(printed[2].payload.status, "UNSUPPORTED");
     let stderr = watch.stderr.lock().unwrap().clone();
+    assert!(stderr.contains("reconnecting"), "{stderr}");
+}
+
+#[tokio::test]
+async fn watch_stops_with_an_error_when_the_key_or_the_history_is_refused() {
+    let (dir, key) = support::setup().await;
+    let port = free_port();
+    let _server = Server::start(dir.path(), port).await;
+    let api = Api::new(port, &key);
+    api.register("f-1").await;
+
+    for (key, after, why) in [
+        ("not-a-key", None, "authenticate refused"),
+        (key.as_str(), Some(5), "subscribe refused"),
+    ] {
+        let mut watch = Watch::start(port, key, after);
+        let exit = tokio::time::timeout(Duration::from_secs(15), watch.child.wait())
+            .await
+            .expect("watch gives up on a refusal")
+            .unwrap();
+        assert!(!exit.success());
+        // The pipe drains on its own task; give it a moment after the exit.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !watch.stderr.lock().unwrap().contains(why) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let stderr = watch.stderr.lock().unwrap().clone();
+        assert!(stderr.contains(why), "{stderr}");
+        assert!(!stderr.contains("reconnecting"), "{stderr}");
+        assert_eq!(watch.lines.next_line().await.unwrap(), None);
+    }
+}
+
+#[tokio::test]
+async fn watch_follows_a_wss_url_trusting_the_given_certificate() {
+    let (dir, key) = support::setup().await;
+    let port = free_port();
+    let _server = Server::start(dir.path(), port).await;
+    let proxy = TlsProxy::start(port).await;
+    let api = Api::new(port, &key);
+    api.register("s-1").await;
+    let ca = dir.path().join("proxy.pem");
+    std::fs::write(&ca, &proxy.cert_pem).unwrap();
+    let url = format!("wss://localhost:{}/ws", proxy.port);
+
+    let ca_arg = ca.to_str().unwrap();
+    let mut watch = Watch::start_with(&url, &key, Some(0), &["--ca-cert", ca_arg]);
+    assert_eq!(ids(&watch.events(1, Duration::from_secs(15)).await), [1]);
+    api.register("s-2").await;
+    let live = watch.events(1, Duration::from_secs(10)).await;
+    assert_eq!(live[0].payload.user_id, "s-2");
+    watch.kill().await;
+
+    // Without it, the self-signed certificate is refused, and watch keeps trying.
+    let mut untrusting = Watch::start_with(&url, &key, Some(0), &[]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !untrusting.stderr.lock().unwrap().contains("reconnecting") && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    untrusting.expect_quiet(Duration::from_millis(300)).await;
+    let stderr = untrusting.stderr.lock().unwrap().clone();
+    assert!(stderr.contains("certificate"), "{stderr}");
     assert!(stderr.contains("reconnecting"), "{stderr}");
 }
