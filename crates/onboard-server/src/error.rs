@@ -32,6 +32,7 @@ impl IntoResponse for ApiError {
         let retry_after = match &self {
             ApiError::Service(ServiceError::Refused(Refusal::Throttled(_, wait))) => Some(*wait),
             ApiError::Service(ServiceError::Unavailable(_)) => Some(1),
+            ApiError::Service(ServiceError::Throttled { retry_after, .. }) => Some(*retry_after),
             _ => None,
         };
         let (status, error, errors) = match self {
@@ -70,6 +71,7 @@ fn status_of(e: &ServiceError) -> StatusCode {
         ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
         ServiceError::Conflict(_) => StatusCode::CONFLICT,
         ServiceError::Refused(Refusal::Throttled(..)) => StatusCode::TOO_MANY_REQUESTS,
+        ServiceError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
         ServiceError::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
         ServiceError::DeliveryFailed(_) => StatusCode::BAD_GATEWAY,
         ServiceError::Gone(_) => StatusCode::GONE,

@@ -102,9 +102,16 @@ const TOKEN_REUSE: Duration = Duration::seconds(60);
 /// A bound on the tokens remembered; past it the memory starts afresh.
 const MAX_REMEMBERED_TOKENS: usize = 100_000;
 
+/// Locks that make readers of one enterprise mint one at a time, so that
+/// concurrent replays share their tokens instead of each minting its own.
+const MINT_LOCKS: usize = 16;
+
 /// Tokens minted recently for feed messages, per enterprise and user.
 #[derive(Default)]
-pub(crate) struct FeedTokens(Mutex<HashMap<(EnterpriseId, String), Minted>>);
+pub(crate) struct FeedTokens {
+    minted: Mutex<HashMap<(EnterpriseId, String), Minted>>,
+    mint_locks: [tokio::sync::Mutex<()>; MINT_LOCKS],
+}
 
 #[derive(Clone)]
 struct Minted {
@@ -119,14 +126,14 @@ impl FeedTokens {
         user_id: &str,
         now: OffsetDateTime,
     ) -> Option<FeedToken> {
-        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let map = self.minted.lock().unwrap_or_else(|e| e.into_inner());
         let minted = map.get(&(enterprise, user_id.to_owned()))?;
         let fresh = now >= minted.at && now - minted.at < TOKEN_REUSE;
         fresh.then(|| minted.token.clone())
     }
 
     fn remember(&self, enterprise: EnterpriseId, token: &FeedToken, now: OffsetDateTime) {
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = self.minted.lock().unwrap_or_else(|e| e.into_inner());
         if map.len() >= MAX_REMEMBERED_TOKENS {
             map.retain(|_, m| now >= m.at && now - m.at < TOKEN_REUSE);
             if map.len() >= MAX_REMEMBERED_TOKENS {
@@ -145,7 +152,7 @@ impl FeedTokens {
 
     /// Forgets a user's token (it was deactivated): its next message gets none.
     pub(crate) fn forget(&self, enterprise: EnterpriseId, user_id: &str) {
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = self.minted.lock().unwrap_or_else(|e| e.into_inner());
         map.remove(&(enterprise, user_id.to_owned()));
     }
 }
@@ -274,6 +281,8 @@ impl Onboarding {
     /// user, or a new one (all new ones in one write). If that write fails the
     /// messages still go out, without tokens, rather than stalling the feed.
     async fn with_tokens(&self, enterprise: EnterpriseId, events: Vec<Event>) -> Vec<FeedItem> {
+        let shard = enterprise.0.rem_euclid(MINT_LOCKS as i64) as usize;
+        let _minting = self.feed_tokens.mint_locks[shard].lock().await;
         let now = self.clock.now();
         let mut tokens: Vec<Option<FeedToken>> = Vec::with_capacity(events.len());
         let mut fresh: HashMap<String, (UserToken, usize)> = HashMap::new();

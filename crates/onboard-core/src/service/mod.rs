@@ -11,7 +11,9 @@ mod cursor;
 mod feed;
 pub use cursor::Cursor;
 mod log;
+mod quota;
 pub use feed::{Changes, FeedItem, LogRead, MAX_EVENTS_PER_READ};
+pub use quota::Quotas;
 mod tokens;
 mod users;
 mod verify;
@@ -50,6 +52,9 @@ pub enum ServiceError {
     /// A code could not be handed to its delivery channel (502).
     #[error("{0}")]
     DeliveryFailed(String),
+    /// Over a per-key budget (429, with the seconds to wait).
+    #[error("{why}")]
+    Throttled { why: String, retry_after: u64 },
     /// Asked for history the log no longer holds (410).
     #[error("{0}")]
     Gone(String),
@@ -104,6 +109,8 @@ pub struct Onboarding {
     changes: Arc<Changes>,
     feed_tokens: Arc<feed::FeedTokens>,
     cursor_key: Arc<cursor::CursorKey>,
+    quotas: Quotas,
+    buckets: Arc<quota::AllBuckets>,
     /// Recently seen API keys: most requests then skip a database round trip.
     keys: Arc<KeyCache>,
 }
@@ -147,6 +154,8 @@ impl Onboarding {
             changes: Arc::default(),
             feed_tokens: Arc::default(),
             cursor_key: Arc::default(),
+            quotas: Quotas::default(),
+            buckets: Arc::default(),
             keys: Arc::default(),
         }
     }
@@ -158,6 +167,11 @@ impl Onboarding {
 
     pub fn with_review(mut self, review: Review) -> Self {
         self.review = review;
+        self
+    }
+
+    pub fn with_quotas(mut self, quotas: Quotas) -> Self {
+        self.quotas = quotas;
         self
     }
 

@@ -16,6 +16,7 @@ impl Onboarding {
         enterprise: EnterpriseId,
         user_ids: &[String],
     ) -> Result<Vec<UserTokenOut>, ServiceError> {
+        self.take_tokens(enterprise, user_ids.len())?;
         let now = self.clock.now();
         let expires_at = now + USER_TOKEN_TTL;
         let tokens: Vec<UserToken> = user_ids

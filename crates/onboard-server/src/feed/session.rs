@@ -201,6 +201,9 @@ impl Session {
                 .await;
         };
         if let Some(after) = after {
+            if let Err(e) = self.feed.hub.onboarding().take_replay(enterprise.id) {
+                return self.refuse(Refusal::new(ACTION, e.to_string())).await;
+            }
             let checked = self
                 .feed
                 .hub

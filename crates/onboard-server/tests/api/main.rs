@@ -19,6 +19,7 @@ mod errors;
 mod feed;
 mod feed_delivery;
 mod feed_history;
+mod feed_replay;
 mod golden;
 mod health;
 mod listing;

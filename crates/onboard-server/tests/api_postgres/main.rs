@@ -18,6 +18,8 @@ mod feed;
 mod feed_delivery;
 #[path = "../api/feed_history.rs"]
 mod feed_history;
+#[path = "../api/feed_replay.rs"]
+mod feed_replay;
 #[path = "../api/fixtures.rs"]
 mod fixtures;
 #[path = "../api/golden.rs"]
