@@ -15,8 +15,8 @@ use onboard_core::lifecycle::{self, CodeWrite, Decision, Refusal, ReviewPolicy, 
 use onboard_core::registration::Registration;
 use onboard_core::secret::KeyHash;
 use onboard_core::store::{
-    Decided, Enterprise, EnterpriseId, EventBounds, OutboxEntry, Store, StoreError, TokenGrant,
-    UserFilter,
+    Deactivation, Decided, Enterprise, EnterpriseId, EventBounds, Grant, Minting, OutboxEntry,
+    Store, StoreError, TokenGrant, UserFilter,
 };
 use onboard_core::user::{AccountRole, Status, User};
 use onboard_core::verification::{CODE_TTL, Channel, Code, CodeRecord, MAX_ATTEMPTS};
@@ -518,7 +518,7 @@ async fn a_user_id_is_taken_forever_within_its_enterprise_only(store: Arc<dyn St
         "a refused insert logs nothing"
     );
 
-    assert!(store.deactivate_user(acme, "jane", NOW).await.unwrap());
+    assert!((store.deactivate_user(acme, "jane", NOW).await.unwrap() == Deactivation::Deactivated));
     let after = store
         .insert_user(acme, &twin, "registered", None, NOW)
         .await;
@@ -549,7 +549,7 @@ async fn reads_and_writes_are_scoped_to_the_enterprise(store: Arc<dyn Store>) {
     assert_eq!(list(store, globex, UserFilter::default()).await, ["john"]);
     assert_eq!(list(store, acme, UserFilter::default()).await, ["jane"]);
     assert!(
-        !store.deactivate_user(globex, "jane", NOW).await.unwrap(),
+        !(store.deactivate_user(globex, "jane", NOW).await.unwrap() == Deactivation::Deactivated),
         "another enterprise cannot deactivate jane"
     );
     assert_eq!(find(store, acme, "jane").await, Some(jane));
@@ -578,10 +578,11 @@ async fn a_client_needs_an_active_advisor_of_its_own_enterprise(store: Arc<dyn S
     register(store, acme, individual("plain-client")).await;
     register(store, acme, advisor("gone-advisor")).await;
     assert!(
-        store
+        (store
             .deactivate_user(acme, "gone-advisor", NOW)
             .await
             .unwrap()
+            == Deactivation::Deactivated)
     );
     register(store, globex, advisor("foreign-advisor")).await;
     let before = latest(store, acme).await;
@@ -625,7 +626,7 @@ async fn users_are_listed_in_keyset_order_with_filters_limit_and_after(store: Ar
             register(store, globex, individual("other")).await;
         }
     }
-    assert!(store.deactivate_user(acme, "gone", NOW).await.unwrap());
+    assert!((store.deactivate_user(acme, "gone", NOW).await.unwrap() == Deactivation::Deactivated));
     // c3 becomes UNSUPPORTED; k1 (a corporation) VERIFIED by its email code.
     let reject = |u: &User, _: Option<&CodeRecord>| {
         lifecycle::decide_review(&u.summary, Trigger::Rejected, ReviewPolicy::Auto)
@@ -727,12 +728,16 @@ async fn deactivation_happens_once_and_hides_the_user(store: Arc<dyn Store>) {
     register(store, acme, individual("john")).await;
     let later = NOW + Duration::minutes(5);
 
-    assert!(store.deactivate_user(acme, "jane", later).await.unwrap());
     assert!(
-        !store.deactivate_user(acme, "jane", later).await.unwrap(),
+        (store.deactivate_user(acme, "jane", later).await.unwrap() == Deactivation::Deactivated)
+    );
+    assert!(
+        !(store.deactivate_user(acme, "jane", later).await.unwrap() == Deactivation::Deactivated),
         "only once"
     );
-    assert!(!store.deactivate_user(acme, "nobody", later).await.unwrap());
+    assert!(
+        !(store.deactivate_user(acme, "nobody", later).await.unwrap() == Deactivation::Deactivated)
+    );
     assert_eq!(find(store, acme, "jane").await, None);
     assert_eq!(list(store, acme, UserFilter::default()).await, ["john"]);
     let rule = |u: &User, existing: Option<&CodeRecord>| {
@@ -1198,7 +1203,7 @@ async fn minting_tokens_is_all_or_nothing(store: Arc<dyn Store>) {
         register(store, acme, individual(name)).await;
     }
     register(store, globex, individual("foreign")).await;
-    assert!(store.deactivate_user(acme, "gone", NOW).await.unwrap());
+    assert!((store.deactivate_user(acme, "gone", NOW).await.unwrap() == Deactivation::Deactivated));
     let expires = NOW + Duration::hours(24);
 
     for bad in ["nobody", "gone", "foreign"] {
@@ -1208,7 +1213,11 @@ async fn minting_tokens_is_all_or_nothing(store: Arc<dyn Store>) {
             grant("john", &format!("t-john-{bad}"), expires),
         ];
         let minted = store.mint_tokens(acme, &grants, NOW).await.unwrap();
-        assert_eq!(minted, Err(bad.to_owned()), "the first unknown id is named");
+        assert_eq!(
+            minted,
+            Minting::UnknownUser(bad.to_owned()),
+            "the first unknown id is named"
+        );
         for g in &grants {
             assert_eq!(
                 store.user_by_token(&g.hash, NOW).await.unwrap(),
@@ -1223,7 +1232,10 @@ async fn minting_tokens_is_all_or_nothing(store: Arc<dyn Store>) {
         grant("jane", "t-jane", expires),
         grant("john", "t-john", expires),
     ];
-    assert_eq!(store.mint_tokens(acme, &grants, NOW).await.unwrap(), Ok(()));
+    assert_eq!(
+        store.mint_tokens(acme, &grants, NOW).await.unwrap(),
+        Minting::Minted
+    );
     let jane = store
         .user_by_token(&KeyHash::of("t-jane"), NOW)
         .await
@@ -1236,7 +1248,7 @@ async fn minting_tokens_is_all_or_nothing(store: Arc<dyn Store>) {
     assert_eq!(john.unwrap().summary.user_id, "john");
     assert_eq!(
         store.mint_tokens(acme, &[], NOW).await.unwrap(),
-        Ok(()),
+        Minting::Minted,
         "an empty batch is fine"
     );
 }
@@ -1252,7 +1264,10 @@ async fn user_tokens_honour_expiry_and_deactivation(store: Arc<dyn Store>) {
         grant("jane", "t-jane-2", expires),
         grant("john", "t-john", expires),
     ];
-    assert_eq!(store.mint_tokens(acme, &grants, NOW).await.unwrap(), Ok(()));
+    assert_eq!(
+        store.mint_tokens(acme, &grants, NOW).await.unwrap(),
+        Minting::Minted
+    );
 
     let at = |t| async move {
         store
@@ -1276,7 +1291,7 @@ async fn user_tokens_honour_expiry_and_deactivation(store: Arc<dyn Store>) {
         None
     );
 
-    assert!(store.deactivate_user(acme, "jane", NOW).await.unwrap());
+    assert!((store.deactivate_user(acme, "jane", NOW).await.unwrap() == Deactivation::Deactivated));
     for token in ["t-jane", "t-jane-2"] {
         assert_eq!(
             store.user_by_token(&KeyHash::of(token), NOW).await.unwrap(),
@@ -1298,7 +1313,7 @@ async fn feed_tokens_are_granted_best_effort(store: Arc<dyn Store>) {
     register(store, acme, individual("jane")).await;
     register(store, acme, individual("gone")).await;
     register(store, globex, individual("foreign")).await;
-    assert!(store.deactivate_user(acme, "gone", NOW).await.unwrap());
+    assert!((store.deactivate_user(acme, "gone", NOW).await.unwrap() == Deactivation::Deactivated));
     let expires = NOW + Duration::hours(24);
     let grants = [
         grant("jane", "f-jane", expires),
@@ -1308,10 +1323,14 @@ async fn feed_tokens_are_granted_best_effort(store: Arc<dyn Store>) {
         grant("jane", "f-jane-2", expires),
     ];
     let granted = store.grant_feed_tokens(acme, &grants, NOW).await.unwrap();
-    assert_eq!(granted, [true, false, false, false, true]);
-    for (g, ok) in grants.iter().zip(granted) {
+    use Grant::{Granted, UserInactive};
+    assert_eq!(
+        granted,
+        [Granted, UserInactive, UserInactive, UserInactive, Granted]
+    );
+    for (g, grant) in grants.iter().zip(granted) {
         let user = store.user_by_token(&g.hash, NOW).await.unwrap();
-        assert_eq!(user.is_some(), ok, "{}", g.user_id);
+        assert_eq!(user.is_some(), grant == Granted, "{}", g.user_id);
     }
     assert!(
         store
@@ -1340,7 +1359,10 @@ async fn every_change_appends_a_gap_free_event_per_enterprise(store: Arc<dyn Sto
     register_at(store, acme, corporation("corp"), t(2)).await;
     send(store, acme, "jane", Channel::Email, "123456", t(3)).await;
     let confirmed = confirm(store, acme, "jane", Channel::Email, "123456", t(4)).await;
-    assert!(store.deactivate_user(acme, "corp", t(5)).await.unwrap());
+    assert_eq!(
+        store.deactivate_user(acme, "corp", t(5)).await.unwrap(),
+        Deactivation::Deactivated
+    );
     register_at(store, globex, individual("john"), t(6)).await;
 
     let events = all_events(store, acme).await;
@@ -1496,7 +1518,7 @@ async fn pruning_by_age_drops_old_events_and_expired_tokens(store: Arc<dyn Store
     ];
     assert_eq!(
         store.mint_tokens(acme, &grants, t(0)).await.unwrap(),
-        Ok(())
+        Minting::Minted
     );
 
     let three_hours = Retention {
@@ -1667,7 +1689,11 @@ async fn a_client_racing_its_advisors_deactivation_never_outlives_it(store: Arc<
             tokio::spawn(async move { store.deactivate_user(acme, &advisor_id, NOW).await })
         };
         let inserted = insert.await.unwrap();
-        assert!(deactivate.await.unwrap().unwrap(), "the advisor was active");
+        assert_eq!(
+            deactivate.await.unwrap().unwrap(),
+            Deactivation::Deactivated,
+            "the advisor was active"
+        );
         match inserted {
             Err(StoreError::AdvisorUnavailable) => {
                 assert_eq!(find(store.as_ref(), acme, &client_id).await, None);

@@ -11,13 +11,26 @@ use onboard_core::service::ServiceError;
 #[derive(Debug)]
 pub enum ApiError {
     Service(ServiceError),
-    /// A request the router or an extractor refused: status and sentence.
-    Refused(StatusCode, String),
+    /// A request the router or an extractor refused, with the sentence saying why.
+    Edge(Edge, String),
+}
+
+/// Why the HTTP layer refused a request before any use case ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Edge {
+    /// Unreadable query, path or body (400).
+    Malformed,
+    /// A body over the limit (413).
+    TooLarge,
+    /// No route has this path (404).
+    NoRoute,
+    /// A route has the path but not the method (405).
+    WrongMethod,
 }
 
 impl ApiError {
     pub fn bad_request(message: impl Into<String>) -> Self {
-        ApiError::Refused(StatusCode::BAD_REQUEST, message.into())
+        ApiError::Edge(Edge::Malformed, message.into())
     }
 }
 
@@ -36,7 +49,7 @@ impl IntoResponse for ApiError {
             _ => None,
         };
         let (status, error, errors) = match self {
-            ApiError::Refused(status, message) => (status, message, Vec::new()),
+            ApiError::Edge(edge, message) => (edge_status(edge), message, Vec::new()),
             ApiError::Service(e) => {
                 let status = status_of(&e);
                 let sentence = e.to_string();
@@ -61,6 +74,15 @@ impl IntoResponse for ApiError {
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
+    }
+}
+
+fn edge_status(edge: Edge) -> StatusCode {
+    match edge {
+        Edge::Malformed => StatusCode::BAD_REQUEST,
+        Edge::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        Edge::NoRoute => StatusCode::NOT_FOUND,
+        Edge::WrongMethod => StatusCode::METHOD_NOT_ALLOWED,
     }
 }
 

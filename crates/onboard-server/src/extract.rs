@@ -10,7 +10,7 @@ use onboard_core::user::User;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Edge};
 use crate::state::AppState;
 
 /// The enterprise whose API key came as `Authorization: Bearer <key>`.
@@ -54,8 +54,8 @@ impl FromRequest<AppState> for JsonBody {
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::Refused(
-                    StatusCode::PAYLOAD_TOO_LARGE,
+                ApiError::Edge(
+                    Edge::TooLarge,
                     format!("the request body is larger than {} bytes", state.body_limit),
                 )
             } else {

@@ -23,8 +23,8 @@ use async_trait::async_trait;
 use onboard_core::events::{ChangeNotifier, Event, Retention};
 use onboard_core::secret::KeyHash;
 use onboard_core::store::{
-    Decide, Decided, Enterprise, EnterpriseId, EventBounds, Listed, OutboxEntry, Store, StoreError,
-    TokenGrant, UserFilter, UserRow, from_micros, micros,
+    Deactivation, Decide, Decided, Enterprise, EnterpriseId, EventBounds, Grant, Listed, Minting,
+    OutboxEntry, Store, StoreError, TokenGrant, UserFilter, UserRow, from_micros, micros,
 };
 use onboard_core::user::User;
 use onboard_core::verification::{Channel, CodeRecord};
@@ -179,7 +179,7 @@ impl<E: Engine> Store for SqlStore<E> {
         enterprise: EnterpriseId,
         user_id: &str,
         now: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Deactivation, StoreError> {
         users::deactivate(&self.engine, enterprise, user_id, now).await
     }
 
@@ -201,7 +201,7 @@ impl<E: Engine> Store for SqlStore<E> {
         enterprise: EnterpriseId,
         grants: &[TokenGrant],
         now: OffsetDateTime,
-    ) -> Result<Result<(), String>, StoreError> {
+    ) -> Result<Minting, StoreError> {
         tokens::mint(&self.engine, enterprise, grants, now).await
     }
 
@@ -210,7 +210,7 @@ impl<E: Engine> Store for SqlStore<E> {
         enterprise: EnterpriseId,
         grants: &[TokenGrant],
         now: OffsetDateTime,
-    ) -> Result<Vec<bool>, StoreError> {
+    ) -> Result<Vec<Grant>, StoreError> {
         tokens::grant_best_effort(&self.engine, enterprise, grants, now).await
     }
 

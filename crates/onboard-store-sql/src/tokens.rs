@@ -2,7 +2,8 @@
 
 use onboard_core::secret::KeyHash;
 use onboard_core::store::{
-    EnterpriseId, OutboxEntry, SUMMARY_COLUMNS, StoreError, TokenGrant, from_micros, micros,
+    EnterpriseId, Grant, Minting, OutboxEntry, SUMMARY_COLUMNS, StoreError, TokenGrant,
+    from_micros, micros,
 };
 use onboard_core::user::User;
 use onboard_core::verification::Channel;
@@ -17,15 +18,15 @@ pub(crate) async fn mint<E: Engine>(
     enterprise: EnterpriseId,
     grants: &[TokenGrant],
     now: OffsetDateTime,
-) -> Result<Result<(), String>, StoreError> {
+) -> Result<Minting, StoreError> {
     let mut tx = engine.begin().await?;
     for grant in grants {
-        if !grant_one(&mut tx, enterprise, grant, now).await? {
-            return Ok(Err(grant.user_id.clone()));
+        if grant_one(&mut tx, enterprise, grant, now).await? == Grant::UserInactive {
+            return Ok(Minting::UnknownUser(grant.user_id.clone()));
         }
     }
     tx.commit().await?;
-    Ok(Ok(()))
+    Ok(Minting::Minted)
 }
 
 pub(crate) async fn grant_best_effort<E: Engine>(
@@ -33,7 +34,7 @@ pub(crate) async fn grant_best_effort<E: Engine>(
     enterprise: EnterpriseId,
     grants: &[TokenGrant],
     now: OffsetDateTime,
-) -> Result<Vec<bool>, StoreError> {
+) -> Result<Vec<Grant>, StoreError> {
     let mut tx = engine.begin().await?;
     let mut granted = Vec::with_capacity(grants.len());
     for grant in grants {
@@ -43,13 +44,13 @@ pub(crate) async fn grant_best_effort<E: Engine>(
     Ok(granted)
 }
 
-/// Stores one token hash if the user is active; `false` if it is not.
+/// Stores one token hash if the user is active.
 async fn grant_one(
     tx: &mut impl Tx,
     enterprise: EnterpriseId,
     grant: &TokenGrant,
     now: OffsetDateTime,
-) -> Result<bool, StoreError> {
+) -> Result<Grant, StoreError> {
     let inserted = tx
         .execute(
             "INSERT INTO user_tokens (token_hash, user_position, expires_at, created_at) \
@@ -64,7 +65,11 @@ async fn grant_one(
             ],
         )
         .await?;
-    Ok(inserted == 1)
+    Ok(if inserted == 1 {
+        Grant::Granted
+    } else {
+        Grant::UserInactive
+    })
 }
 
 pub(crate) async fn user_by_token<E: Engine>(

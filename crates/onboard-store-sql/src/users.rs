@@ -4,8 +4,8 @@
 use onboard_core::events::EventKind;
 use onboard_core::lifecycle::CodeWrite;
 use onboard_core::store::{
-    Decide, Decided, EnterpriseId, Listed, SUMMARY_COLUMNS, StoreError, UserFilter, UserRow,
-    from_micros, micros,
+    Deactivation, Decide, Decided, EnterpriseId, Listed, SUMMARY_COLUMNS, StoreError, UserFilter,
+    UserRow, from_micros, micros,
 };
 use onboard_core::user::{AccountRole, User};
 use onboard_core::verification::{Channel, CodeRecord};
@@ -158,7 +158,7 @@ pub(crate) async fn deactivate<E: Engine>(
     enterprise: EnterpriseId,
     user_id: &str,
     now: OffsetDateTime,
-) -> Result<bool, StoreError> {
+) -> Result<Deactivation, StoreError> {
     let mut tx = engine.begin().await?;
     let sql = format!(
         "UPDATE users SET active = FALSE, deactivated_at = ?, updated_at = ? \
@@ -166,13 +166,13 @@ pub(crate) async fn deactivate<E: Engine>(
     );
     let params = args![micros(now), micros(now), enterprise.0, user_id];
     let Some(row) = first(tx.fetch(&sql, params).await?) else {
-        return Ok(false);
+        return Ok(Deactivation::NoActiveUser);
     };
     let summary = row_from(&row, false)?.decode_summary()?.user;
     let kind = EventKind::Deactivated;
     events::append::<E>(&mut tx, enterprise, kind, "deactivated", &summary, now).await?;
     tx.commit().await?;
-    Ok(true)
+    Ok(Deactivation::Deactivated)
 }
 
 /// See `Store::decide`: the whole read-decide-write runs in one write transaction

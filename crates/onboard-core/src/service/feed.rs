@@ -23,7 +23,7 @@ use tokio::sync::Notify;
 use super::{Onboarding, ServiceError};
 use crate::events::{ChangeNotifier, Event, EventKind, Retention};
 use crate::secret::{USER_TOKEN_TTL, UserToken};
-use crate::store::{EnterpriseId, EventBounds, TokenGrant};
+use crate::store::{EnterpriseId, EventBounds, Grant, TokenGrant};
 use crate::time_format::rfc3339_millis;
 
 /// An event ready to send, with the token its message carries (`None` for a
@@ -314,12 +314,12 @@ impl Onboarding {
             Ok(granted) => granted,
             Err(e) => {
                 tracing::warn!(error = %e, "feed tokens could not be minted");
-                vec![false; grants.len()]
+                vec![Grant::UserInactive; grants.len()]
             }
         };
         let mut minted: HashMap<&str, FeedToken> = HashMap::new();
-        for ((user_id, (token, _)), ok) in order.iter().zip(granted) {
-            if ok {
+        for ((user_id, (token, _)), grant) in order.iter().zip(granted) {
+            if grant == Grant::Granted {
                 let token = FeedToken {
                     token: token.expose().to_owned(),
                     expires: rfc3339_millis(expires_at),

@@ -4,7 +4,7 @@ use onboard_api::UserTokenOut;
 
 use super::{Onboarding, ServiceError};
 use crate::secret::{KeyHash, USER_TOKEN_TTL, UserToken};
-use crate::store::{Enterprise, EnterpriseId, TokenGrant};
+use crate::store::{Enterprise, EnterpriseId, Minting, TokenGrant};
 use crate::time_format::rfc3339_millis;
 use crate::user::User;
 
@@ -32,7 +32,9 @@ impl Onboarding {
                 expires_at,
             })
             .collect();
-        if let Err(unknown) = self.store.mint_tokens(enterprise, &grants, now).await? {
+        if let Minting::UnknownUser(unknown) =
+            self.store.mint_tokens(enterprise, &grants, now).await?
+        {
             return Err(ServiceError::NotFound(format!(
                 "No user with user_id {unknown} exists; no token was minted."
             )));

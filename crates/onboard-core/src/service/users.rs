@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::{Cursor, Onboarding, ServiceError, UserPage, user_not_found};
 use crate::lifecycle;
 use crate::registration::Registration;
-use crate::store::{Enterprise, EnterpriseId, StoreError, UserFilter};
+use crate::store::{Deactivation, Enterprise, EnterpriseId, StoreError, UserFilter};
 use crate::user::{AccountRole, User};
 use crate::values::UserId;
 use crate::verification::{Channel, Code, CodeRecord};
@@ -150,18 +150,19 @@ impl Onboarding {
         user_id: &str,
     ) -> Result<(), ServiceError> {
         let now = self.clock.now();
-        if self
+        match self
             .store
             .deactivate_user(enterprise.id, user_id, now)
             .await?
         {
-            self.feed_tokens.forget(enterprise.id, user_id);
-            self.changes.changed(enterprise.id);
-            Ok(())
-        } else {
-            Err(ServiceError::NotFound(
+            Deactivation::Deactivated => {
+                self.feed_tokens.forget(enterprise.id, user_id);
+                self.changes.changed(enterprise.id);
+                Ok(())
+            }
+            Deactivation::NoActiveUser => Err(ServiceError::NotFound(
                 "The account does not exist to be disabled.".into(),
-            ))
+            )),
         }
     }
 }

@@ -133,14 +133,13 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<Listed>, StoreError>;
 
-    /// Deactivates an active user and appends its `user.deactivated` event;
-    /// `false` when there was none to deactivate.
+    /// Deactivates an active user and appends its `user.deactivated` event.
     async fn deactivate_user(
         &self,
         enterprise: EnterpriseId,
         user_id: &str,
         now: OffsetDateTime,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<Deactivation, StoreError>;
 
     async fn append_outbox(&self, message: &OutboxEntry) -> Result<(), StoreError>;
 
@@ -152,24 +151,23 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<OutboxEntry>, StoreError>;
 
-    /// Stores the hashes of new user tokens, all or none: `Ok(Err(user_id))` names
-    /// the first user that is not an active user of the enterprise.
+    /// Stores the hashes of new user tokens, all or none.
     async fn mint_tokens(
         &self,
         enterprise: EnterpriseId,
         grants: &[TokenGrant],
         now: OffsetDateTime,
-    ) -> Result<Result<(), String>, StoreError>;
+    ) -> Result<Minting, StoreError>;
 
     /// Stores token hashes for the feed, best effort: one write for a batch of
-    /// events, `false` where the user is no longer active (that event's message
-    /// then carries no token).
+    /// events, one outcome per grant (a user no longer active gets no token, and
+    /// that event's message carries none).
     async fn grant_feed_tokens(
         &self,
         enterprise: EnterpriseId,
         grants: &[TokenGrant],
         now: OffsetDateTime,
-    ) -> Result<Vec<bool>, StoreError>;
+    ) -> Result<Vec<Grant>, StoreError>;
 
     /// The active user an unexpired token belongs to.
     async fn user_by_token(
@@ -196,6 +194,31 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes events beyond `retention` and expired user tokens; returns how many
     /// events went.
     async fn prune(&self, retention: Retention, now: OffsetDateTime) -> Result<u64, StoreError>;
+}
+
+/// What [`Store::deactivate_user`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deactivation {
+    Deactivated,
+    /// There was no active user of that id to deactivate.
+    NoActiveUser,
+}
+
+/// What [`Store::mint_tokens`] did: all of the batch, or none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Minting {
+    Minted,
+    /// Nothing was stored: this id (the first such) is no active user of the
+    /// enterprise.
+    UnknownUser(String),
+}
+
+/// What [`Store::grant_feed_tokens`] did with one grant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grant {
+    Granted,
+    /// The user is not active (any more): no token was stored.
+    UserInactive,
 }
 
 /// A lifecycle rule run by [`Store::decide`] inside the write transaction.

@@ -12,10 +12,10 @@ mod verify;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{Method, StatusCode, Uri};
+use axum::http::{Method, Uri};
 use axum::routing::{delete, get, post};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Edge};
 use crate::state::AppState;
 
 pub fn router(state: AppState) -> Router {
@@ -66,15 +66,15 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn not_found(method: Method, uri: Uri) -> ApiError {
-    ApiError::Refused(
-        StatusCode::NOT_FOUND,
+    ApiError::Edge(
+        Edge::NoRoute,
         format!("there is no route for {method} {}", uri.path()),
     )
 }
 
 async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
-    ApiError::Refused(
-        StatusCode::METHOD_NOT_ALLOWED,
+    ApiError::Edge(
+        Edge::WrongMethod,
         format!("{method} is not allowed on {}", uri.path()),
     )
 }
