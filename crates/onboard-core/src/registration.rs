@@ -14,7 +14,7 @@ use crate::reader::{Obj, Problems};
 use crate::user::{AccountRole, AccountType, Status, User, UserSummary};
 use crate::values::{
     Address, Country, Email, Name, Phone, PostalCode, Subdivision, Text, UserId, ValueError,
-    Website,
+    Website, calling_code,
 };
 use crate::vocab::{self, Term, Vocabulary};
 
@@ -35,11 +35,29 @@ pub struct Registration {
     pub profile: Profile,
 }
 
+/// Rules an operator may tighten (`[validation]` in the configuration).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Rules {
+    /// Phone numbers must be *valid* numbers of their country, not only of a
+    /// possible length (CONTRACT §3).
+    pub strict_phone_numbers: bool,
+}
+
 impl Registration {
-    /// Reads a request body; `today` anchors the age and past-date rules.
+    /// Reads a request body under the default rules; `today` anchors the age and
+    /// past-date rules.
     pub fn parse(body: Value, today: Date) -> Result<Registration, Vec<FieldProblem>> {
+        Self::parse_with(body, today, Rules::default())
+    }
+
+    /// Reads a request body under `rules`.
+    pub fn parse_with(
+        body: Value,
+        today: Date,
+        rules: Rules,
+    ) -> Result<Registration, Vec<FieldProblem>> {
         let problems = Problems::default();
-        let registration = Obj::new(body, "", &problems).and_then(|o| read_top(o, today));
+        let registration = Obj::new(body, "", &problems).and_then(|o| read_top(o, today, rules));
         match registration {
             Some(r) if problems.is_empty() => Ok(r),
             _ => Err(problems.into_vec()),
@@ -84,7 +102,7 @@ fn refuse_server_fields(o: &mut Obj, names: &[&str]) {
     }
 }
 
-fn read_top(mut o: Obj, today: Date) -> Option<Registration> {
+fn read_top(mut o: Obj, today: Date, rules: Rules) -> Option<Registration> {
     refuse_server_fields(&mut o, &["id", "status", "requirements"]);
     let account_type = o.req("account_type", AccountType::parse);
     let account_role = o.req("account_role", AccountRole::parse);
@@ -94,8 +112,10 @@ fn read_top(mut o: Obj, today: Date) -> Option<Registration> {
     let first_name = o.req("first_name", Name::parse);
     let last_name = o.req("last_name", Name::parse);
     let phone_country = o.req("phone_country_code", Country::parse);
-    let phone_number = o.req("phone_number", Phone::parse);
-    check_phone_region(&o, phone_number.as_ref(), phone_country.as_ref());
+    let phone_number = o.req("phone_number", |t| {
+        Phone::parse_with(t, rules.strict_phone_numbers)
+    });
+    check_phone_region(&o, phone_number.as_ref(), phone_country.as_ref(), rules);
     if account_role == Some(AccountRole::Advisor) && matches!(advisor_user_id, Some(Some(_))) {
         o.report(
             "advisor_user_id",
@@ -124,7 +144,7 @@ fn read_top(mut o: Obj, today: Date) -> Option<Registration> {
     let intermediary_status = o.opt("intermediary_status", term(&vocab::INTERMEDIARY_STATUS));
     let transfer = o.opt("expected_transfer_volume", term(&vocab::VOLUME_BAND));
     let trade = o.opt("expected_trade_volume", term(&vocab::VOLUME_BAND));
-    let kind = read_kind(&mut o, account_type, today);
+    let kind = read_kind(&mut o, account_type, today, rules);
     o.finish();
 
     let name_of = |t: Option<Term>| t.map(|t| t.as_str().to_owned());
@@ -154,10 +174,30 @@ fn read_top(mut o: Obj, today: Date) -> Option<Registration> {
     })
 }
 
-fn check_phone_region(o: &Obj, phone: Option<&Phone>, country: Option<&Country>) {
+/// The number must use the calling code of `phone_country_code`; under strict
+/// rules it must also be a number of that very country (`+1` is shared by the US,
+/// Canada and much of the Caribbean).
+fn check_phone_region(o: &Obj, phone: Option<&Phone>, country: Option<&Country>, rules: Rules) {
     let (Some(phone), Some(country)) = (phone, country) else {
         return;
     };
+    if !rules.strict_phone_numbers {
+        match calling_code(country) {
+            Some(code) if code == phone.calling_code() => {}
+            Some(code) => o.report(
+                "phone_number",
+                format!(
+                    "has calling code +{}, but phone_country_code {country} uses +{code}",
+                    phone.calling_code()
+                ),
+            ),
+            None => o.report(
+                "phone_country_code",
+                format!("{country} has no telephone calling code"),
+            ),
+        }
+        return;
+    }
     match phone.region() {
         Some(region) if region == country.as_str() => {}
         Some(region) => o.report(
@@ -206,7 +246,12 @@ type Kind = (
 );
 
 /// `individual` for individuals; `business` and `beneficial_owners` for corporations.
-fn read_kind(o: &mut Obj, account_type: Option<AccountType>, today: Date) -> Option<Kind> {
+fn read_kind(
+    o: &mut Obj,
+    account_type: Option<AccountType>,
+    today: Date,
+    rules: Rules,
+) -> Option<Kind> {
     let individual = o.take("individual");
     let business = o.take("business");
     let owners = o.take("beneficial_owners");
@@ -227,7 +272,7 @@ fn read_kind(o: &mut Obj, account_type: Option<AccountType>, today: Date) -> Opt
             let business = required(o, "business", business, "corporations")
                 .and_then(|b| read_business(o, b, today));
             let owners = required(o, "beneficial_owners", owners, "corporations")
-                .and_then(|b| read_owners(o, b, today));
+                .and_then(|b| read_owners(o, b, today, rules));
             Some((None, Some(business?), Some(owners?)))
         }
     }
@@ -389,7 +434,12 @@ fn read_business(parent: &Obj, value: Value, today: Date) -> Option<Business> {
     })
 }
 
-fn read_owners(parent: &Obj, value: Value, today: Date) -> Option<Vec<BeneficialOwner>> {
+fn read_owners(
+    parent: &Obj,
+    value: Value,
+    today: Date,
+    rules: Rules,
+) -> Option<Vec<BeneficialOwner>> {
     let Value::Array(items) = value else {
         parent.report("beneficial_owners", "must be an array of owners");
         return None;
@@ -409,19 +459,21 @@ fn read_owners(parent: &Obj, value: Value, today: Date) -> Option<Vec<Beneficial
         .enumerate()
         .map(|(i, item)| {
             let path = format!("{}[{i}]", parent.path_of("beneficial_owners"));
-            read_owner(Obj::new(item, &path, parent.problems())?, today)
+            read_owner(Obj::new(item, &path, parent.problems())?, today, rules)
         })
         .collect();
     owners.into_iter().collect()
 }
 
-fn read_owner(mut o: Obj, today: Date) -> Option<BeneficialOwner> {
+fn read_owner(mut o: Obj, today: Date, rules: Rules) -> Option<BeneficialOwner> {
     refuse_server_fields(&mut o, &["id"]);
     let email = o.req("email", Email::parse);
     let first_name = o.req("first_name", Name::parse);
     let middle_name = o.opt("middle_name", Name::parse);
     let last_name = o.req("last_name", Name::parse);
-    let phone_number = o.req("phone_number", Phone::parse);
+    let phone_number = o.req("phone_number", |t| {
+        Phone::parse_with(t, rules.strict_phone_numbers)
+    });
     let dob = o.req("dob", |t| parse_dob(t, today));
     let street = o.req("address_street1", Address::parse);
     let city = o.req("address_city", Name::parse);

@@ -204,20 +204,41 @@ impl Country {
 }
 
 string_value!(
-    /// An E.164 phone number that the numbering plan says is valid.
+    /// An E.164 phone number of a possible length for its calling code (or, under
+    /// strict rules, one the numbering plan says is valid).
     Phone
 );
 
 impl Phone {
+    /// E.164 of a possible length (CONTRACT §3): the vendor's own example
+    /// `+12223334444` has an unassigned area code and must still pass.
     pub fn parse(text: &str) -> Result<Self, ValueError> {
+        Self::parse_with(text, false)
+    }
+
+    /// E.164, and `strict`: a valid number, not only a possible one.
+    pub fn parse_with(text: &str, strict: bool) -> Result<Self, ValueError> {
         let number = phonenumber::parse(None, text).map_err(|_| ValueError::Phone)?;
-        // `parse` is lenient (spaces, dashes, national prefixes): strict E.164 means
-        // the number is valid *and* formats back to exactly the input.
+        // `parse` is lenient (spaces, dashes, national prefixes): E.164 means the
+        // number formats back to exactly the input.
         let canonical = number.format().mode(phonenumber::Mode::E164).to_string();
-        if !number.is_valid() || canonical != text {
+        if canonical != text {
+            return Err(ValueError::Phone);
+        }
+        let acceptable = if strict {
+            number.is_valid()
+        } else {
+            is_possible(&number)
+        };
+        if !acceptable {
             return Err(ValueError::Phone);
         }
         Ok(Phone(canonical))
+    }
+
+    /// The country calling code (`1` for `+1…`).
+    pub fn calling_code(&self) -> u16 {
+        phonenumber::parse(None, &self.0).map_or(0, |n| n.code().value())
     }
 
     /// The region (ISO 3166-1 alpha-2) the number belongs to, when the plan says.
@@ -225,6 +246,47 @@ impl Phone {
         let number = phonenumber::parse(None, &self.0).ok()?;
         number.country().id().map(|id| id.as_ref().to_owned())
     }
+}
+
+/// libphonenumber's possible-number test: the national number has a length that
+/// some region of its calling code dials (locally-only lengths do not count: an
+/// E.164 number is dialled from anywhere).
+fn is_possible(number: &phonenumber::PhoneNumber) -> bool {
+    let database = &*phonenumber::metadata::DATABASE;
+    let length = number.national().to_string().len();
+    let Some(regions) = database.by_code(&number.code().value()) else {
+        return false;
+    };
+    // The lengths sit on each type of number (the general descriptor's list is
+    // empty in this metadata).
+    use phonenumber::Type;
+    const TYPES: [Type; 10] = [
+        Type::FixedLine,
+        Type::Mobile,
+        Type::FixedLineOrMobile,
+        Type::TollFree,
+        Type::PremiumRate,
+        Type::SharedCost,
+        Type::PersonalNumber,
+        Type::Voip,
+        Type::Pager,
+        Type::Uan,
+    ];
+    regions.iter().any(|meta| {
+        let descriptors = meta.descriptors();
+        std::iter::once(descriptors.general())
+            .chain(TYPES.iter().filter_map(|&kind| descriptors.get(kind)))
+            .flat_map(|d| d.possible_length().iter())
+            .any(|&l| usize::from(l) == length)
+    })
+}
+
+/// The calling code of an ISO 3166-1 alpha-2 country, when it has one.
+pub fn calling_code(country: &Country) -> Option<u16> {
+    let database = &*phonenumber::metadata::DATABASE;
+    database
+        .by_id(country.as_str())
+        .map(|meta| meta.country_code())
 }
 
 /// Loads the phone metadata once, so that the first request does not pay for it.

@@ -4,6 +4,7 @@
 
 mod support;
 
+use onboard_core::registration::{Registration, Rules};
 use onboard_core::user::{AccountRole, AccountType};
 use serde_json::{Value, json};
 use support::*;
@@ -99,39 +100,72 @@ fn emails_are_bare_rfc_addresses_of_at_most_254_characters() {
 }
 
 #[test]
-fn phone_numbers_are_strict_e164_valid_and_of_the_phone_country() {
+fn phone_numbers_are_e164_of_a_possible_length_with_the_phone_country_calling_code() {
     let (phone, country) = (at("phone_number"), at("phone_country_code"));
     let in_gb = |number: &str| vec![set("phone_number", number), set("phone_country_code", "GB")];
     run(
         individual,
         vec![
             phone.ok("another valid US number", "+14155552671"),
+            phone.ok(
+                "the vendor's own example, an unassigned area code",
+                "+12223334444",
+            ),
+            phone.ok(
+                "an impossible area code of a possible length",
+                "+11234567890",
+            ),
             country.ok("a lower-case phone country", "us"),
             ok_with("a UK number, country GB", in_gb("+447400123456")),
+            ok_with(
+                "a Guernsey number, country GB (both +44)",
+                in_gb("+447911123456"),
+            ),
+            ok_with(
+                "a US number, country CA (both +1)",
+                vec![set("phone_country_code", "CA")],
+            ),
             phone.bad("spaces", "+1 224 398 7754", "E.164"),
             phone.bad("dashes", "+1-224-398-7754", "E.164"),
             phone.bad("no plus sign", "12243987754", "E.164"),
             phone.bad("a national number", "2243987754", "E.164"),
-            phone.bad("an impossible area code", "+11234567890", "valid"),
             phone.bad("too short", "+1224398", "valid"),
+            phone.bad("too long", "+122439877541", "valid"),
+            phone.bad("no such calling code", "+9991234567", "E.164"),
             phone.bad("a letter", "+1224398775A", "E.164"),
             phone.bad("an extension", "+12243987754;ext=1", "E.164"),
-            phone.bad("a UK number, country US", "+447400123456", "GB"),
-            phone.bad_with(
-                "a Guernsey number, country GB",
-                in_gb("+447911123456"),
-                "GG",
-            ),
-            phone.bad_with(
-                "a US number, country CA",
-                vec![set("phone_country_code", "CA")],
-                "CA",
-            ),
+            phone.bad("a UK number, country US", "+447400123456", "+44"),
             country.bad("an unknown phone country", "XX", "3166"),
             phone.required(),
             country.required(),
         ],
     );
+}
+
+#[test]
+fn strict_phone_rules_want_a_valid_number_of_that_very_country() {
+    let strict = Rules {
+        strict_phone_numbers: true,
+    };
+    let today = time::OffsetDateTime::now_utc().date();
+    let parse =
+        |edits: Vec<Edit>| Registration::parse_with(edited(individual(), edits), today, strict);
+    assert!(parse(vec![]).is_ok());
+    for (number, country, why) in [
+        ("+12223334444", "US", "valid"),
+        ("+11234567890", "US", "valid"),
+        ("+447911123456", "GB", "GG"),
+        ("+12243987754", "CA", "CA"),
+    ] {
+        let problems = parse(vec![
+            set("phone_number", number),
+            set("phone_country_code", country),
+        ])
+        .expect_err(number);
+        assert_eq!(problems.len(), 1, "{number}: {problems:?}");
+        assert_eq!(problems[0].field, "phone_number", "{number}");
+        assert!(problems[0].message.contains(why), "{number}: {problems:?}");
+    }
 }
 
 #[test]

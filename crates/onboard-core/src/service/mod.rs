@@ -110,6 +110,7 @@ pub struct Onboarding {
     feed_tokens: Arc<feed::FeedTokens>,
     cursor_key: Arc<cursor::CursorKey>,
     quotas: Quotas,
+    rules: crate::registration::Rules,
     buckets: Arc<quota::AllBuckets>,
     /// Recently seen API keys: most requests then skip a database round trip.
     keys: Arc<KeyCache>,
@@ -155,6 +156,7 @@ impl Onboarding {
             feed_tokens: Arc::default(),
             cursor_key: Arc::default(),
             quotas: Quotas::default(),
+            rules: crate::registration::Rules::default(),
             buckets: Arc::default(),
             keys: Arc::default(),
         }
@@ -167,6 +169,11 @@ impl Onboarding {
 
     pub fn with_review(mut self, review: Review) -> Self {
         self.review = review;
+        self
+    }
+
+    pub fn with_rules(mut self, rules: crate::registration::Rules) -> Self {
+        self.rules = rules;
         self
     }
 

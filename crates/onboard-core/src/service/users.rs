@@ -22,7 +22,10 @@ impl Onboarding {
     ) -> Result<User, ServiceError> {
         let now = self.clock.now();
         let advisor_problem = self.advisor_problem(enterprise.id, &body).await?;
-        let registration = match (Registration::parse(body, now.date()), advisor_problem) {
+        let registration = match (
+            Registration::parse_with(body, now.date(), self.rules),
+            advisor_problem,
+        ) {
             (Ok(r), None) => r,
             (Ok(_), Some(p)) => return Err(ServiceError::Invalid(vec![p])),
             (Err(mut problems), p) => {
