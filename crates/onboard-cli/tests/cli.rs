@@ -696,3 +696,32 @@ async fn sigterm_closes_websockets_with_1001_and_exits_by_the_deadline_despite_a
         .expect("the half-open connection is closed");
     assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
 }
+
+#[test]
+fn out_of_range_limits_stop_the_server_with_a_sentence() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let out = onboard(&["serve", "--data-dir", data, "--header-timeout-ms", "0"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("the header timeout (ms) must be between 1 and 3600000, not 0"),
+        "{stderr}"
+    );
+
+    let config = dir.path().join("onboard.toml");
+    std::fs::write(&config, "[events]\nretention_days = 9223372036854775808\n").unwrap();
+    let out = onboard(&[
+        "serve",
+        "--data-dir",
+        data,
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("events.retention_days must be between 1 and 36500"),
+        "{stderr}"
+    );
+}
