@@ -223,6 +223,9 @@ impl OnboardBin {
         let mut command = Command::new(&self.0);
         command.args(["serve", "--listen", &format!("127.0.0.1:{port}")]);
         command.args(["--database-url", &db.url()]);
+        // idle-connections holds 10,000 WebSockets and one more, above the default
+        // cap of 10,000 open connections per node.
+        command.args(["--max-connections", "50000"]);
         Served::spawn(command, port, log_dir.join("server.log")).await
     }
 }

@@ -23,7 +23,19 @@
 //! [sms]
 //! channel = "webhook"                        # or "outbox" (default)
 //! webhook = { url = "https://sms-relay.example.com/send", secret = "…" }
+//! [limits]                                   # the edge (CONTRACT §11)
+//! header_timeout_ms = 10000
+//! body_timeout_ms = 30000
+//! idle_timeout_ms = 60000
+//! max_connections = 10000
+//! shutdown_timeout_ms = 30000
+//! ws_auth_timeout_ms = 10000
+//! ws_write_timeout_ms = 30000
+//! ws_max_auth_failures = 5
 //! ```
+//!
+//! Every number is checked against a range when the file is read: a value out of
+//! range is refused with a sentence naming the setting, never wrapped or clamped.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -51,6 +63,44 @@ pub struct FileConfig {
     pub email: EmailConfig,
     #[serde(default)]
     pub sms: SmsConfig,
+    #[serde(default)]
+    pub limits: LimitsConfig,
+}
+
+/// The edge's limits (CONTRACT §11); flags and environment win over them.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    pub header_timeout_ms: Option<u64>,
+    pub body_timeout_ms: Option<u64>,
+    pub idle_timeout_ms: Option<u64>,
+    pub max_connections: Option<u64>,
+    pub shutdown_timeout_ms: Option<u64>,
+    pub ws_auth_timeout_ms: Option<u64>,
+    pub ws_write_timeout_ms: Option<u64>,
+    pub ws_max_auth_failures: Option<u64>,
+}
+
+/// The longest any timeout may be set to: an hour.
+pub const MAX_TIMEOUT_MS: u64 = 3_600_000;
+/// The most days of events retention may keep: a century.
+pub const MAX_RETENTION_DAYS: u64 = 36_500;
+
+/// `value` if it lies in `min..=max`, else a sentence naming the setting.
+pub fn in_range(setting: &str, value: u64, min: u64, max: u64) -> anyhow::Result<u64> {
+    if (min..=max).contains(&value) {
+        Ok(value)
+    } else {
+        bail!("{setting} must be between {min} and {max}, not {value}")
+    }
+}
+
+/// `in_range` for a setting that may be absent.
+fn check_opt(setting: &str, value: Option<u64>, min: u64, max: u64) -> anyhow::Result<()> {
+    match value {
+        Some(value) => in_range(setting, value, min, max).map(|_| ()),
+        None => Ok(()),
+    }
 }
 
 /// PostgreSQL pool settings.
@@ -116,10 +166,15 @@ impl FileConfig {
         };
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("Failed to read the configuration file {}", path.display()))?;
-        let mut config: FileConfig = toml::from_str(&text).with_context(|| {
-            format!("Failed to parse the configuration file {}", path.display())
-        })?;
+        let mut config = FileConfig::parse(&text)
+            .with_context(|| format!("Failed to read the configuration file {}", path.display()))?;
         config.secrets_from_env();
+        Ok(config)
+    }
+
+    /// Parses and checks a configuration file's text (the environment aside).
+    pub fn parse(text: &str) -> anyhow::Result<FileConfig> {
+        let config: FileConfig = toml::from_str(text).context("it is not valid TOML")?;
         config.check()?;
         Ok(config)
     }
@@ -148,6 +203,113 @@ impl FileConfig {
         if self.sms.channel == SmsChannel::Webhook && self.sms.webhook.is_none() {
             bail!("[sms] channel = \"webhook\" needs an [sms.webhook] table");
         }
+        let as_u64 = |n: Option<usize>| n.map(|n| n as u64);
+        check_opt("body_limit", as_u64(self.body_limit), 1, 1 << 30)?;
+        let db = &self.database;
+        check_opt(
+            "database.max_connections",
+            db.max_connections.map(u64::from),
+            1,
+            10_000,
+        )?;
+        check_opt(
+            "database.acquire_timeout_ms",
+            db.acquire_timeout_ms,
+            1,
+            MAX_TIMEOUT_MS,
+        )?;
+        let events = &self.events;
+        check_opt(
+            "events.retention_days",
+            events.retention_days,
+            1,
+            MAX_RETENTION_DAYS,
+        )?;
+        check_opt(
+            "events.retention_max_events",
+            events.retention_max_events,
+            1,
+            i64::MAX as u64,
+        )?;
+        check_opt(
+            "events.max_connections_per_key",
+            as_u64(events.max_connections_per_key),
+            1,
+            1_000_000,
+        )?;
+        if let Some(webhook) = &self.sms.webhook {
+            check_opt(
+                "sms.webhook.max_attempts",
+                webhook.max_attempts.map(u64::from),
+                1,
+                20,
+            )?;
+            check_opt("sms.webhook.backoff_ms", webhook.backoff_ms, 0, 60_000)?;
+            check_opt("sms.webhook.timeout_ms", webhook.timeout_ms, 1, 600_000)?;
+        }
+        let l = &self.limits;
+        for (setting, value) in [
+            ("limits.header_timeout_ms", l.header_timeout_ms),
+            ("limits.body_timeout_ms", l.body_timeout_ms),
+            ("limits.idle_timeout_ms", l.idle_timeout_ms),
+            ("limits.shutdown_timeout_ms", l.shutdown_timeout_ms),
+            ("limits.ws_auth_timeout_ms", l.ws_auth_timeout_ms),
+            ("limits.ws_write_timeout_ms", l.ws_write_timeout_ms),
+        ] {
+            check_opt(setting, value, 1, MAX_TIMEOUT_MS)?;
+        }
+        check_opt("limits.max_connections", l.max_connections, 1, 1_000_000)?;
+        check_opt(
+            "limits.ws_max_auth_failures",
+            l.ws_max_auth_failures,
+            1,
+            1_000,
+        )?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refusal(text: &str) -> String {
+        format!("{:#}", FileConfig::parse(text).expect_err(text))
+    }
+
+    #[test]
+    fn out_of_range_numbers_are_refused_with_a_sentence() {
+        let why = refusal("[events]\nretention_days = 18446744073709551615\n");
+        assert!(
+            why.contains("events.retention_days must be between 1 and 36500"),
+            "{why}"
+        );
+        let why = refusal("[events]\nretention_max_events = 0\n");
+        assert!(why.contains("events.retention_max_events"), "{why}");
+        let why = refusal("[limits]\nheader_timeout_ms = 0\n");
+        assert!(
+            why.contains("limits.header_timeout_ms must be between 1 and"),
+            "{why}"
+        );
+        let why = refusal("[limits]\nshutdown_timeout_ms = 99999999999\n");
+        assert!(why.contains("limits.shutdown_timeout_ms"), "{why}");
+        let why = refusal("[limits]\nmax_connections = 0\n");
+        assert!(why.contains("limits.max_connections"), "{why}");
+        let why =
+            refusal("[sms]\nwebhook = { url = \"http://x\", backoff_ms = 18446744073709551615 }\n");
+        assert!(why.contains("sms.webhook.backoff_ms"), "{why}");
+        let why = refusal("[limits]\nheader_timeout_ms = -1\n");
+        assert!(why.contains("TOML"), "{why}");
+    }
+
+    #[test]
+    fn in_range_values_are_kept() {
+        let config = FileConfig::parse(
+            "[events]\nretention_days = 36500\n[limits]\nheader_timeout_ms = 1\nmax_connections = 1000000\n",
+        )
+        .unwrap();
+        assert_eq!(config.events.retention_days, Some(36_500));
+        assert_eq!(config.limits.header_timeout_ms, Some(1));
+        assert_eq!(FileConfig::parse("").unwrap().limits.max_connections, None);
     }
 }

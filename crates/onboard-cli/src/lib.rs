@@ -3,7 +3,7 @@
 //! Every fallible IO step carries a "Failed to …" context for the operator.
 
 mod admin;
-mod config;
+pub mod config;
 mod database;
 mod operator;
 mod serve;
@@ -29,7 +29,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Manage enterprises and their API keys.
     #[command(subcommand)]
     Enterprise(admin::EnterpriseCommand),
@@ -79,7 +79,7 @@ impl DatabaseArgs {
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve(args) => serve::run(args).await,
+        Command::Serve(args) => serve::run(*args).await,
         Command::Enterprise(command) => admin::enterprise(command).await,
         Command::Users(command) => operator::users(command).await,
         Command::Outbox(command) => operator::outbox(command).await,

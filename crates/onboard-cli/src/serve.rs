@@ -15,6 +15,7 @@ use onboard_core::service::{Onboarding, Review};
 use onboard_core::store::Store;
 use onboard_delivery::smtp::SmtpChannel;
 use onboard_delivery::webhook::WebhookChannel;
+use onboard_server::edge::EdgeLimits;
 use onboard_server::feed::limits::FeedLimits;
 use onboard_server::{AppState, DEFAULT_BODY_LIMIT, Options};
 use time::Duration;
@@ -22,7 +23,9 @@ use tokio::net::TcpListener;
 
 use crate::DatabaseArgs;
 use crate::admin::{EnterpriseExists, create_enterprise};
-use crate::config::{EmailChannel, FileConfig, SmsChannel};
+use crate::config::{
+    EmailChannel, FileConfig, MAX_RETENTION_DAYS, MAX_TIMEOUT_MS, SmsChannel, in_range,
+};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -51,6 +54,37 @@ pub struct ServeArgs {
     /// Open WebSocket connections allowed per enterprise key [default: 20000].
     #[arg(long, env = "ONBOARD_WS_MAX_CONNECTIONS_PER_KEY")]
     pub ws_max_connections_per_key: Option<usize>,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// The edge's limits (CONTRACT §11); each also has a `[limits]` key in the file.
+#[derive(Debug, Args)]
+pub struct LimitArgs {
+    /// A request's headers must arrive within this many milliseconds [default: 10000].
+    #[arg(long, env = "ONBOARD_HEADER_TIMEOUT_MS")]
+    pub header_timeout_ms: Option<u64>,
+    /// A request's body must arrive within this many milliseconds [default: 30000].
+    #[arg(long, env = "ONBOARD_BODY_TIMEOUT_MS")]
+    pub body_timeout_ms: Option<u64>,
+    /// Idle keep-alive connections close after this many milliseconds [default: 60000].
+    #[arg(long, env = "ONBOARD_IDLE_TIMEOUT_MS")]
+    pub idle_timeout_ms: Option<u64>,
+    /// Open connections on this node; the next is refused [default: 10000].
+    #[arg(long, env = "ONBOARD_MAX_CONNECTIONS")]
+    pub max_connections: Option<u64>,
+    /// On SIGTERM or SIGINT, exit within this many milliseconds [default: 30000].
+    #[arg(long, env = "ONBOARD_SHUTDOWN_TIMEOUT_MS")]
+    pub shutdown_timeout_ms: Option<u64>,
+    /// A WebSocket must authenticate within this many milliseconds [default: 10000].
+    #[arg(long, env = "ONBOARD_WS_AUTH_TIMEOUT_MS")]
+    pub ws_auth_timeout_ms: Option<u64>,
+    /// A WebSocket write stuck this many milliseconds closes it [default: 30000].
+    #[arg(long, env = "ONBOARD_WS_WRITE_TIMEOUT_MS")]
+    pub ws_write_timeout_ms: Option<u64>,
+    /// Failed authentications before a WebSocket is closed [default: 5].
+    #[arg(long, env = "ONBOARD_WS_MAX_AUTH_FAILURES")]
+    pub ws_max_auth_failures: Option<u64>,
 }
 
 pub async fn run(mut args: ServeArgs) -> anyhow::Result<()> {
@@ -68,6 +102,12 @@ pub async fn run(mut args: ServeArgs) -> anyhow::Result<()> {
         .or(file.database.acquire_timeout_ms);
     let listen = args.listen.or(file.listen).unwrap_or(DEFAULT_LISTEN);
     let review = review_settings(&args, &file)?;
+    let (edge, feed) = limits(&args, &file)?;
+    let body_limit = args
+        .body_limit
+        .or(file.body_limit)
+        .unwrap_or(DEFAULT_BODY_LIMIT);
+    in_range("body_limit", body_limit as u64, 1, 1 << 30)?;
     onboard_delivery::install_tls_provider();
     let store = crate::open_store(&args.database).await?;
     let delivery = delivery(&file, store.clone())?;
@@ -84,20 +124,11 @@ pub async fn run(mut args: ServeArgs) -> anyhow::Result<()> {
     let onboarding = Onboarding::new(store, Arc::new(SystemClock))
         .with_review(review)
         .with_delivery(delivery);
-    let mut feed = FeedLimits::default();
-    if let Some(max) = args
-        .ws_max_connections_per_key
-        .or(file.events.max_connections_per_key)
-    {
-        feed.max_connections_per_key = max;
-    }
     let options = Options {
-        body_limit: args
-            .body_limit
-            .or(file.body_limit)
-            .unwrap_or(DEFAULT_BODY_LIMIT),
+        body_limit,
         sandbox: args.sandbox || file.sandbox.unwrap_or(false),
         feed,
+        edge,
     };
     let state = AppState::new(onboarding, options);
     tokio::spawn(prune_forever(state.onboarding.clone(), retention(&file)));
@@ -111,6 +142,84 @@ pub async fn run(mut args: ServeArgs) -> anyhow::Result<()> {
 
 const DEFAULT_LISTEN: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8080);
+
+/// The edge's and the feed's limits: flags, then the file, then the defaults,
+/// each checked against its range.
+fn limits(args: &ServeArgs, file: &FileConfig) -> anyhow::Result<(EdgeLimits, FeedLimits)> {
+    let (a, f) = (&args.limits, &file.limits);
+    let millis =
+        |setting: &str, flag: Option<u64>, key: Option<u64>, default: std::time::Duration| {
+            match flag.or(key) {
+                None => Ok(default),
+                Some(ms) => {
+                    in_range(setting, ms, 1, MAX_TIMEOUT_MS).map(std::time::Duration::from_millis)
+                }
+            }
+        };
+    let (edge_default, feed_default) = (EdgeLimits::default(), FeedLimits::default());
+    let edge = EdgeLimits {
+        header_timeout: millis(
+            "the header timeout (ms)",
+            a.header_timeout_ms,
+            f.header_timeout_ms,
+            edge_default.header_timeout,
+        )?,
+        body_timeout: millis(
+            "the body timeout (ms)",
+            a.body_timeout_ms,
+            f.body_timeout_ms,
+            edge_default.body_timeout,
+        )?,
+        idle_timeout: millis(
+            "the idle timeout (ms)",
+            a.idle_timeout_ms,
+            f.idle_timeout_ms,
+            edge_default.idle_timeout,
+        )?,
+        shutdown_timeout: millis(
+            "the shutdown timeout (ms)",
+            a.shutdown_timeout_ms,
+            f.shutdown_timeout_ms,
+            edge_default.shutdown_timeout,
+        )?,
+        max_connections: match a.max_connections.or(f.max_connections) {
+            None => edge_default.max_connections,
+            Some(n) => in_range("the connection cap", n, 1, 1_000_000)? as usize,
+        },
+    };
+    let mut feed = FeedLimits {
+        auth_timeout: millis(
+            "the WebSocket authentication timeout (ms)",
+            a.ws_auth_timeout_ms,
+            f.ws_auth_timeout_ms,
+            feed_default.auth_timeout,
+        )?,
+        write_timeout: millis(
+            "the WebSocket write timeout (ms)",
+            a.ws_write_timeout_ms,
+            f.ws_write_timeout_ms,
+            feed_default.write_timeout,
+        )?,
+        ..feed_default
+    };
+    if let Some(n) = a.ws_max_auth_failures.or(f.ws_max_auth_failures) {
+        feed.max_auth_failures =
+            in_range("the WebSocket authentication failures", n, 1, 1_000)? as u32;
+    }
+    if let Some(max) = args
+        .ws_max_connections_per_key
+        .or(file.events.max_connections_per_key)
+    {
+        in_range(
+            "the WebSocket connections per key",
+            max as u64,
+            1,
+            1_000_000,
+        )?;
+        feed.max_connections_per_key = max;
+    }
+    Ok((edge, feed))
+}
 
 fn review_settings(args: &ServeArgs, file: &FileConfig) -> anyhow::Result<Review> {
     let policy = match args
@@ -156,8 +265,10 @@ fn delivery(file: &FileConfig, store: Arc<dyn Store>) -> anyhow::Result<Delivery
 }
 
 fn retention(file: &FileConfig) -> Retention {
+    // The file's check keeps `retention_days` within a century.
+    let days = |d: u64| Duration::days(i64::try_from(d.min(MAX_RETENTION_DAYS)).unwrap_or(0));
     Retention {
-        max_age: file.events.retention_days.map(|d| Duration::days(d as i64)),
+        max_age: file.events.retention_days.map(days),
         max_events: file.events.retention_max_events,
     }
 }

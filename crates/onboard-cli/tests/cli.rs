@@ -609,3 +609,119 @@ backoff_ms = 5
         .unwrap();
     assert_eq!(sandbox.status(), 404);
 }
+
+/// Waits for the child to exit, up to `wait`; the exit status and how long it took.
+async fn wait_exit(
+    child: &mut Child,
+    wait: Duration,
+) -> Option<(std::process::ExitStatus, Duration)> {
+    let started = Instant::now();
+    while started.elapsed() < wait {
+        if let Some(status) = child.try_wait().expect("the server can be waited on") {
+            return Some((status, started.elapsed()));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    None
+}
+
+#[tokio::test]
+async fn sigterm_closes_websockets_with_1001_and_exits_by_the_deadline_despite_a_half_sent_request()
+{
+    use futures_util::{SinkExt, StreamExt};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let dir = tempfile::tempdir().unwrap();
+    let key = create_key(dir.path(), "acme");
+    let port = free_port();
+    // The header timeout is far longer than the shutdown deadline: only the
+    // deadline can end the half-sent request in time.
+    let mut server = Server::start_with(
+        dir.path(),
+        port,
+        &[
+            "--header-timeout-ms",
+            "60000",
+            "--shutdown-timeout-ms",
+            "1500",
+        ],
+    );
+    let client = http_client();
+    server.wait_ready(&client).await;
+
+    let mut half = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    half.write_all(b"POST /v1/enterprise/register-account HTTP/1.1\r\nHost: x\r\nX-Never: ")
+        .await
+        .unwrap();
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/ws"))
+        .await
+        .unwrap();
+    let auth = json!({"type": "authenticate", "apiKey": key, "enterprise": true});
+    ws.send(Message::text(auth.to_string())).await.unwrap();
+    let reply = tokio::time::timeout(Duration::from_secs(10), ws.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(reply.to_text().unwrap().contains("success"), "{reply:?}");
+
+    let pid = server.child.id().to_string();
+    let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(sent.success());
+
+    let close = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(Ok(message)) = ws.next().await {
+            if let Message::Close(frame) = message {
+                return frame.map(|f| u16::from(f.code));
+            }
+        }
+        None
+    })
+    .await
+    .expect("the WebSocket is closed on SIGTERM");
+    assert_eq!(close, Some(1001), "going away");
+
+    let (status, took) = wait_exit(&mut server.child, Duration::from_secs(15))
+        .await
+        .expect("the server exits within its shutdown deadline");
+    assert!(status.success(), "a clean exit: {status:?}");
+    assert!(took < Duration::from_secs(8), "exited after {took:?}");
+    // The half-sent request's connection went with the process.
+    let mut buf = [0u8; 64];
+    let read = tokio::time::timeout(Duration::from_secs(5), half.read(&mut buf))
+        .await
+        .expect("the half-open connection is closed");
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+}
+
+#[test]
+fn out_of_range_limits_stop_the_server_with_a_sentence() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let out = onboard(&["serve", "--data-dir", data, "--header-timeout-ms", "0"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("the header timeout (ms) must be between 1 and 3600000, not 0"),
+        "{stderr}"
+    );
+
+    let config = dir.path().join("onboard.toml");
+    std::fs::write(&config, "[events]\nretention_days = 9223372036854775808\n").unwrap();
+    let out = onboard(&[
+        "serve",
+        "--data-dir",
+        data,
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("events.retention_days must be between 1 and 36500"),
+        "{stderr}"
+    );
+}

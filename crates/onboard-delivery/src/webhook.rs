@@ -16,6 +16,9 @@ use serde::Deserialize;
 use sha2::Sha256;
 
 pub const TIMESTAMP_HEADER: &str = "x-onboard-timestamp";
+
+/// The longest wait between two tries, however many there are.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
 pub const SIGNATURE_HEADER: &str = "x-onboard-signature";
 
 #[derive(Clone, Deserialize)]
@@ -41,6 +44,12 @@ impl fmt::Debug for WebhookConfig {
             .field("max_attempts", &self.max_attempts)
             .finish()
     }
+}
+
+/// The wait after `wait`: doubled, at most [`MAX_BACKOFF`]; it saturates, so no
+/// setting can make it overflow.
+pub fn next_wait(wait: Duration) -> Duration {
+    wait.saturating_mul(2).min(MAX_BACKOFF)
 }
 
 /// `v1=` and the hex HMAC-SHA256 of `"<timestamp>.<body>"` under `secret`.
@@ -80,7 +89,7 @@ impl WebhookChannel {
             url,
             secret: config.secret.as_bytes().to_vec(),
             max_attempts: config.max_attempts.unwrap_or(4).max(1),
-            backoff: Duration::from_millis(config.backoff_ms.unwrap_or(200)),
+            backoff: Duration::from_millis(config.backoff_ms.unwrap_or(200)).min(MAX_BACKOFF),
         })
     }
 
@@ -155,7 +164,7 @@ impl Deliver for WebhookChannel {
                     tracing::warn!(attempt, why, "sms webhook try failed");
                     if attempt < self.max_attempts {
                         tokio::time::sleep(wait).await;
-                        wait *= 2;
+                        wait = next_wait(wait);
                     }
                 }
             }
@@ -164,5 +173,25 @@ impl Deliver for WebhookChannel {
             "the sms webhook {last} after {} tries",
             self.max_attempts
         )))
+    }
+}
+
+#[cfg(test)]
+mod backoff_tests {
+    use super::*;
+
+    #[test]
+    fn the_backoff_doubles_and_saturates_at_the_cap() {
+        assert_eq!(
+            next_wait(Duration::from_millis(200)),
+            Duration::from_millis(400)
+        );
+        assert_eq!(next_wait(Duration::from_secs(50)), MAX_BACKOFF);
+        assert_eq!(next_wait(Duration::MAX), MAX_BACKOFF);
+        let mut wait = Duration::from_millis(u64::MAX);
+        for _ in 0..200 {
+            wait = next_wait(wait);
+        }
+        assert_eq!(wait, MAX_BACKOFF);
     }
 }

@@ -22,6 +22,8 @@ pub enum Edge {
     Malformed,
     /// A body over the limit (413).
     TooLarge,
+    /// A body that did not arrive in time (408).
+    TooSlow,
     /// No route has this path (404).
     NoRoute,
     /// A route has the path but not the method (405).
@@ -81,6 +83,7 @@ fn edge_status(edge: Edge) -> StatusCode {
     match edge {
         Edge::Malformed => StatusCode::BAD_REQUEST,
         Edge::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        Edge::TooSlow => StatusCode::REQUEST_TIMEOUT,
         Edge::NoRoute => StatusCode::NOT_FOUND,
         Edge::WrongMethod => StatusCode::METHOD_NOT_ALLOWED,
     }

@@ -10,6 +10,7 @@ use onboard_core::user::User;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use crate::edge::BodyTimeout;
 use crate::error::{ApiError, Edge};
 use crate::state::AppState;
 
@@ -58,6 +59,8 @@ impl FromRequest<AppState> for JsonBody {
                     Edge::TooLarge,
                     format!("the request body is larger than {} bytes", state.body_limit),
                 )
+            } else if let Some(late) = body_timeout(&rejection) {
+                ApiError::Edge(Edge::TooSlow, late.to_string())
             } else {
                 ApiError::bad_request(format!("the request body could not be read: {rejection}"))
             }
@@ -71,6 +74,18 @@ impl FromRequest<AppState> for JsonBody {
             .map(JsonBody)
             .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}")))
     }
+}
+
+/// The edge's body deadline, if that is why the body could not be read.
+fn body_timeout(rejection: &dyn std::error::Error) -> Option<&BodyTimeout> {
+    let mut source = rejection.source();
+    while let Some(error) = source {
+        if let Some(late) = error.downcast_ref::<BodyTimeout>() {
+            return Some(late);
+        }
+        source = error.source();
+    }
+    None
 }
 
 /// The one path parameter of a route (a `user_id`), with JSON errors.

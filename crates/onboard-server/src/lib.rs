@@ -8,6 +8,7 @@
 //! Startup has one shape: build the [`AppState`], bind a listener (port 0 in tests),
 //! and [`serve`] until the shutdown future resolves. The live feed is [`feed`].
 
+pub mod edge;
 pub mod error;
 pub mod extract;
 pub mod feed;
@@ -36,27 +37,13 @@ pub fn app(state: AppState) -> axum::Router {
     ))
 }
 
-/// Serves `state` on `listener` until `shutdown` resolves, then finishes the
-/// requests in flight.
+/// Serves `state` on `listener` until `shutdown` resolves, then stops accepting,
+/// lets the requests in flight finish, closes the WebSockets with 1001 and returns
+/// within the shutdown deadline ([`edge`] holds the connection handling).
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let feed = state.feed.clone();
-    state.onboarding.hear_other_processes().await;
-    let cancel = feed.shutdown.clone();
-    // axum's graceful shutdown does not wait for upgraded connections: cancel the
-    // feed sessions ourselves, then give them a moment to say goodbye.
-    let signal = async move {
-        shutdown.await;
-        cancel.cancel();
-    };
-    let served = axum::serve(listener, app(state))
-        .with_graceful_shutdown(signal)
-        .await;
-    feed.shutdown.cancel();
-    feed.tracker.close();
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), feed.tracker.wait()).await;
-    served
+    edge::serve(listener, state, shutdown).await
 }

@@ -23,7 +23,7 @@ pub async fn log_request(
         .extensions()
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "<unmatched>".to_owned());
+        .unwrap_or_else(|| crate::metrics::UNMATCHED.to_owned());
     let response = next.run(request).await;
     let took = started.elapsed();
     let status = response.status().as_u16();

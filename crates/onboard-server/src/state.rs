@@ -6,6 +6,7 @@ use onboard_core::service::Onboarding;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::edge::EdgeLimits;
 use crate::feed::hub::Hub;
 use crate::feed::limits::{Connections, FeedLimits};
 use crate::metrics::Metrics;
@@ -18,6 +19,8 @@ pub struct AppState {
     /// Sandbox mode: routes that expose codes (`/v1/sandbox/*`) exist only then.
     pub sandbox: bool,
     pub feed: Arc<Feed>,
+    /// Connection timeouts and the connection cap.
+    pub edge: EdgeLimits,
 }
 
 /// The live feed's shared parts.
@@ -38,6 +41,7 @@ pub struct Options {
     pub body_limit: usize,
     pub sandbox: bool,
     pub feed: FeedLimits,
+    pub edge: EdgeLimits,
 }
 
 impl Default for Options {
@@ -46,6 +50,7 @@ impl Default for Options {
             body_limit: crate::DEFAULT_BODY_LIMIT,
             sandbox: false,
             feed: FeedLimits::default(),
+            edge: EdgeLimits::default(),
         }
     }
 }
@@ -63,6 +68,7 @@ impl AppState {
             onboarding,
             body_limit: options.body_limit,
             sandbox: options.sandbox,
+            edge: options.edge,
             feed: Arc::new(Feed {
                 hub,
                 limits: options.feed,

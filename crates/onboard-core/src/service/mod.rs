@@ -114,6 +114,9 @@ pub struct Onboarding {
     buckets: Arc<quota::AllBuckets>,
     /// Recently seen API keys: most requests then skip a database round trip.
     keys: Arc<KeyCache>,
+    /// Recently refused keys: a client repeating an unknown key is refused
+    /// without a database round trip.
+    refused: Arc<RefusedKeys>,
 }
 
 /// API key hashes that recently authenticated, and their enterprise. Keys are
@@ -143,6 +146,34 @@ impl KeyCache {
     }
 }
 
+/// Hashes of keys that were recently refused, each for [`RefusedKeys::TTL`]: short,
+/// so that a key created a moment later (on any node) is refused for seconds at
+/// most. Bounded in memory: when full, expired entries go, and if none had
+/// expired the cache starts afresh (costing only database round trips).
+#[derive(Default)]
+struct RefusedKeys(Mutex<HashMap<KeyHash, std::time::Instant>>);
+
+impl RefusedKeys {
+    const TTL: std::time::Duration = std::time::Duration::from_secs(2);
+    const MAX_ENTRIES: usize = 4096;
+
+    fn contains(&self, hash: &KeyHash) -> bool {
+        let refused = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        refused.get(hash).is_some_and(|at| at.elapsed() < Self::TTL)
+    }
+
+    fn insert(&self, hash: KeyHash) {
+        let mut refused = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if refused.len() >= Self::MAX_ENTRIES {
+            refused.retain(|_, at| at.elapsed() < Self::TTL);
+            if refused.len() >= Self::MAX_ENTRIES {
+                refused.clear();
+            }
+        }
+        refused.insert(hash, std::time::Instant::now());
+    }
+}
+
 impl Onboarding {
     /// Auto review, the OS CSPRNG, and both channels to the outbox.
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
@@ -159,6 +190,7 @@ impl Onboarding {
             rules: crate::registration::Rules::default(),
             buckets: Arc::default(),
             keys: Arc::default(),
+            refused: Arc::default(),
         }
     }
 
@@ -194,11 +226,13 @@ impl Onboarding {
         if let Some(enterprise) = self.keys.get(&hash, now) {
             return Ok(enterprise);
         }
-        let enterprise = self
-            .store
-            .enterprise_by_key(&hash)
-            .await?
-            .ok_or(ServiceError::Unauthorized)?;
+        if self.refused.contains(&hash) {
+            return Err(ServiceError::Unauthorized);
+        }
+        let Some(enterprise) = self.store.enterprise_by_key(&hash).await? else {
+            self.refused.insert(hash);
+            return Err(ServiceError::Unauthorized);
+        };
         self.keys.put(hash, enterprise.clone(), now);
         Ok(enterprise)
     }
@@ -214,4 +248,31 @@ impl Onboarding {
 
 fn user_not_found(user_id: &str) -> ServiceError {
     ServiceError::NotFound(format!("No user with user_id {user_id} exists."))
+}
+
+#[cfg(test)]
+mod refused_keys_tests {
+    use super::*;
+
+    #[test]
+    fn refused_keys_are_remembered_briefly_and_the_cache_stays_bounded() {
+        let refused = RefusedKeys::default();
+        let key = KeyHash::of("onb_unknown");
+        assert!(!refused.contains(&key));
+        refused.insert(key.clone());
+        assert!(refused.contains(&key));
+        assert!(!refused.contains(&KeyHash::of("onb_other")));
+        for i in 0..RefusedKeys::MAX_ENTRIES * 3 {
+            refused.insert(KeyHash::of(&format!("onb_guess_{i}")));
+        }
+        let held = refused.0.lock().unwrap().len();
+        assert!(held <= RefusedKeys::MAX_ENTRIES, "{held} entries");
+        // An entry older than the TTL no longer refuses.
+        let stale = KeyHash::of("onb_created_later");
+        let long_ago = std::time::Instant::now()
+            .checked_sub(RefusedKeys::TTL)
+            .expect("the monotonic clock runs longer than the TTL");
+        refused.0.lock().unwrap().insert(stale.clone(), long_ago);
+        assert!(!refused.contains(&stale));
+    }
 }

@@ -13,8 +13,16 @@ pub struct FeedLimits {
     /// Sustained client messages per second, and the burst above it.
     pub messages_per_second: u32,
     pub burst: u32,
-    /// Refused messages in a row after which the connection is closed.
+    /// Refused messages after which the connection is closed; only an
+    /// authenticated success starts the count again.
     pub max_refusals: u32,
+    /// Failed authentications after which the connection is closed (1008).
+    pub max_auth_failures: u32,
+    /// A connection that has not authenticated this long after it opened is
+    /// closed (1008), whatever else it sends.
+    pub auth_timeout: Duration,
+    /// A write that cannot proceed for this long closes the connection.
+    pub write_timeout: Duration,
     pub ping_interval: Duration,
     /// A connection that sends nothing (not even a pong) this long is closed.
     pub idle_timeout: Duration,
@@ -35,6 +43,9 @@ impl Default for FeedLimits {
             messages_per_second: 20,
             burst: 40,
             max_refusals: 100,
+            max_auth_failures: 5,
+            auth_timeout: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(30),
             ping_interval: Duration::from_secs(20),
             idle_timeout: Duration::from_secs(60),
             max_connections_per_key: 20_000,

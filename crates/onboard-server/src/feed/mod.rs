@@ -13,9 +13,10 @@ pub mod protocol;
 pub mod session;
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::{State, WebSocketUpgrade};
+use axum::extract::{Extension, State, WebSocketUpgrade};
 use axum::response::{IntoResponse, Response};
 
+use crate::edge::ConnectionSlot;
 use crate::error::ApiError;
 
 use crate::state::AppState;
@@ -23,6 +24,7 @@ use crate::state::AppState;
 /// `GET /ws`: upgrade and hand the socket to a session the server can shut down.
 pub async fn upgrade(
     State(state): State<AppState>,
+    slot: Option<Extension<ConnectionSlot>>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     let ws = match ws {
@@ -33,19 +35,26 @@ pub async fn upgrade(
         }
     };
     let feed = state.feed.clone();
-    // Hard cap for the protocol layer; the session answers anything above its own
-    // smaller limit with an error message instead of a silent close.
-    let hard_cap = feed
-        .limits
-        .max_message_bytes
-        .saturating_mul(4)
-        .max(64 * 1024);
+    // The library's cap sits above the protocol's: the session answers a message
+    // between the two with an error reply, and one above the library's with an
+    // error reply and a 1009 close.
+    let hard_cap = hard_cap(feed.limits.max_message_bytes);
     ws.max_message_size(hard_cap)
         .max_frame_size(hard_cap)
         .read_buffer_size(4 * 1024)
         .write_buffer_size(8 * 1024)
         .on_upgrade(move |socket| {
             let tracker = feed.tracker.clone();
-            tracker.track_future(session::run(socket, feed))
+            // The session holds the connection's place under the node's cap.
+            let slot = slot.map(|Extension(slot)| slot);
+            tracker.track_future(session::run(socket, feed, slot))
         })
+}
+
+/// The largest message the WebSocket library reads: four times the protocol's
+/// limit, at least 64 KiB, at most 16 MiB.
+pub fn hard_cap(max_message_bytes: usize) -> usize {
+    max_message_bytes
+        .saturating_mul(4)
+        .clamp(64 * 1024, 16 * 1024 * 1024)
 }

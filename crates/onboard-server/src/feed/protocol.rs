@@ -81,6 +81,11 @@ pub fn parse(text: &str) -> Result<ClientMessage, Refusal> {
         "unsubscribe" => Ok(ClientMessage::Unsubscribe {
             feeds: feeds(kind, map.get("feeds"))?,
         }),
+        // An empty or long type is not echoed back as the action.
+        other if other.is_empty() || other.len() > MAX_ECHOED_TYPE => Err(Refusal::new(
+            "unknown",
+            "unknown message type: expected authenticate, subscribe or unsubscribe",
+        )),
         other => Err(Refusal::new(
             other,
             format!(
@@ -89,6 +94,9 @@ pub fn parse(text: &str) -> Result<ClientMessage, Refusal> {
         )),
     }
 }
+
+/// The longest unknown `type` named back in a refusal's action.
+const MAX_ECHOED_TYPE: usize = 64;
 
 fn feeds(action: &str, value: Option<&Value>) -> Result<Vec<String>, Refusal> {
     let items = value
@@ -184,11 +192,17 @@ mod tests {
                 "subscribe",
             ),
             (r#"{"type":"dance"}"#, "dance"),
+            // Found by the ws_message fuzz target: an empty type gave an empty action.
+            (r#"{"type":"","fr":12}"#, "unknown"),
         ];
         for (text, action) in cases {
             let refusal = parse(text).expect_err(text);
             assert_eq!(refusal.action, action, "{text}");
             assert!(!refusal.message.is_empty());
         }
+        let long = format!(r#"{{"type":"{}"}}"#, "x".repeat(10_000));
+        let refusal = parse(&long).expect_err("a long unknown type");
+        assert_eq!(refusal.action, "unknown");
+        assert!(refusal.message.len() < 200, "{}", refusal.message);
     }
 }

@@ -15,6 +15,7 @@ use tokio::sync::broadcast::error::RecvError;
 use super::hub::{READ_BATCH, Subscription};
 use super::limits::{RateLimiter, Slot};
 use super::protocol::{self, ClientMessage, Refusal};
+use crate::edge::ConnectionSlot;
 use crate::state::Feed;
 
 /// The socket went away or failed; the session ends.
@@ -37,7 +38,12 @@ struct Session {
     _slot: Option<Slot>,
     live: Option<Live>,
     limiter: RateLimiter,
+    /// Refusals since the last authenticated success.
     refusals_in_a_row: u32,
+    /// Failed authentications on this connection.
+    auth_failures: u32,
+    /// The connection's place under the node's connection cap.
+    _connection: Option<ConnectionSlot>,
     /// A catch-up could not read the log (the database was away): when to try
     /// again, even if no new event comes to prompt it.
     retry_catch_up: Option<tokio::time::Instant>,
@@ -46,7 +52,7 @@ struct Session {
 /// How soon a failed catch-up is tried again.
 const RETRY_CATCH_UP: std::time::Duration = std::time::Duration::from_secs(1);
 
-pub async fn run(socket: WebSocket, feed: Arc<Feed>) {
+pub async fn run(socket: WebSocket, feed: Arc<Feed>, connection: Option<ConnectionSlot>) {
     let limits = &feed.limits;
     let mut session = Session {
         socket,
@@ -57,6 +63,8 @@ pub async fn run(socket: WebSocket, feed: Arc<Feed>) {
         _slot: None,
         live: None,
         refusals_in_a_row: 0,
+        auth_failures: 0,
+        _connection: connection,
         retry_catch_up: None,
     };
     feed.metrics
@@ -74,18 +82,25 @@ impl Session {
         ping.tick().await;
         let mut last_heard = Instant::now();
         let shutdown = self.feed.shutdown.clone();
+        // A fixed deadline: nothing but a successful authenticate lifts it, so
+        // pongs and refused messages cannot keep an anonymous socket open.
+        let auth_deadline = tokio::time::Instant::now() + self.feed.limits.auth_timeout;
         loop {
             let outcome = tokio::select! {
                 () = shutdown.cancelled() => {
                     self.close(close_code::AWAY, "server shutting down").await;
                     return;
                 }
+                () = tokio::time::sleep_until(auth_deadline), if self.enterprise.is_none() => {
+                    self.auth_timed_out().await
+                }
                 incoming = self.socket.recv() => match incoming {
                     Some(Ok(message)) => {
                         last_heard = Instant::now();
                         self.on_message(message).await
                     }
-                    _ => return,
+                    Some(Err(e)) => self.on_read_error(e).await,
+                    None => return,
                 },
                 received = next_live(&mut self.live), if self.live.is_some() => {
                     self.on_live(received).await
@@ -101,6 +116,39 @@ impl Session {
         }
     }
 
+    async fn auth_timed_out(&mut self) -> Result<(), Gone> {
+        let limit = self.feed.limits.auth_timeout;
+        let why = format!(
+            "no successful authenticate within {} ms of connecting; closing",
+            limit.as_millis()
+        );
+        self.refuse(Refusal::new("authenticate", why)).await?;
+        self.close(close_code::POLICY, "authentication timed out")
+            .await;
+        Err(Gone)
+    }
+
+    /// The library could not read a message. A message over its size cap is
+    /// answered (an error reply, then a 1009 close naming the limit) rather than
+    /// dropped silently; anything else ends the session.
+    async fn on_read_error(&mut self, e: axum::Error) -> Result<(), Gone> {
+        let inner = e.into_inner();
+        let too_big = inner
+            .downcast_ref::<tungstenite::Error>()
+            .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)));
+        if !too_big {
+            return Err(Gone);
+        }
+        let hard_cap = super::hard_cap(self.feed.limits.max_message_bytes);
+        let why = format!(
+            "the message is larger than {hard_cap} bytes; at most {} are accepted",
+            self.feed.limits.max_message_bytes
+        );
+        self.refuse(Refusal::new("unknown", why)).await?;
+        self.close(close_code::SIZE, "message too big").await;
+        Err(Gone)
+    }
+
     async fn keep_alive(&mut self, last_heard: Instant) -> Result<(), Gone> {
         let idle = self.feed.limits.idle_timeout;
         if last_heard.elapsed() >= idle {
@@ -109,10 +157,21 @@ impl Session {
             self.close(close_code::AWAY, "idle").await;
             return Err(Gone);
         }
-        self.socket
-            .send(Message::Ping(Default::default()))
-            .await
-            .map_err(|_| Gone)
+        self.send(Message::Ping(Default::default())).await
+    }
+
+    /// Sends one frame; a write that cannot proceed within the write timeout
+    /// ends the session (and so the connection).
+    async fn send(&mut self, message: Message) -> Result<(), Gone> {
+        let limit = self.feed.limits.write_timeout;
+        match tokio::time::timeout(limit, self.socket.send(message)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(Gone),
+            Err(_) => {
+                tracing::debug!("a feed write could not proceed in time; closing");
+                Err(Gone)
+            }
+        }
     }
 
     async fn on_message(&mut self, message: Message) -> Result<(), Gone> {
@@ -156,7 +215,11 @@ impl Session {
             ClientMessage::Authenticate { api_key } => self.authenticate(&api_key).await,
             ClientMessage::Subscribe { after, .. } => self.subscribe(after).await,
             ClientMessage::Unsubscribe { feeds } => {
-                // Always acknowledged: unsubscribing from nothing is a no-op.
+                if self.enterprise.is_none() {
+                    let why = "authenticate before unsubscribing";
+                    return self.refuse_counted(Refusal::new("unsubscribe", why)).await;
+                }
+                // Unsubscribing from nothing is a no-op, and acknowledged.
                 self.live = None;
                 self.success("unsubscribe", Some(feeds)).await
             }
@@ -176,9 +239,18 @@ impl Session {
         let enterprise = match self.feed.hub.onboarding().authenticate(api_key).await {
             Ok(enterprise) => enterprise,
             Err(e) => {
-                return self
-                    .refuse_counted(Refusal::new(ACTION, e.to_string()))
-                    .await;
+                self.auth_failures += 1;
+                self.refuse_counted(Refusal::new(ACTION, e.to_string()))
+                    .await?;
+                let max = self.feed.limits.max_auth_failures;
+                if self.auth_failures >= max {
+                    let why = format!("{max} failed authentications on this connection");
+                    self.refuse(Refusal::new(ACTION, why)).await?;
+                    self.close(close_code::POLICY, "too many failed authentications")
+                        .await;
+                    return Err(Gone);
+                }
+                return Ok(());
             }
         };
         let max = self.feed.limits.max_connections_per_key;
@@ -197,7 +269,7 @@ impl Session {
         const ACTION: &str = "subscribe";
         let Some(enterprise) = self.enterprise.clone() else {
             return self
-                .refuse(Refusal::new(ACTION, "authenticate before subscribing"))
+                .refuse_counted(Refusal::new(ACTION, "authenticate before subscribing"))
                 .await;
         };
         if let Some(after) = after {
@@ -328,8 +400,11 @@ impl Session {
         feeds: Option<Vec<String>>,
         after: Option<i64>,
     ) -> Result<(), Gone> {
-        // Only an accepted command ends a run of refusals.
-        self.refusals_in_a_row = 0;
+        // Only an accepted command of an authenticated connection ends a run of
+        // refusals: an anonymous one cannot launder its mistakes.
+        if self.enterprise.is_some() {
+            self.refusals_in_a_row = 0;
+        }
         self.sequence += 1;
         let now = unix_nanos(self.feed.hub.onboarding().now());
         let reply = protocol::success(self.sequence, now, action, feeds, after);
@@ -357,10 +432,7 @@ impl Session {
 
     async fn send_json(&mut self, value: &impl serde::Serialize) -> Result<(), Gone> {
         let text = serde_json::to_string(value).map_err(|_| Gone)?;
-        self.socket
-            .send(Message::Text(text.into()))
-            .await
-            .map_err(|_| Gone)
+        self.send(Message::Text(text.into())).await
     }
 
     async fn close(&mut self, code: u16, reason: &'static str) {
@@ -368,7 +440,7 @@ impl Session {
             code,
             reason: reason.into(),
         };
-        let _ = self.socket.send(Message::Close(Some(frame))).await;
+        let _ = self.send(Message::Close(Some(frame))).await;
     }
 }
 

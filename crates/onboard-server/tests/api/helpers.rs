@@ -11,6 +11,7 @@ use onboard_core::lifecycle::{Jurisdictions, ReviewPolicy};
 use onboard_core::secret::ApiKey;
 use onboard_core::service::{Onboarding, Review};
 use onboard_core::store::{Enterprise, Store};
+use onboard_server::edge::EdgeLimits;
 use onboard_server::feed::limits::FeedLimits;
 use onboard_server::{AppState, Options};
 use onboard_testkit::TestDatabase;
@@ -70,6 +71,8 @@ pub struct AppOptions {
     pub sms: Option<Arc<dyn Deliver>>,
     /// The feed's limits (timeouts, rates, sizes) of the test's choosing.
     pub feed: FeedLimits,
+    /// The connection timeouts and cap of the test's choosing.
+    pub edge: EdgeLimits,
 }
 
 impl AppOptions {
@@ -144,6 +147,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     let server_options = Options {
         sandbox: true,
         feed: options.feed,
+        edge: options.edge,
         ..Options::default()
     };
     let state = AppState::new(onboarding, server_options);

@@ -15,6 +15,7 @@ mod ws;
 
 mod auth;
 mod delivery;
+mod edge;
 mod errors;
 mod feed;
 mod feed_delivery;
