@@ -20,7 +20,8 @@ impl Onboarding {
         limit: u32,
     ) -> Result<Vec<Event>, ServiceError> {
         let events = self.store.read_events(enterprise, after, limit).await?;
-        let first_wanted = after + 1;
+        // `after` may be i64::MAX: no event follows it, and adding one must not overflow.
+        let first_wanted = after.saturating_add(1);
         let missing = match events.first() {
             Some(first) => first.event_id > first_wanted,
             None => {
