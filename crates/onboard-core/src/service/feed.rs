@@ -179,7 +179,8 @@ fn history_problem(after: i64, bounds: EventBounds) -> Option<ServiceError> {
             bounds.latest
         )));
     }
-    let first_needed = after + 1;
+    // `after` may be i64::MAX: nothing follows it, and adding one must not overflow.
+    let first_needed = after.saturating_add(1);
     match bounds.oldest {
         Some(oldest) if oldest > first_needed => Some(pruned(after, Some(oldest))),
         None if bounds.latest > after => Some(pruned(after, None)),
@@ -251,7 +252,7 @@ impl Onboarding {
     ) -> Result<LogRead<Event>, ServiceError> {
         let events = self.store.read_events(enterprise, after, limit).await?;
         Ok(match events.first() {
-            Some(first) if first.event_id > after + 1 => LogRead::Pruned {
+            Some(first) if first.event_id > after.saturating_add(1) => LogRead::Pruned {
                 oldest: Some(first.event_id),
             },
             Some(_) => LogRead::Events(events),

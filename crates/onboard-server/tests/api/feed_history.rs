@@ -192,6 +192,27 @@ async fn the_events_list_pages_with_after_and_limit_each_event_once_in_order() {
 }
 
 #[tokio::test]
+async fn events_after_the_largest_id_is_a_400_naming_the_latest() {
+    let app = spawn_app().await;
+    register_many(&app, &app.key_a, "largest", 2).await;
+    // The largest `after` the parameter admits: nothing follows it, and the
+    // server must say so rather than overflow.
+    let query = format!("after={}", i64::MAX);
+    let body = assert_error(
+        app.events(&app.key_a, &query).await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("latest event_id, 2"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
 async fn bad_events_parameters_are_400_and_a_missing_key_is_401() {
     let app = spawn_app().await;
     register_many(&app, &app.key_a, "params", 2).await;
