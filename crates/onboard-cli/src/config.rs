@@ -65,6 +65,8 @@ pub struct FileConfig {
     pub sms: SmsConfig,
     #[serde(default)]
     pub limits: LimitsConfig,
+    #[serde(default)]
+    pub validation: ValidationConfig,
 }
 
 /// The edge's limits (CONTRACT §11); flags and environment win over them.
@@ -79,6 +81,19 @@ pub struct LimitsConfig {
     pub ws_auth_timeout_ms: Option<u64>,
     pub ws_write_timeout_ms: Option<u64>,
     pub ws_max_auth_failures: Option<u64>,
+    /// User tokens a key may mint over REST per minute (default 10,000).
+    pub tokens_per_minute: Option<u64>,
+    /// Feed replays (`subscribe` with `after`) a key may start per minute (default 60).
+    pub replays_per_minute: Option<u64>,
+}
+
+/// Validation rules an operator may tighten (CONTRACT §3).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidationConfig {
+    /// Phone numbers must be valid numbers of `phone_country_code`, not only of a
+    /// possible length (default false).
+    pub strict_phone_numbers: Option<bool>,
 }
 
 /// The longest any timeout may be set to: an hour.
@@ -264,6 +279,18 @@ impl FileConfig {
             l.ws_max_auth_failures,
             1,
             1_000,
+        )?;
+        check_opt(
+            "limits.tokens_per_minute",
+            l.tokens_per_minute,
+            1,
+            10_000_000,
+        )?;
+        check_opt(
+            "limits.replays_per_minute",
+            l.replays_per_minute,
+            1,
+            100_000,
         )?;
         Ok(())
     }

@@ -11,7 +11,8 @@ use onboard_core::clock::SystemClock;
 use onboard_core::delivery::Delivery;
 use onboard_core::events::Retention;
 use onboard_core::lifecycle::{Jurisdictions, ReviewPolicy};
-use onboard_core::service::{Onboarding, Review};
+use onboard_core::registration::Rules;
+use onboard_core::service::{Onboarding, Quotas, Review};
 use onboard_core::store::Store;
 use onboard_delivery::smtp::SmtpChannel;
 use onboard_delivery::webhook::WebhookChannel;
@@ -123,7 +124,11 @@ pub async fn run(mut args: ServeArgs) -> anyhow::Result<()> {
     first_run(store.as_ref(), address).await?;
     let onboarding = Onboarding::new(store, Arc::new(SystemClock))
         .with_review(review)
-        .with_delivery(delivery);
+        .with_delivery(delivery)
+        .with_rules(Rules {
+            strict_phone_numbers: file.validation.strict_phone_numbers.unwrap_or(false),
+        })
+        .with_quotas(quotas(&file));
     let options = Options {
         body_limit,
         sandbox: args.sandbox || file.sandbox.unwrap_or(false),
@@ -262,6 +267,19 @@ fn delivery(file: &FileConfig, store: Arc<dyn Store>) -> anyhow::Result<Delivery
         delivery.sms = Arc::new(channel);
     }
     Ok(delivery)
+}
+
+/// The per-key budgets of `[limits]`; the rest keep their defaults.
+fn quotas(file: &FileConfig) -> Quotas {
+    let mut quotas = Quotas::default();
+    let limits = &file.limits;
+    if let Some(n) = limits.tokens_per_minute {
+        quotas.tokens_per_minute = u32::try_from(n).unwrap_or(u32::MAX);
+    }
+    if let Some(n) = limits.replays_per_minute {
+        quotas.replays_per_minute = u32::try_from(n).unwrap_or(u32::MAX);
+    }
+    quotas
 }
 
 fn retention(file: &FileConfig) -> Retention {
