@@ -48,35 +48,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::metrics::Metrics;
 use crate::state::AppState;
-
-/// The edge's limits (CONTRACT §11); each is configurable.
-#[derive(Debug, Clone)]
-pub struct EdgeLimits {
-    /// A request's head must be complete this long after its first byte (or, for
-    /// a new connection, after it was accepted).
-    pub header_timeout: Duration,
-    /// A request's body must be complete this long after its head.
-    pub body_timeout: Duration,
-    /// A keep-alive connection with no request for this long is closed; so is a
-    /// connection whose response cannot be written for this long.
-    pub idle_timeout: Duration,
-    /// Open connections (WebSockets included) on this node; the next is refused.
-    pub max_connections: usize,
-    /// How long shutdown waits for requests in flight and WebSocket goodbyes.
-    pub shutdown_timeout: Duration,
-}
-
-impl Default for EdgeLimits {
-    fn default() -> Self {
-        EdgeLimits {
-            header_timeout: Duration::from_secs(10),
-            body_timeout: Duration::from_secs(30),
-            idle_timeout: Duration::from_secs(60),
-            max_connections: 10_000,
-            shutdown_timeout: Duration::from_secs(30),
-        }
-    }
-}
+pub use crate::state::EdgeLimits;
 
 /// A connection's place under `max_connections`, held by every request of the
 /// connection and by the WebSocket session it may become; the place is given back

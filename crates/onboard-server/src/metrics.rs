@@ -9,12 +9,6 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use axum::extract::State;
-use axum::http::header;
-use axum::response::IntoResponse;
-
-use crate::state::AppState;
-
 /// Upper bounds of the latency histogram, in seconds.
 const BUCKETS: [f64; 10] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.5,
@@ -109,7 +103,7 @@ impl Metrics {
         all.entry(key).or_default().clone()
     }
 
-    fn render(&self, authenticated_ws: usize) -> String {
+    pub fn render(&self, authenticated_ws: usize) -> String {
         // A copy of the handles, taken under a read lock that recording shares:
         // the text is written with no lock held.
         let series: Vec<((&'static str, String), Arc<Series>)> = read(&self.series)
@@ -181,14 +175,6 @@ impl Metrics {
         );
         out
     }
-}
-
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let authenticated = state.feed.connections.total();
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.feed.metrics.render(authenticated),
-    )
 }
 
 #[cfg(test)]

@@ -1,12 +1,12 @@
 //! What every handler can reach.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use onboard_core::service::Onboarding;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::edge::EdgeLimits;
 use crate::feed::hub::Hub;
 use crate::feed::limits::{Connections, FeedLimits};
 use crate::metrics::Metrics;
@@ -77,6 +77,35 @@ impl AppState {
                 shutdown: CancellationToken::new(),
                 tracker: TaskTracker::new(),
             }),
+        }
+    }
+}
+
+/// The edge's limits (CONTRACT §11); each is configurable.
+#[derive(Debug, Clone)]
+pub struct EdgeLimits {
+    /// A request's head must be complete this long after its first byte (or, for
+    /// a new connection, after it was accepted).
+    pub header_timeout: Duration,
+    /// A request's body must be complete this long after its head.
+    pub body_timeout: Duration,
+    /// A keep-alive connection with no request for this long is closed; so is a
+    /// connection whose response cannot be written for this long.
+    pub idle_timeout: Duration,
+    /// Open connections (WebSockets included) on this node; the next is refused.
+    pub max_connections: usize,
+    /// How long shutdown waits for requests in flight and WebSocket goodbyes.
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for EdgeLimits {
+    fn default() -> Self {
+        EdgeLimits {
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 10_000,
+            shutdown_timeout: Duration::from_secs(30),
         }
     }
 }

@@ -202,10 +202,10 @@ async fn read_all(pool: &SqlitePool, enterprise: i64) -> anyhow::Result<u64> {
 /// A page of 100 from the middle of the list, at fixed concurrency.
 async fn middle_page(ctx: &Ctx, onboard: &Onboard, size: u64) -> anyhow::Result<Vec<Row>> {
     let plan = &ctx.plan;
-    // Bulk-loaded users have positions 1..=size; a cursor is `c` + hex position
-    // (opaque to clients, but the bench knows how it wrote the rows).
-    let path = format!("/v1/enterprise/users?limit=100&cursor=c{:x}", size / 2);
     let client = driver::client(plan.load.concurrency);
+    // Cursors are sealed: walk to the middle of the list as a client would.
+    let cursor = cursor_after(&client, onboard, size / 2).await?;
+    let path = format!("/v1/enterprise/users?limit=100&cursor={cursor}");
     let sample = capture_get(
         &client,
         &format!("{}{path}", onboard.served.base),
@@ -235,6 +235,35 @@ async fn middle_page(ctx: &Ctx, onboard: &Onboard, size: u64) -> anyhow::Result<
     floor_server.stop().await;
     let label = format!("page of 100, {size} users");
     Ok(http_rows(NAME, &label, &mut ours, &mut floor))
+}
+
+/// The `next_cursor` after the first `skip` users, read page by page.
+async fn cursor_after(
+    client: &reqwest::Client,
+    onboard: &Onboard,
+    skip: u64,
+) -> anyhow::Result<String> {
+    let mut cursor: Option<String> = None;
+    let mut skipped = 0;
+    while skipped < skip.max(1) {
+        let limit = (skip.max(1) - skipped).min(1000);
+        let mut url = format!("{}/v1/enterprise/users?limit={limit}", onboard.served.base);
+        if let Some(cursor) = &cursor {
+            url.push_str(&format!("&cursor={cursor}"));
+        }
+        let page: serde_json::Value = client
+            .get(&url)
+            .bearer_auth(&onboard.key)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let next = page["next_cursor"].as_str();
+        cursor = Some(next.context("the list ended before its middle")?.to_owned());
+        skipped += limit;
+    }
+    cursor.context("no cursor")
 }
 
 async fn page_load(client: &reqwest::Client, url: &str, key: &str, load: Load) -> Outcome {

@@ -2,7 +2,8 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
 use crate::state::AppState;
@@ -24,4 +25,13 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
             )
         }
     }
+}
+
+/// `GET /metrics`: Prometheus text of this node.
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let authenticated = state.feed.connections.total();
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.feed.metrics.render(authenticated),
+    )
 }

@@ -49,7 +49,7 @@ pub fn router(state: AppState) -> Router {
         .route("/ws", get(crate::feed::upgrade))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/metrics", get(crate::metrics::metrics))
+        .route("/metrics", get(health::metrics))
         .route("/openapi.json", get(openapi::document));
     // Codes are readable over HTTP only in sandbox mode; otherwise the route does
     // not exist at all.
