@@ -1,4 +1,4 @@
-//! Onboard's benchmark suite (issue 6): each figure beside the best this machine
+//! Onboard's benchmark suite: each figure beside the best this machine
 //! does for the same work, measured in the same run, so that the ratio means the
 //! same on any machine.
 //!
@@ -41,7 +41,7 @@ pub struct Cli {
     #[arg(value_enum)]
     pub target: Target,
     /// `tiny` runs every code path in seconds (the CI smoke test); `full` is the
-    /// size issue 6 asks for.
+    /// size the benchmark targets are set for.
     #[arg(long, value_enum, default_value = "full")]
     pub size: Size,
     /// Write the report as JSON here too.

@@ -1,4 +1,4 @@
-//! How big each scenario runs: `full` is what issue 6 asks for, `tiny` is the CI
+//! How big each scenario runs: `full` is what the targets are set for, `tiny` is the CI
 //! smoke test (every code path, a few seconds in a debug build).
 
 use std::time::Duration;

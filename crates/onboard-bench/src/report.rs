@@ -15,7 +15,7 @@ pub enum Better {
     Lower,
 }
 
-/// A target of issue 6 and whether this figure meets it.
+/// A benchmark target and whether this figure meets it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Target {
     pub text: String,

@@ -1,4 +1,4 @@
-//! The six scenarios of issue 6. Each starts its own server on a fresh database,
+//! The six scenarios of the benchmark suite. Each starts its own server on a fresh database,
 //! measures ours, then measures its floor with the same client, and returns rows.
 
 pub mod feed_fanout;

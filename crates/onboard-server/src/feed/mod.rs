@@ -1,4 +1,4 @@
-//! The WebSocket feed, `GET /ws` (CONTRACT §5, `seeds/000_*`).
+//! The WebSocket feed, `GET /ws` (CONTRACT §5; the vendor's [Onboarding](https://docs.sfox.com/connect/websocket-api/end-users/users) page).
 //!
 //! One path serves a new subscriber, a resuming one and a lagging one: the event
 //! log is the truth, the broadcast of the [`hub::Hub`] is only a shortcut for
