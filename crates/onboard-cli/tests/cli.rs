@@ -725,3 +725,58 @@ fn out_of_range_limits_stop_the_server_with_a_sentence() {
         "{stderr}"
     );
 }
+
+/// The resident memory of a process, from `/proc`.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc is readable");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS is listed")
+}
+
+#[tokio::test]
+async fn three_thousand_invented_methods_leave_memory_and_metrics_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), free_port());
+    let client = http_client();
+    server.wait_ready(&client).await;
+    // Warm the paths once, so that what follows measures growth, not start-up.
+    for i in 0..50 {
+        let method = reqwest::Method::from_bytes(format!("WARM{i}").as_bytes()).unwrap();
+        let _ = client
+            .request(method, format!("{}/healthz", server.base))
+            .send()
+            .await;
+    }
+    let before = rss_kib(server.child.id());
+    for i in 0..3000 {
+        let method = reqwest::Method::from_bytes(format!("INVENTED{i}").as_bytes()).unwrap();
+        let path = format!("{}/made-up/{i}", server.base);
+        let response = client.request(method, path).send().await.unwrap();
+        assert!(response.status().is_client_error(), "{}", response.status());
+    }
+    let after = rss_kib(server.child.id());
+    let metrics = client
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.len() < 256 * 1024,
+        "/metrics is {} bytes",
+        metrics.len()
+    );
+    assert!(
+        !metrics.contains("INVENTED"),
+        "an invented method became a label"
+    );
+    assert!(
+        after.saturating_sub(before) < 4 * 1024,
+        "RSS grew from {before} KiB to {after} KiB"
+    );
+}

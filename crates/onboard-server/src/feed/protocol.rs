@@ -98,22 +98,75 @@ pub fn parse(text: &str) -> Result<ClientMessage, Refusal> {
 /// The longest unknown `type` named back in a refusal's action.
 const MAX_ECHOED_TYPE: usize = 64;
 
+/// The most feed names one message may carry.
+const MAX_FEEDS: usize = 100;
+
+/// The feed names of a subscribe or unsubscribe, each once, in the order given.
+/// Names are not judged here: the session accepts the vendor's feeds and refuses
+/// the others one by one, so one unknown name does not spoil the rest.
 fn feeds(action: &str, value: Option<&Value>) -> Result<Vec<String>, Refusal> {
     let items = value
         .and_then(Value::as_array)
         .filter(|a| !a.is_empty())
         .ok_or_else(|| Refusal::new(action, "feeds must be a non-empty array of feed names"))?;
-    items
-        .iter()
-        .map(|f| match f.as_str() {
-            Some(USERS_FEED) => Ok(USERS_FEED.to_owned()),
-            Some(other) => Err(Refusal::new(
-                action,
-                format!("unknown feed {other:?}: the only feed is {USERS_FEED}"),
-            )),
-            None => Err(Refusal::new(action, "feeds must be strings")),
+    if items.len() > MAX_FEEDS {
+        return Err(Refusal::new(
+            action,
+            format!(
+                "feeds may name at most {MAX_FEEDS} feeds, not {}",
+                items.len()
+            ),
+        ));
+    }
+    let mut names: Vec<String> = Vec::with_capacity(items.len());
+    for item in items {
+        let name = item
+            .as_str()
+            .ok_or_else(|| Refusal::new(action, "feeds must be strings"))?;
+        if !names.iter().any(|n| n == name) {
+            names.push(name.to_owned());
+        }
+    }
+    Ok(names)
+}
+
+/// The vendor's other feeds of the same account: acknowledged, never carrying a
+/// message, since Onboard holds no balances, orders or trades.
+const VENDOR_ACCOUNT_FEEDS: [&str; 3] = [
+    "private.enterprise.users.balances",
+    "private.enterprise.users.open-orders",
+    "private.enterprise.users.trades",
+];
+
+/// The vendor's market feeds, `<prefix><pair>` such as `ticker.sfox.btcusd`.
+const VENDOR_MARKET_PREFIXES: [&str; 3] = ["ticker.sfox.", "trades.sfox.", "orderbook.sfox."];
+
+/// Whether `name` is a feed of the vendor's WebSocket API (CONTRACT §5): the users
+/// feed, the account's other private feeds, or a market feed of a currency pair.
+pub fn is_vendor_feed(name: &str) -> bool {
+    name == USERS_FEED
+        || VENDOR_ACCOUNT_FEEDS.contains(&name)
+        || VENDOR_MARKET_PREFIXES.iter().any(|prefix| {
+            name.strip_prefix(prefix).is_some_and(|pair| {
+                (2..=24).contains(&pair.len())
+                    && pair
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            })
         })
-        .collect()
+}
+
+/// The refusal of one name that is no vendor feed; long names are cut short.
+pub fn unknown_feed(action: &str, name: &str) -> Refusal {
+    let shown: String = name.chars().take(MAX_ECHOED_TYPE).collect();
+    let cut = if shown.len() < name.len() { "…" } else { "" };
+    Refusal::new(
+        action,
+        format!(
+            "unknown feed {shown:?}{cut}: Onboard serves {USERS_FEED} and acknowledges the \
+             vendor's other feeds"
+        ),
+    )
 }
 
 pub fn success(
@@ -182,10 +235,7 @@ mod tests {
             ("[]", "unknown"),
             (r#"{"feeds":[]}"#, "unknown"),
             (r#"{"type":"authenticate","apiKey":"k"}"#, "authenticate"),
-            (
-                r#"{"type":"subscribe","feeds":["private.other"]}"#,
-                "subscribe",
-            ),
+            (r#"{"type":"subscribe","feeds":[7]}"#, "subscribe"),
             (r#"{"type":"subscribe","feeds":[],"after":1}"#, "subscribe"),
             (
                 r#"{"type":"subscribe","feeds":["private.enterprise.users"],"after":-1}"#,
@@ -203,6 +253,49 @@ mod tests {
         let long = format!(r#"{{"type":"{}"}}"#, "x".repeat(10_000));
         let refusal = parse(&long).expect_err("a long unknown type");
         assert_eq!(refusal.action, "unknown");
+        assert!(refusal.message.len() < 200, "{}", refusal.message);
+    }
+
+    #[test]
+    fn several_feeds_are_kept_once_each_in_order_and_judged_later() {
+        let text = r#"{"type":"subscribe","feeds":["private.enterprise.users.balances",
+            "private.enterprise.users","nope","private.enterprise.users"]}"#;
+        let ClientMessage::Subscribe { feeds, .. } = parse(text).unwrap() else {
+            panic!("not a subscribe");
+        };
+        assert_eq!(
+            feeds,
+            ["private.enterprise.users.balances", USERS_FEED, "nope"]
+        );
+        let many = format!(r#"{{"type":"subscribe","feeds":{:?}}}"#, vec!["x"; 101]);
+        assert!(parse(&many).is_err());
+    }
+
+    #[test]
+    fn the_vendor_feeds_are_known_and_nothing_else() {
+        for name in [
+            USERS_FEED,
+            "private.enterprise.users.balances",
+            "private.enterprise.users.open-orders",
+            "private.enterprise.users.trades",
+            "ticker.sfox.btcusd",
+            "trades.sfox.ethbtc",
+            "orderbook.sfox.usdcusd",
+        ] {
+            assert!(is_vendor_feed(name), "{name}");
+        }
+        for name in [
+            "",
+            "private.other",
+            "private.enterprise.users.",
+            "ticker.sfox.",
+            "ticker.sfox.BTCUSD",
+            "ticker.sfox.btc-usd",
+            "ticker.kraken.btcusd",
+        ] {
+            assert!(!is_vendor_feed(name), "{name}");
+        }
+        let refusal = unknown_feed("subscribe", &"y".repeat(1000));
         assert!(refusal.message.len() < 200, "{}", refusal.message);
     }
 }

@@ -213,15 +213,26 @@ impl Session {
     async fn on_command(&mut self, message: ClientMessage) -> Result<(), Gone> {
         match message {
             ClientMessage::Authenticate { api_key } => self.authenticate(&api_key).await,
-            ClientMessage::Subscribe { after, .. } => self.subscribe(after).await,
-            ClientMessage::Unsubscribe { feeds } => {
-                if self.enterprise.is_none() {
-                    let why = "authenticate before unsubscribing";
-                    return self.refuse_counted(Refusal::new("unsubscribe", why)).await;
+            ClientMessage::Subscribe { feeds, after } => {
+                let Some(known) = self.sort_feeds("subscribe", feeds).await? else {
+                    return Ok(());
+                };
+                if known.iter().any(|f| f == USERS_FEED) {
+                    self.subscribe(known, after).await
+                } else {
+                    // Only the vendor's other feeds: acknowledged, and silent.
+                    self.success("subscribe", Some(known)).await
                 }
+            }
+            ClientMessage::Unsubscribe { feeds } => {
+                let Some(known) = self.sort_feeds("unsubscribe", feeds).await? else {
+                    return Ok(());
+                };
                 // Unsubscribing from nothing is a no-op, and acknowledged.
-                self.live = None;
-                self.success("unsubscribe", Some(feeds)).await
+                if known.iter().any(|f| f == USERS_FEED) {
+                    self.live = None;
+                }
+                self.success("unsubscribe", Some(known)).await
             }
         }
     }
@@ -265,7 +276,32 @@ impl Session {
         self.success(ACTION, None).await
     }
 
-    async fn subscribe(&mut self, after: Option<i64>) -> Result<(), Gone> {
+    /// Refuses each name that is no vendor feed (one error reply each) and keeps
+    /// the rest; `None` when nothing is left to act on, or the connection has not
+    /// authenticated.
+    async fn sort_feeds(
+        &mut self,
+        action: &str,
+        feeds: Vec<String>,
+    ) -> Result<Option<Vec<String>>, Gone> {
+        if self.enterprise.is_none() {
+            let why = match action {
+                "unsubscribe" => "authenticate before unsubscribing",
+                _ => "authenticate before subscribing",
+            };
+            self.refuse_counted(Refusal::new(action, why)).await?;
+            return Ok(None);
+        }
+        let (known, unknown): (Vec<String>, Vec<String>) =
+            feeds.into_iter().partition(|f| protocol::is_vendor_feed(f));
+        for name in unknown {
+            self.refuse_counted(protocol::unknown_feed(action, &name))
+                .await?;
+        }
+        Ok((!known.is_empty()).then_some(known))
+    }
+
+    async fn subscribe(&mut self, feeds: Vec<String>, after: Option<i64>) -> Result<(), Gone> {
         const ACTION: &str = "subscribe";
         let Some(enterprise) = self.enterprise.clone() else {
             return self
@@ -305,8 +341,7 @@ impl Session {
                 .load(std::sync::atomic::Ordering::Acquire),
         };
         self.live = Some(Live { sub, cursor });
-        self.success_from(ACTION, Some(vec![USERS_FEED.to_owned()]), Some(cursor))
-            .await?;
+        self.success_from(ACTION, Some(feeds), Some(cursor)).await?;
         self.catch_up().await
     }
 

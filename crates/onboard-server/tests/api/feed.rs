@@ -367,7 +367,7 @@ async fn enterprise_must_be_true_or_the_string_true() {
 }
 
 #[tokio::test]
-async fn an_unknown_feed_is_refused_by_name_and_the_connection_stays_usable() {
+async fn an_unknown_feed_is_refused_by_name_and_the_rest_of_the_subscribe_takes_effect() {
     let app = spawn_app().await;
     let mut ws = Ws::connect(&app.ws_url()).await;
     ws.authenticate(&app.key_a).await;
@@ -375,17 +375,66 @@ async fn an_unknown_feed_is_refused_by_name_and_the_connection_stays_usable() {
         .await;
     let why = ws.expect_error("subscribe").await;
     assert!(why.contains("private.enterprise.orders"), "{why}");
-    ws.send(&json!({"type": "subscribe", "feeds": [USERS_FEED, "public.x"]}))
-        .await;
-    let why = ws.expect_error("subscribe").await;
-    assert!(why.contains("public.x"), "{why}");
     ws.send(&json!({"type": "subscribe", "feeds": []})).await;
     ws.expect_error("subscribe").await;
     ws.send(&json!({"type": "subscribe", "feeds": [USERS_FEED], "after": "0"}))
         .await;
     ws.expect_error("subscribe").await;
-    ws.subscribe(None).await;
+    // One bad name among good ones: an error naming it, then the rest subscribed.
+    ws.send(&json!({"type": "subscribe", "feeds": ["public.x", USERS_FEED, "public.y"]}))
+        .await;
+    let why = ws.expect_error("subscribe").await;
+    assert!(why.contains("public.x"), "{why}");
+    let why = ws.expect_error("subscribe").await;
+    assert!(why.contains("public.y"), "{why}");
+    let reply = ws.expect_success("subscribe").await;
+    assert_eq!(reply["payload"]["feeds"], json!([USERS_FEED]), "{reply}");
     one_event(&app, &mut ws, "after-unknown-feeds").await;
+}
+
+#[tokio::test]
+async fn the_vendors_other_feeds_are_acknowledged_with_the_users_feed_and_stay_silent() {
+    let app = spawn_app().await;
+    let mut ws = Ws::connect(&app.ws_url()).await;
+    ws.authenticate(&app.key_a).await;
+    let others = [
+        "private.enterprise.users.balances",
+        "private.enterprise.users.open-orders",
+        "private.enterprise.users.trades",
+        "ticker.sfox.btcusd",
+        "orderbook.sfox.ethusd",
+    ];
+    // The vendor's other feeds alone: acknowledged, and nothing arrives.
+    ws.send(&json!({"type": "subscribe", "feeds": others}))
+        .await;
+    let reply = ws.expect_success("subscribe").await;
+    assert_eq!(reply["payload"]["feeds"], json!(others), "{reply}");
+    app.register_ok(&app.key_a, &fixtures::individual("unheard"))
+        .await;
+    ws.expect_silence(Duration::from_millis(500)).await;
+
+    // With the users feed, as vendor clients send it: one success listing all.
+    let mut feeds = vec![USERS_FEED];
+    feeds.extend(others);
+    ws.send(&json!({"type": "subscribe", "feeds": feeds})).await;
+    let reply = ws.expect_success("subscribe").await;
+    assert_eq!(reply["payload"]["feeds"], json!(feeds), "{reply}");
+    one_event(&app, &mut ws, "heard").await;
+
+    // Leaving another feed leaves the users feed running; leaving it stops it.
+    ws.send(&json!({"type": "unsubscribe", "feeds": ["ticker.sfox.btcusd"]}))
+        .await;
+    let reply = ws.expect_success("unsubscribe").await;
+    assert_eq!(reply["payload"]["feeds"], json!(["ticker.sfox.btcusd"]));
+    one_event(&app, &mut ws, "still-heard").await;
+    ws.send(&json!({"type": "unsubscribe", "feeds": [USERS_FEED, "nope"]}))
+        .await;
+    let why = ws.expect_error("unsubscribe").await;
+    assert!(why.contains("nope"), "{why}");
+    ws.expect_success("unsubscribe").await;
+    app.register_ok(&app.key_a, &fixtures::individual("unheard-again"))
+        .await;
+    ws.expect_silence(Duration::from_millis(500)).await;
 }
 
 #[tokio::test]
