@@ -18,6 +18,7 @@ use onboard_delivery::smtp::SmtpChannel;
 use onboard_delivery::webhook::WebhookChannel;
 use onboard_server::edge::EdgeLimits;
 use onboard_server::feed::limits::FeedLimits;
+use onboard_server::state::Housekeeping;
 use onboard_server::{AppState, DEFAULT_BODY_LIMIT, Options};
 use time::Duration;
 use tokio::net::TcpListener;
@@ -134,9 +135,12 @@ pub async fn run(mut args: ServeArgs) -> anyhow::Result<()> {
         sandbox: args.sandbox || file.sandbox.unwrap_or(false),
         feed,
         edge,
+        housekeeping: Housekeeping {
+            retention: retention(&file),
+            ..Housekeeping::default()
+        },
     };
     let state = AppState::new(onboarding, options);
-    tokio::spawn(prune_forever(state.onboarding.clone(), retention(&file)));
     tracing::info!(%address, "onboard is serving");
     onboard_server::serve(listener, state, shutdown_signal())
         .await
@@ -288,20 +292,6 @@ fn retention(file: &FileConfig) -> Retention {
     Retention {
         max_age: file.events.retention_days.map(days),
         max_events: file.events.retention_max_events,
-    }
-}
-
-/// Once a minute: drop events beyond retention and expired user tokens. A failed
-/// round is logged and tried again at the next tick.
-async fn prune_forever(onboarding: Onboarding, retention: Retention) {
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
-    loop {
-        tick.tick().await;
-        match onboarding.prune(retention).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(events = n, "pruned events beyond retention"),
-            Err(e) => tracing::warn!(error = %e, "pruning failed"),
-        }
     }
 }
 

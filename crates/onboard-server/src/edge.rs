@@ -47,8 +47,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::metrics::Metrics;
-use crate::state::AppState;
 pub use crate::state::EdgeLimits;
+use crate::state::{AppState, Housekeeping};
+use onboard_core::service::Onboarding;
 
 /// A connection's place under `max_connections`, held by every request of the
 /// connection and by the WebSocket session it may become; the place is given back
@@ -70,6 +71,24 @@ impl Drop for Held {
     }
 }
 
+/// Prunes on `upkeep.every` until the server shuts down; a failed round is logged
+/// and tried again at the next tick.
+async fn housekeeping(onboarding: Onboarding, upkeep: Housekeeping, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(upkeep.every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        match onboarding.prune(upkeep.retention).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(events = n, "pruned events beyond retention"),
+            Err(e) => tracing::warn!(error = %e, "pruning failed"),
+        }
+    }
+}
+
 /// Serves the application on `listener` until `shutdown` resolves, then shuts down
 /// within [`EdgeLimits::shutdown_timeout`].
 pub async fn serve(
@@ -80,6 +99,11 @@ pub async fn serve(
     let limits = Arc::new(state.edge.clone());
     let feed = state.feed.clone();
     state.onboarding.hear_other_processes().await;
+    feed.tracker.spawn(housekeeping(
+        state.onboarding.clone(),
+        state.housekeeping,
+        feed.shutdown.clone(),
+    ));
     let router = crate::app(state);
     let metrics = feed.metrics.clone();
 

@@ -21,6 +21,25 @@ pub struct AppState {
     pub feed: Arc<Feed>,
     /// Connection timeouts and the connection cap.
     pub edge: EdgeLimits,
+    /// What housekeeping prunes, and how often it runs.
+    pub housekeeping: Housekeeping,
+}
+
+/// The server's periodic upkeep: pruning the event log beyond retention, expired
+/// user tokens and old outbox messages, by the service's clock.
+#[derive(Debug, Clone, Copy)]
+pub struct Housekeeping {
+    pub retention: onboard_core::events::Retention,
+    pub every: Duration,
+}
+
+impl Default for Housekeeping {
+    fn default() -> Self {
+        Housekeeping {
+            retention: onboard_core::events::Retention::default(),
+            every: Duration::from_secs(60),
+        }
+    }
 }
 
 /// The live feed's shared parts.
@@ -42,6 +61,7 @@ pub struct Options {
     pub sandbox: bool,
     pub feed: FeedLimits,
     pub edge: EdgeLimits,
+    pub housekeeping: Housekeeping,
 }
 
 impl Default for Options {
@@ -51,6 +71,7 @@ impl Default for Options {
             sandbox: false,
             feed: FeedLimits::default(),
             edge: EdgeLimits::default(),
+            housekeeping: Housekeeping::default(),
         }
     }
 }
@@ -69,6 +90,7 @@ impl AppState {
             body_limit: options.body_limit,
             sandbox: options.sandbox,
             edge: options.edge,
+            housekeeping: options.housekeeping,
             feed: Arc::new(Feed {
                 hub,
                 limits: options.feed,

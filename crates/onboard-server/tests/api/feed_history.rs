@@ -7,7 +7,14 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::fixtures;
-use crate::helpers::{TestApp, assert_error, spawn_app};
+use std::sync::Arc;
+
+use onboard_core::clock::ManualClock;
+use onboard_core::events::Retention;
+use onboard_server::state::Housekeeping;
+use time::macros::datetime;
+
+use crate::helpers::{AppOptions, TestApp, assert_error, spawn_app, spawn_app_with};
 use crate::ws::{WAIT, Ws, event_ids, subscribe_message};
 
 async fn register_many(app: &TestApp, key: &str, prefix: &str, n: usize) {
@@ -243,4 +250,35 @@ async fn bad_events_parameters_are_400_and_a_missing_key_is_401() {
     let response = app.events("not-a-key", "").await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(app.events_ok(&app.key_a, "limit=1000").await.len(), 2);
+}
+
+#[tokio::test]
+async fn the_server_prunes_on_its_own_by_the_service_clock() {
+    let clock = Arc::new(ManualClock::new(datetime!(2026-01-01 12:00 UTC)));
+    let app = spawn_app_with(AppOptions {
+        housekeeping: Housekeeping {
+            retention: Retention {
+                max_age: Some(time::Duration::days(1)),
+                max_events: None,
+            },
+            every: Duration::from_millis(50),
+        },
+        ..AppOptions::with_clock(&clock)
+    })
+    .await;
+    register_many(&app, &app.key_a, "aging", 3).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A day has not passed on the service's clock: nothing goes.
+    let all = app.events(&app.key_a, "after=0").await;
+    assert_eq!(all.status(), StatusCode::OK);
+    clock.advance(time::Duration::days(2));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let response = app.events(&app.key_a, "after=0").await;
+        if response.status() == StatusCode::GONE {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never pruned");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

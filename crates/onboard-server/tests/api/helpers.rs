@@ -13,6 +13,7 @@ use onboard_core::service::{Onboarding, Review};
 use onboard_core::store::{Enterprise, Store};
 use onboard_server::edge::EdgeLimits;
 use onboard_server::feed::limits::FeedLimits;
+use onboard_server::state::Housekeeping;
 use onboard_server::{AppState, Options};
 use onboard_testkit::TestDatabase;
 use reqwest::{Response, StatusCode};
@@ -73,6 +74,8 @@ pub struct AppOptions {
     pub feed: FeedLimits,
     /// The connection timeouts and cap of the test's choosing.
     pub edge: EdgeLimits,
+    /// Retention and how often the server prunes.
+    pub housekeeping: Housekeeping,
 }
 
 impl AppOptions {
@@ -148,6 +151,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         sandbox: true,
         feed: options.feed,
         edge: options.edge,
+        housekeeping: options.housekeeping,
         ..Options::default()
     };
     let state = AppState::new(onboarding, server_options);
