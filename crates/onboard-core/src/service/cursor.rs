@@ -73,6 +73,14 @@ fn seal(key: &[u8; 32], enterprise: EnterpriseId, nonce: [u8; NONCE], cursor: Cu
 
 fn open(key: &[u8; 32], enterprise: EnterpriseId, text: &str) -> Option<Cursor> {
     let hex_part = text.strip_prefix('c').filter(|_| text.len() == LEN)?;
+    // Lower-case hex only: one cursor has one spelling (found by fuzzing: the
+    // upper-case spelling of a sealed cursor opened too).
+    if !hex_part
+        .bytes()
+        .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    {
+        return None;
+    }
     let bytes = hex::decode(hex_part).ok()?;
     let (nonce, rest) = bytes.split_at(NONCE);
     let (sealed, given_tag) = rest.split_at(8);
@@ -199,6 +207,12 @@ mod tests {
         assert_eq!(open(&KEY, EnterpriseId(2), &text), None);
         assert_eq!(open(&[8; 32], ACME, &text), None);
         assert_eq!(open(&KEY, ACME, "c1a"), None);
+        assert_eq!(
+            open(&KEY, ACME, &text.to_uppercase().replacen('C', "c", 1)),
+            None
+        );
+        let one_upper = "c030303030303030322a8badaf0795E8fb5482e9da4a0a81951da3de3";
+        assert_eq!(open(&KEY, ACME, one_upper), None);
         assert_eq!(open(&KEY, ACME, &text[..LEN - 2]), None);
         assert_eq!(open(&KEY, ACME, ""), None);
         assert_eq!(open(&KEY, ACME, "cé"), None);
