@@ -89,33 +89,73 @@ pub struct LimitArgs {
     pub ws_max_auth_failures: Option<u64>,
 }
 
-pub async fn run(mut args: ServeArgs) -> anyhow::Result<()> {
+/// Everything `onboard serve` runs with, merged in one place (defaults, then the
+/// configuration file, then the environment and flags, which clap has already
+/// layered) and checked against its ranges before anything starts.
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub database: DatabaseArgs,
+    pub review: Review,
+    pub rules: Rules,
+    pub quotas: Quotas,
+    /// The server's own settings: body limit, sandbox, feed and edge limits,
+    /// housekeeping.
+    pub server: Options,
+    /// The file, for the delivery channels it configures.
+    pub file: FileConfig,
+}
+
+impl Settings {
+    pub fn resolve(mut args: ServeArgs, file: FileConfig) -> anyhow::Result<Settings> {
+        let db = &mut args.database;
+        db.data_dir = db.data_dir.take().or(file.data_dir.clone());
+        db.database_url = db.database_url.take().or(file.database_url.clone());
+        db.db_max_connections = db.db_max_connections.or(file.database.max_connections);
+        db.db_acquire_timeout_ms = db
+            .db_acquire_timeout_ms
+            .or(file.database.acquire_timeout_ms);
+        let review = review_settings(&args, &file)?;
+        let (edge, feed) = limits(&args, &file)?;
+        let body_limit = args
+            .body_limit
+            .or(file.body_limit)
+            .unwrap_or(DEFAULT_BODY_LIMIT);
+        in_range("body_limit", body_limit as u64, 1, 1 << 30)?;
+        let server = Options {
+            body_limit,
+            sandbox: args.sandbox || file.sandbox.unwrap_or(false),
+            feed,
+            edge,
+            housekeeping: Housekeeping {
+                retention: retention(&file),
+                ..Housekeeping::default()
+            },
+        };
+        Ok(Settings {
+            listen: args.listen.or(file.listen).unwrap_or(DEFAULT_LISTEN),
+            database: args.database,
+            review,
+            rules: Rules {
+                strict_phone_numbers: file.validation.strict_phone_numbers.unwrap_or(false),
+            },
+            quotas: quotas(&file),
+            server,
+            file,
+        })
+    }
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     init_logging();
     let file = FileConfig::load(args.config.as_deref())?;
-    args.database.data_dir = args.database.data_dir.or(file.data_dir.clone());
-    args.database.database_url = args.database.database_url.or(file.database_url.clone());
-    args.database.db_max_connections = args
-        .database
-        .db_max_connections
-        .or(file.database.max_connections);
-    args.database.db_acquire_timeout_ms = args
-        .database
-        .db_acquire_timeout_ms
-        .or(file.database.acquire_timeout_ms);
-    let listen = args.listen.or(file.listen).unwrap_or(DEFAULT_LISTEN);
-    let review = review_settings(&args, &file)?;
-    let (edge, feed) = limits(&args, &file)?;
-    let body_limit = args
-        .body_limit
-        .or(file.body_limit)
-        .unwrap_or(DEFAULT_BODY_LIMIT);
-    in_range("body_limit", body_limit as u64, 1, 1 << 30)?;
+    let settings = Settings::resolve(args, file)?;
     onboard_delivery::install_tls_provider();
-    let store = crate::open_store(&args.database).await?;
-    let delivery = delivery(&file, store.clone())?;
+    let store = crate::open_store(&settings.database).await?;
+    let delivery = delivery(&settings.file, store.clone())?;
     tokio::task::spawn_blocking(onboard_core::values::warm_up)
         .await
         .context("Failed to load phone number metadata")?;
+    let listen = settings.listen;
     let listener = TcpListener::bind(listen)
         .await
         .with_context(|| format!("Failed to listen on {listen}"))?;
@@ -124,23 +164,11 @@ pub async fn run(mut args: ServeArgs) -> anyhow::Result<()> {
         .context("Failed to read the bound address")?;
     first_run(store.as_ref(), address).await?;
     let onboarding = Onboarding::new(store, Arc::new(SystemClock))
-        .with_review(review)
+        .with_review(settings.review)
         .with_delivery(delivery)
-        .with_rules(Rules {
-            strict_phone_numbers: file.validation.strict_phone_numbers.unwrap_or(false),
-        })
-        .with_quotas(quotas(&file));
-    let options = Options {
-        body_limit,
-        sandbox: args.sandbox || file.sandbox.unwrap_or(false),
-        feed,
-        edge,
-        housekeeping: Housekeeping {
-            retention: retention(&file),
-            ..Housekeeping::default()
-        },
-    };
-    let state = AppState::new(onboarding, options);
+        .with_rules(settings.rules)
+        .with_quotas(settings.quotas);
+    let state = AppState::new(onboarding, settings.server);
     tracing::info!(%address, "onboard is serving");
     onboard_server::serve(listener, state, shutdown_signal())
         .await
@@ -349,4 +377,79 @@ async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    fn resolve(flags: &[&str], file: &str) -> anyhow::Result<Settings> {
+        let args = Cli::try_parse_from(std::iter::once("serve").chain(flags.iter().copied()))
+            .expect("the flags parse")
+            .serve;
+        Settings::resolve(args, FileConfig::parse(file)?)
+    }
+
+    #[test]
+    fn defaults_then_the_file_then_flags() {
+        let defaults = resolve(&[], "").unwrap();
+        assert_eq!(defaults.listen, DEFAULT_LISTEN);
+        assert_eq!(defaults.server.body_limit, DEFAULT_BODY_LIMIT);
+        assert!(!defaults.server.sandbox);
+        assert!(!defaults.rules.strict_phone_numbers);
+        assert_eq!(defaults.quotas, Quotas::default());
+
+        let file = "listen = \"127.0.0.1:9001\"\nbody_limit = 1000\n\
+                    [limits]\nheader_timeout_ms = 2000\nreplays_per_minute = 5\n\
+                    [validation]\nstrict_phone_numbers = true\n\
+                    [events]\nretention_max_events = 7\n";
+        let from_file = resolve(&[], file).unwrap();
+        assert_eq!(from_file.listen.port(), 9001);
+        assert_eq!(from_file.server.body_limit, 1000);
+        assert_eq!(
+            from_file.server.edge.header_timeout,
+            std::time::Duration::from_secs(2)
+        );
+        assert_eq!(from_file.quotas.replays_per_minute, 5);
+        assert!(from_file.rules.strict_phone_numbers);
+        assert_eq!(from_file.server.housekeeping.retention.max_events, Some(7));
+
+        let flags = [
+            "--listen",
+            "127.0.0.1:9002",
+            "--body-limit",
+            "2000",
+            "--header-timeout-ms",
+            "3000",
+        ];
+        let from_flags = resolve(&flags, file).unwrap();
+        assert_eq!(from_flags.listen.port(), 9002);
+        assert_eq!(from_flags.server.body_limit, 2000);
+        assert_eq!(
+            from_flags.server.edge.header_timeout,
+            std::time::Duration::from_secs(3)
+        );
+        // What the flags do not set still comes from the file.
+        assert_eq!(from_flags.quotas.replays_per_minute, 5);
+    }
+
+    #[test]
+    fn out_of_range_values_are_refused_with_the_setting_named() {
+        let Err(e) = resolve(&["--header-timeout-ms", "0"], "") else {
+            panic!("a zero timeout was accepted");
+        };
+        assert!(e.to_string().contains("header timeout"), "{e}");
+        let Err(e) = resolve(&[], "[limits]\nreplays_per_minute = 0\n") else {
+            panic!("a zero budget was accepted");
+        };
+        assert!(e.to_string().contains("limits.replays_per_minute"), "{e}");
+    }
 }
