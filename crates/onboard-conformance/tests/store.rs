@@ -73,6 +73,7 @@ conformance!(
         pruning_drops_outbox_messages_older_than_a_day,
         minting_tokens_is_all_or_nothing,
         user_tokens_honour_expiry_and_deactivation,
+        active_among_names_only_active_users_of_the_enterprise,
         feed_tokens_are_granted_best_effort,
         every_change_appends_a_gap_free_event_per_enterprise,
         events_are_read_in_order_from_after_with_a_limit,
@@ -1773,4 +1774,29 @@ async fn changes_through_another_store_are_forwarded_where_the_backend_hears_the
     // Either way the other store reads what was written at once.
     assert_eq!(latest(listener.as_ref(), acme).await, written);
     drop(notifier);
+}
+
+async fn active_among_names_only_active_users_of_the_enterprise(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    let acme = enterprise(store, "acme").await.id;
+    let globex = enterprise(store, "globex").await.id;
+    register(store, acme, individual("jane")).await;
+    register(store, acme, individual("gone")).await;
+    register(store, globex, individual("foreign")).await;
+    assert_eq!(
+        store.deactivate_user(acme, "gone", NOW).await.unwrap(),
+        Deactivation::Deactivated
+    );
+    let asked: Vec<String> = ["jane", "gone", "foreign", "nobody"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(store.active_among(acme, &asked).await.unwrap(), ["jane"]);
+    assert!(store.active_among(acme, &[]).await.unwrap().is_empty());
+    // More ids than one statement carries.
+    let many: Vec<String> = (0..1200)
+        .map(|i| format!("x{i}"))
+        .chain(["jane".into()])
+        .collect();
+    assert_eq!(store.active_among(acme, &many).await.unwrap(), ["jane"]);
 }

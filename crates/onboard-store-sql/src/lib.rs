@@ -214,6 +214,14 @@ impl<E: Engine> Store for SqlStore<E> {
         tokens::grant_best_effort(&self.engine, enterprise, grants, now).await
     }
 
+    async fn active_among(
+        &self,
+        enterprise: EnterpriseId,
+        user_ids: &[String],
+    ) -> Result<Vec<String>, StoreError> {
+        users::active_among(&self.engine, enterprise, user_ids).await
+    }
+
     async fn user_by_token(
         &self,
         token_hash: &KeyHash,

@@ -321,3 +321,26 @@ pub(crate) async fn restore_code<E: Engine>(
     engine.write_count(&sql, params).await?;
     Ok(())
 }
+
+/// Which of `user_ids` are active users of the enterprise, in chunks that keep
+/// each statement's parameter list short.
+pub(crate) async fn active_among<E: Engine>(
+    engine: &E,
+    enterprise: EnterpriseId,
+    user_ids: &[String],
+) -> Result<Vec<String>, StoreError> {
+    let mut active = Vec::new();
+    for chunk in user_ids.chunks(500) {
+        let marks = vec!["?"; chunk.len()].join(", ");
+        let sql = format!(
+            "SELECT user_id FROM users \
+             WHERE enterprise_id = ? AND active = TRUE AND user_id IN ({marks})"
+        );
+        let mut params = args![enterprise.0];
+        params.extend(chunk.iter().map(crate::Value::from));
+        for row in engine.read(&sql, params).await? {
+            active.push(row.text("user_id")?);
+        }
+    }
+    Ok(active)
+}

@@ -286,19 +286,47 @@ impl Onboarding {
         let _minting = self.feed_tokens.mint_locks[shard].lock().await;
         let now = self.clock.now();
         let mut tokens: Vec<Option<FeedToken>> = Vec::with_capacity(events.len());
-        let mut fresh: HashMap<String, (UserToken, usize)> = HashMap::new();
-        for (i, event) in events.iter().enumerate() {
-            let user_id = &event.user.user_id;
-            let token = match event.kind {
+        for event in &events {
+            tokens.push(match event.kind {
                 EventKind::Deactivated => None,
-                _ => self.feed_tokens.recent(enterprise, user_id, now),
-            };
+                _ => self
+                    .feed_tokens
+                    .recent(enterprise, &event.user.user_id, now),
+            });
+        }
+        // A remembered token is only handed out while its user is still active:
+        // a deactivation (on any node) ends that at once, as for a new token.
+        let reused: Vec<String> = events
+            .iter()
+            .zip(&tokens)
+            .filter(|(_, t)| t.is_some())
+            .map(|(e, _)| e.user.user_id.clone())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        if !reused.is_empty() {
+            let active: std::collections::HashSet<String> =
+                match self.store.active_among(enterprise, &reused).await {
+                    Ok(active) => active.into_iter().collect(),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "feed tokens could not be checked");
+                        std::collections::HashSet::new()
+                    }
+                };
+            for (event, token) in events.iter().zip(tokens.iter_mut()) {
+                if token.is_some() && !active.contains(&event.user.user_id) {
+                    self.feed_tokens.forget(enterprise, &event.user.user_id);
+                    *token = None;
+                }
+            }
+        }
+        let mut fresh: HashMap<String, (UserToken, usize)> = HashMap::new();
+        for (i, (event, token)) in events.iter().zip(&tokens).enumerate() {
             if token.is_none() && event.kind != EventKind::Deactivated {
                 fresh
-                    .entry(user_id.clone())
+                    .entry(event.user.user_id.clone())
                     .or_insert_with(|| (UserToken::generate(self.random.as_ref()), i));
             }
-            tokens.push(token);
         }
         let expires_at = now + USER_TOKEN_TTL + TOKEN_REUSE;
         let mut order: Vec<(&String, &(UserToken, usize))> = fresh.iter().collect();

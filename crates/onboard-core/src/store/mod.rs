@@ -169,6 +169,13 @@ pub trait Store: Send + Sync + 'static {
         now: OffsetDateTime,
     ) -> Result<Vec<Grant>, StoreError>;
 
+    /// Which of `user_ids` are active users of the enterprise (one read).
+    async fn active_among(
+        &self,
+        enterprise: EnterpriseId,
+        user_ids: &[String],
+    ) -> Result<Vec<String>, StoreError>;
+
     /// The active user an unexpired token belongs to.
     async fn user_by_token(
         &self,
