@@ -66,7 +66,8 @@ where
     let next = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let deadline = started + load.max_time;
-    let per_worker = (load.max_requests as usize / load.concurrency.max(1)) + 1;
+    // Bounded: a load limited by time alone has `max_requests = u64::MAX`.
+    let per_worker = (load.max_requests.min(1 << 22) as usize / load.concurrency.max(1)) + 1;
     let workers: Vec<_> = (0..load.concurrency)
         .map(|_| {
             let (call, next) = (call.clone(), next.clone());
@@ -207,6 +208,8 @@ mod tests {
             Ok(())
         })
         .await;
+        assert!(outcome.ok > 0, "the workers ran");
+        assert_eq!(outcome.failed, 0, "no worker failed");
         assert!(outcome.ok < 50 && outcome.elapsed < Duration::from_secs(2));
     }
 }
