@@ -198,6 +198,15 @@ pub struct EventOut {
     pub cause: String,
     pub created_at: String,
     pub user: EndUserSummary,
+    /// `edd.requested` and `edd.updated`: the request right after the change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edd_request: Option<EddRequestOut>,
+    /// `edd.updated` when an operator marked the request reviewed: who, and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<EddReviewOut>,
+    /// `document.uploaded`: the document's metadata.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document: Option<DocumentOut>,
 }
 
 /// `send-verification`'s answer: the channel's address is named after the channel
@@ -395,4 +404,59 @@ mod tests {
             other => panic!("an event read as {other:?}"),
         }
     }
+}
+
+/// One prompt of an EDD questionnaire (CONTRACT §7), in the contract's key order.
+/// `response_options` is a list of strings for Single-Select prompts, else null.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EddPromptOut {
+    pub id: i64,
+    pub required_form: String,
+    pub prompt_id: i64,
+    pub ddq_id: i64,
+    pub account_type: String,
+    pub is_required: bool,
+    pub prompt: String,
+    pub response_type: String,
+    pub response_options: Option<Vec<String>>,
+    pub optional_free_form: bool,
+}
+
+/// An EDD request (CONTRACT §7).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EddRequestOut {
+    pub id: i64,
+    pub user_id: String,
+    pub ddq_id: i64,
+    pub required_form: String,
+    pub status: String,
+    pub date_added: String,
+    pub date_updated: String,
+}
+
+/// The operator and note of a review, as given (CONTRACT §7, §8).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EddReviewOut {
+    pub operator: Option<String>,
+    pub note: Option<String>,
+}
+
+/// A stored document's metadata (CONTRACT §7, extension).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocumentOut {
+    pub id: i64,
+    pub user_id: String,
+    pub filename: String,
+    pub document_type: String,
+    pub content_type: String,
+    pub size: i64,
+    pub sha256: String,
+    pub uploaded_at: String,
+    pub ddq_id: Option<i64>,
+}
+
+/// The answer of both upload routes: 202 `{"message": "Files uploaded successfully"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadAccepted {
+    pub message: String,
 }

@@ -2,7 +2,7 @@
 //! event in the same transaction as the change, with a per-enterprise `event_id`
 //! that grows by one. The feed, the REST replay and the audit trail all read it.
 
-use onboard_api::EventOut;
+use onboard_api::{DocumentOut, EddRequestOut, EddReviewOut, EventOut};
 use time::OffsetDateTime;
 
 use crate::user::UserSummary;
@@ -14,6 +14,12 @@ pub enum EventKind {
     /// Status or requirements changed.
     Updated,
     Deactivated,
+    /// An EDD request was opened (CONTRACT §7).
+    EddRequested,
+    /// An EDD request changed status (answers, a file, a review).
+    EddUpdated,
+    /// A document was stored.
+    DocumentUploaded,
 }
 
 impl EventKind {
@@ -22,7 +28,17 @@ impl EventKind {
             EventKind::Registered => "user.registered",
             EventKind::Updated => "user.updated",
             EventKind::Deactivated => "user.deactivated",
+            EventKind::EddRequested => "edd.requested",
+            EventKind::EddUpdated => "edd.updated",
+            EventKind::DocumentUploaded => "document.uploaded",
         }
+    }
+
+    /// Whether the event is a change of the user's status or requirements (or
+    /// its registration): the only kinds the WebSocket feed carries, each with a
+    /// user token. The others stay in the REST log (CONTRACT §5, §7).
+    pub fn is_user_change(self) -> bool {
+        matches!(self, EventKind::Registered | EventKind::Updated)
     }
 
     pub fn parse(text: &str) -> Result<Self, ValueError> {
@@ -30,8 +46,13 @@ impl EventKind {
             "user.registered" => Ok(EventKind::Registered),
             "user.updated" => Ok(EventKind::Updated),
             "user.deactivated" => Ok(EventKind::Deactivated),
+            "edd.requested" => Ok(EventKind::EddRequested),
+            "edd.updated" => Ok(EventKind::EddUpdated),
+            "document.uploaded" => Ok(EventKind::DocumentUploaded),
             _ => Err(ValueError::NotInList(
-                "user.registered, user.updated, user.deactivated".into(),
+                "user.registered, user.updated, user.deactivated, edd.requested, \
+                 edd.updated, document.uploaded"
+                    .into(),
             )),
         }
     }
@@ -45,6 +66,20 @@ pub struct Event {
     pub cause: String,
     pub user: UserSummary,
     pub at: OffsetDateTime,
+    /// What an EDD or document event is about; `None` for user events.
+    pub detail: Option<EventDetail>,
+}
+
+/// The subject of an EDD or document event, stored beside the user's snapshot.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventDetail {
+    EddRequest {
+        request: EddRequestOut,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        review: Option<EddReviewOut>,
+    },
+    Document(DocumentOut),
 }
 
 impl Event {
@@ -55,6 +90,18 @@ impl Event {
             cause: self.cause.clone(),
             created_at: crate::time_format::rfc3339_millis(self.at),
             user: self.user.to_wire(),
+            edd_request: match &self.detail {
+                Some(EventDetail::EddRequest { request, .. }) => Some(request.clone()),
+                _ => None,
+            },
+            review: match &self.detail {
+                Some(EventDetail::EddRequest { review, .. }) => review.clone(),
+                _ => None,
+            },
+            document: match &self.detail {
+                Some(EventDetail::Document(document)) => Some(document.clone()),
+                _ => None,
+            },
         }
     }
 }

@@ -12,11 +12,14 @@
 //!   [`verification`] the one-time codes it consumes;
 //! - [`events`] is the append-only log every change writes;
 //! - [`delivery`] is the port through which codes reach users;
+//! - [`edd`] is enhanced due diligence: questionnaires, requests, documents;
 //! - [`clock`], [`random`] and [`secret`] are injected time, injected randomness
 //!   and the hashed secrets.
 
 pub mod clock;
 pub mod delivery;
+pub mod edd;
+mod edd_defaults;
 pub mod events;
 pub mod identity;
 pub mod lifecycle;

@@ -135,6 +135,11 @@ impl<'p> Obj<'p> {
             .ok()
     }
 
+    /// The names of the fields not taken yet.
+    pub fn keys(&self) -> impl Iterator<Item = &String> {
+        self.map.keys()
+    }
+
     /// Ends the read: every field nobody asked for is reported as unknown.
     pub fn finish(self) {
         for name in self.map.keys() {

@@ -98,6 +98,7 @@ fn status_of(e: &ServiceError) -> StatusCode {
         ServiceError::Refused(Refusal::Throttled(..)) => StatusCode::TOO_MANY_REQUESTS,
         ServiceError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
         ServiceError::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        ServiceError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
         ServiceError::DeliveryFailed(_) => StatusCode::BAD_GATEWAY,
         ServiceError::Gone(_) => StatusCode::GONE,
         ServiceError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

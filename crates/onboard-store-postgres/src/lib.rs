@@ -140,6 +140,7 @@ fn query(sql: &str, args: Vec<Value>) -> Query<'static, Postgres, PgArguments> {
         Value::Int(i) => q.bind(i),
         Value::Text(t) => q.bind(t),
         Value::Bool(b) => q.bind(b),
+        Value::Bytes(v) => q.bind(v),
     })
 }
 
@@ -160,6 +161,7 @@ fn value(row: &PgRow, i: usize) -> Result<Value, StoreError> {
         "INT2" => row.try_get(i).map(|v: i16| Value::Int(Some(v.into()))),
         "TEXT" | "VARCHAR" => row.try_get(i).map(|v: String| Value::Text(Some(v))),
         "BOOL" => row.try_get(i).map(Value::Bool),
+        "BYTEA" => row.try_get(i).map(|v: Vec<u8>| Value::Bytes(Some(v))),
         _ => return Err(StoreError::Internal(format!("unexpected {kind} column"))),
     }
     .map_err(classify)

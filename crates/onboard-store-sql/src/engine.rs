@@ -15,6 +15,14 @@ pub enum Value {
     Int(Option<i64>),
     Text(Option<String>),
     Bool(bool),
+    /// A BLOB (SQLite) or BYTEA (PostgreSQL).
+    Bytes(Option<Vec<u8>>),
+}
+
+impl From<Vec<u8>> for Value {
+    fn from(v: Vec<u8>) -> Self {
+        Value::Bytes(Some(v))
+    }
 }
 
 impl From<i64> for Value {
@@ -102,8 +110,8 @@ impl Row {
         match self.value(column)? {
             Value::Int(v) => Ok(*v),
             Value::Bool(b) => Ok(Some(i64::from(*b))),
-            Value::Text(None) => Ok(None),
-            Value::Text(Some(_)) => Err(corrupt(column, "an integer")),
+            Value::Text(None) | Value::Bytes(None) => Ok(None),
+            Value::Text(Some(_)) | Value::Bytes(Some(_)) => Err(corrupt(column, "an integer")),
         }
     }
 
@@ -123,6 +131,19 @@ impl Row {
     pub fn text(&self, column: &str) -> Result<String, StoreError> {
         self.opt_text(column)?
             .ok_or_else(|| corrupt(column, "non-null text"))
+    }
+
+    /// Bytes, taken out of the row (a row is read once).
+    pub fn take_bytes(&mut self, column: &str) -> Result<Vec<u8>, StoreError> {
+        let i = self
+            .names
+            .iter()
+            .position(|n| n == column)
+            .ok_or_else(|| StoreError::Internal(format!("no column {column} in the result")))?;
+        match std::mem::replace(&mut self.values[i], Value::Bytes(None)) {
+            Value::Bytes(Some(bytes)) => Ok(bytes),
+            _ => Err(corrupt(column, "bytes")),
+        }
     }
 
     /// A boolean, stored as a boolean or as the integer 0 or 1.

@@ -25,6 +25,16 @@ pub(crate) async fn append<E: Engine>(
     now: OffsetDateTime,
 ) -> Result<i64, StoreError> {
     let row = EventRow::encode(kind, cause, user, now)?;
+    append_row::<E>(tx, enterprise, &user.user_id, row).await
+}
+
+/// [`append`] of a row already encoded (an EDD or document event, with detail).
+pub(crate) async fn append_row<E: Engine>(
+    tx: &mut E::Tx,
+    enterprise: EnterpriseId,
+    user_id: &str,
+    row: EventRow,
+) -> Result<i64, StoreError> {
     let bumped = tx
         .fetch(
             "UPDATE enterprises SET last_event_id = last_event_id + 1 WHERE id = ? \
@@ -34,16 +44,17 @@ pub(crate) async fn append<E: Engine>(
         .await?;
     let event_id = one(bumped)?.int("last_event_id")?;
     tx.execute(
-        "INSERT INTO events (enterprise_id, event_id, user_id, kind, cause, snapshot, created_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO events (enterprise_id, event_id, user_id, kind, cause, snapshot, \
+         created_at, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         args![
             enterprise.0,
             event_id,
-            &user.user_id,
+            user_id,
             row.kind,
             row.cause,
             row.snapshot,
-            row.created_at
+            row.created_at,
+            row.detail
         ],
     )
     .await?;
@@ -61,7 +72,7 @@ pub(crate) async fn read<E: Engine>(
 ) -> Result<Vec<Event>, StoreError> {
     let rows = engine
         .read(
-            "SELECT event_id, kind, cause, snapshot, created_at FROM events \
+            "SELECT event_id, kind, cause, snapshot, created_at, detail FROM events \
              WHERE enterprise_id = ? AND event_id > ? ORDER BY event_id LIMIT ?",
             args![enterprise.0, after, i64::from(limit)],
         )
@@ -74,6 +85,7 @@ pub(crate) async fn read<E: Engine>(
                 cause: r.text("cause")?,
                 snapshot: r.text("snapshot")?,
                 created_at: r.int("created_at")?,
+                detail: r.opt_text("detail")?,
             }
             .decode()
         })

@@ -11,7 +11,9 @@
 //! - `users`: users and their codes; the lifecycle's read-decide-write.
 //! - `events`: the append-only event log, its bounds and pruning.
 //! - `tokens`: user tokens and the outbox.
+//! - `edd`: EDD requests, answers and documents (stored in pieces).
 
+mod edd;
 pub mod engine;
 mod events;
 mod tokens;
@@ -20,11 +22,15 @@ mod users;
 use std::sync::Weak;
 
 use async_trait::async_trait;
+use onboard_core::edd::{Document, EddRequest};
 use onboard_core::events::{ChangeNotifier, Event, Retention};
 use onboard_core::secret::KeyHash;
 use onboard_core::store::{
     Deactivation, Decide, Decided, Enterprise, EnterpriseId, EventBounds, Grant, Listed, Minting,
     OutboxEntry, Store, StoreError, TokenGrant, UserFilter, UserRow, from_micros, micros,
+};
+use onboard_core::store::{
+    DocumentsStored, EddAnswering, EddAnswers, EddOpening, EddReviewing, NewDocument,
 };
 use onboard_core::user::User;
 use onboard_core::verification::{Channel, CodeRecord};
@@ -263,5 +269,101 @@ impl<E: Engine> Store for SqlStore<E> {
 
     async fn prune(&self, retention: Retention, now: OffsetDateTime) -> Result<u64, StoreError> {
         events::prune(&self.engine, retention, now).await
+    }
+
+    // ---- Enhanced due diligence and documents (CONTRACT §7) ----
+
+    async fn open_edd_request(
+        &self,
+        enterprise: EnterpriseId,
+        user_id: &str,
+        form: onboard_core::edd::Form,
+        cause: &str,
+        now: OffsetDateTime,
+    ) -> Result<EddOpening, StoreError> {
+        edd::open_request(&self.engine, enterprise, user_id, form, cause, now).await
+    }
+
+    async fn list_edd_requests(
+        &self,
+        enterprise: EnterpriseId,
+        user_id: Option<&str>,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<EddRequest>, StoreError> {
+        edd::list_requests(&self.engine, enterprise, user_id, after, limit).await
+    }
+
+    async fn open_edd_request_of(
+        &self,
+        enterprise: EnterpriseId,
+        user_id: &str,
+    ) -> Result<Option<EddRequest>, StoreError> {
+        edd::open_request_of(&self.engine, enterprise, user_id).await
+    }
+
+    async fn record_edd_answers(
+        &self,
+        enterprise: EnterpriseId,
+        request_id: i64,
+        answers: &EddAnswers,
+        now: OffsetDateTime,
+    ) -> Result<EddAnswering, StoreError> {
+        edd::record_answers(&self.engine, enterprise, request_id, answers, now).await
+    }
+
+    async fn review_edd_request(
+        &self,
+        enterprise: EnterpriseId,
+        request_id: i64,
+        review: &onboard_core::edd::Review,
+        now: OffsetDateTime,
+    ) -> Result<EddReviewing, StoreError> {
+        edd::review(&self.engine, enterprise, request_id, review, now).await
+    }
+
+    async fn store_documents(
+        &self,
+        enterprise: EnterpriseId,
+        user_id: &str,
+        documents: Vec<NewDocument>,
+        now: OffsetDateTime,
+    ) -> Result<DocumentsStored, StoreError> {
+        edd::store_documents(&self.engine, enterprise, user_id, documents, now).await
+    }
+
+    async fn list_documents(
+        &self,
+        enterprise: EnterpriseId,
+        user_id: Option<&str>,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<Document>, StoreError> {
+        edd::list_documents(&self.engine, enterprise, user_id, after, limit).await
+    }
+
+    async fn document(
+        &self,
+        enterprise: EnterpriseId,
+        id: i64,
+    ) -> Result<Option<Document>, StoreError> {
+        edd::document(&self.engine, enterprise, id).await
+    }
+
+    async fn document_chunk(
+        &self,
+        enterprise: EnterpriseId,
+        id: i64,
+        seq: i64,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        edd::document_chunk(&self.engine, enterprise, id, seq).await
+    }
+
+    async fn token_owner(
+        &self,
+        token_hash: &KeyHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<(EnterpriseId, User)>, StoreError> {
+        edd::token_owner(&self.engine, token_hash, now).await
     }
 }

@@ -98,6 +98,7 @@ fn query(sql: &str, args: Vec<Value>) -> Query<'_, Sqlite, SqliteArguments> {
             Value::Int(i) => q.bind(i),
             Value::Text(t) => q.bind(t),
             Value::Bool(b) => q.bind(b),
+            Value::Bytes(v) => q.bind(v),
         })
 }
 
@@ -116,6 +117,7 @@ fn value(row: &SqliteRow, i: usize) -> Result<Value, StoreError> {
     match class.as_str() {
         "INTEGER" => row.try_get_unchecked(i).map(Value::Int),
         "TEXT" => row.try_get_unchecked(i).map(Value::Text),
+        "BLOB" => row.try_get_unchecked(i).map(Value::Bytes),
         _ => return Err(StoreError::Internal(format!("unexpected {class} value"))),
     }
     .map_err(classify)

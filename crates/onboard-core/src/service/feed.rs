@@ -21,7 +21,7 @@ use time::{Duration, OffsetDateTime};
 use tokio::sync::Notify;
 
 use super::{Onboarding, ServiceError};
-use crate::events::{ChangeNotifier, Event, EventKind, Retention};
+use crate::events::{ChangeNotifier, Event, Retention};
 use crate::secret::{USER_TOKEN_TTL, UserToken};
 use crate::store::{EnterpriseId, EventBounds, Grant, TokenGrant};
 use crate::time_format::rfc3339_millis;
@@ -36,10 +36,11 @@ pub struct FeedItem {
 
 impl FeedItem {
     /// Whether the event is sent on the WebSocket feed: a message goes out on
-    /// registration and on every status or requirements change; deactivations
-    /// stay in the log (and `GET /v1/enterprise/events`) only.
+    /// registration and on every status or requirements change; deactivations,
+    /// EDD and document events stay in the log (and `GET /v1/enterprise/events`)
+    /// only, so the feed keeps the vendor's user shape (CONTRACT §7).
     pub fn is_sent(&self) -> bool {
-        self.event.kind != EventKind::Deactivated
+        self.event.kind.is_user_change()
     }
 
     /// The message's `payload`, in the vendor's shape.
@@ -287,11 +288,11 @@ impl Onboarding {
         let now = self.clock.now();
         let mut tokens: Vec<Option<FeedToken>> = Vec::with_capacity(events.len());
         for event in &events {
-            tokens.push(match event.kind {
-                EventKind::Deactivated => None,
-                _ => self
-                    .feed_tokens
-                    .recent(enterprise, &event.user.user_id, now),
+            tokens.push(if event.kind.is_user_change() {
+                self.feed_tokens
+                    .recent(enterprise, &event.user.user_id, now)
+            } else {
+                None
             });
         }
         // A remembered token is only handed out while its user is still active:
@@ -322,7 +323,7 @@ impl Onboarding {
         }
         let mut fresh: HashMap<String, (UserToken, usize)> = HashMap::new();
         for (i, (event, token)) in events.iter().zip(&tokens).enumerate() {
-            if token.is_none() && event.kind != EventKind::Deactivated {
+            if token.is_none() && event.kind.is_user_change() {
                 fresh
                     .entry(event.user.user_id.clone())
                     .or_insert_with(|| (UserToken::generate(self.random.as_ref()), i));
@@ -362,10 +363,10 @@ impl Onboarding {
             .into_iter()
             .zip(tokens)
             .map(|(event, token)| {
-                let token = match (token, event.kind) {
-                    (_, EventKind::Deactivated) => None,
-                    (Some(token), _) => Some(token),
-                    (None, _) => minted.get(event.user.user_id.as_str()).cloned(),
+                let token = match (token, event.kind.is_user_change()) {
+                    (_, false) => None,
+                    (Some(token), true) => Some(token),
+                    (None, true) => minted.get(event.user.user_id.as_str()).cloned(),
                 };
                 FeedItem { event, token }
             })

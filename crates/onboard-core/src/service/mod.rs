@@ -8,6 +8,8 @@
 //! and the outbox).
 
 mod cursor;
+mod edd;
+pub use edd::{MAX_LIST, Upload};
 mod feed;
 pub use cursor::Cursor;
 mod log;
@@ -52,6 +54,10 @@ pub enum ServiceError {
     /// A code could not be handed to its delivery channel (502).
     #[error("{0}")]
     DeliveryFailed(String),
+    /// A valid request that what is stored forbids (422), e.g. an EDD answer
+    /// without an open request, or a file whose content is not what it claims.
+    #[error("{0}")]
+    Unprocessable(String),
     /// Over a per-key budget (429, with the seconds to wait).
     #[error("{why}")]
     Throttled { why: String, retry_after: u64 },
@@ -117,6 +123,8 @@ pub struct Onboarding {
     /// Recently refused keys: a client repeating an unknown key is refused
     /// without a database round trip.
     refused: Arc<RefusedKeys>,
+    /// The EDD questionnaires (CONTRACT §7): shipped, or the operator's.
+    edd: Arc<crate::edd::Questionnaires>,
 }
 
 /// API key hashes that recently authenticated, and their enterprise. Keys are
@@ -191,7 +199,13 @@ impl Onboarding {
             buckets: Arc::default(),
             keys: Arc::default(),
             refused: Arc::default(),
+            edd: Arc::default(),
         }
+    }
+
+    pub fn with_edd(mut self, questionnaires: crate::edd::Questionnaires) -> Self {
+        self.edd = Arc::new(questionnaires);
+        self
     }
 
     pub fn with_random(mut self, random: Arc<dyn Random>) -> Self {

@@ -2,11 +2,16 @@
 //! Backends live in their own crates and translate driver errors into
 //! [`StoreError`] there; nothing above this trait names a driver.
 
+mod edd;
 mod rows;
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
+pub use edd::{
+    CHUNK_SIZE, ChunkSource, DocumentsStored, EddAnswering, EddAnswers, EddOpening, EddReviewing,
+    NewDocument,
+};
 pub use rows::{EventRow, SUMMARY_COLUMNS, UserRow, from_micros, micros};
 
 use std::sync::Weak;
@@ -201,6 +206,100 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes events beyond `retention` and expired user tokens; returns how many
     /// events went.
     async fn prune(&self, retention: Retention, now: OffsetDateTime) -> Result<u64, StoreError>;
+
+    // ---- Enhanced due diligence and documents (CONTRACT §7) ----
+
+    /// Opens a request of `form` for an active user, with its `edd.requested`
+    /// event, unless the user already has one open (then nothing is written).
+    async fn open_edd_request(
+        &self,
+        enterprise: EnterpriseId,
+        user_id: &str,
+        form: crate::edd::Form,
+        cause: &str,
+        now: OffsetDateTime,
+    ) -> Result<EddOpening, StoreError>;
+
+    /// Requests in id order after `after`, at most `limit`, optionally of one user.
+    async fn list_edd_requests(
+        &self,
+        enterprise: EnterpriseId,
+        user_id: Option<&str>,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<crate::edd::EddRequest>, StoreError>;
+
+    /// The user's open request (not yet reviewed), if any.
+    async fn open_edd_request_of(
+        &self,
+        enterprise: EnterpriseId,
+        user_id: &str,
+    ) -> Result<Option<crate::edd::EddRequest>, StoreError>;
+
+    /// Records the answers of request `request_id` if it still takes answers:
+    /// its status becomes IN_REVIEW when every file they name is stored, else
+    /// PARTIAL_SUBMISSION; one `edd.updated` event.
+    async fn record_edd_answers(
+        &self,
+        enterprise: EnterpriseId,
+        request_id: i64,
+        answers: &EddAnswers,
+        now: OffsetDateTime,
+    ) -> Result<EddAnswering, StoreError>;
+
+    /// Marks a request REVIEWED, with an `edd.updated` event naming the
+    /// operator and note.
+    async fn review_edd_request(
+        &self,
+        enterprise: EnterpriseId,
+        request_id: i64,
+        review: &crate::edd::Review,
+        now: OffsetDateTime,
+    ) -> Result<EddReviewing, StoreError>;
+
+    /// Stores every document of one upload for an active user, or none: bytes,
+    /// metadata and one `document.uploaded` event each, in one transaction. A
+    /// PARTIAL_SUBMISSION request whose named files are then all stored moves
+    /// to IN_REVIEW in the same transaction, with its `edd.updated` event.
+    async fn store_documents(
+        &self,
+        enterprise: EnterpriseId,
+        user_id: &str,
+        documents: Vec<NewDocument>,
+        now: OffsetDateTime,
+    ) -> Result<DocumentsStored, StoreError>;
+
+    /// Documents' metadata in id order after `after`, at most `limit`,
+    /// optionally of one user.
+    async fn list_documents(
+        &self,
+        enterprise: EnterpriseId,
+        user_id: Option<&str>,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<crate::edd::Document>, StoreError>;
+
+    /// One document's metadata.
+    async fn document(
+        &self,
+        enterprise: EnterpriseId,
+        id: i64,
+    ) -> Result<Option<crate::edd::Document>, StoreError>;
+
+    /// Piece `seq` (from 0) of a document's bytes; `None` past the last.
+    async fn document_chunk(
+        &self,
+        enterprise: EnterpriseId,
+        id: i64,
+        seq: i64,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// The enterprise and active user an unexpired user token belongs to.
+    async fn token_owner(
+        &self,
+        token_hash: &KeyHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<(EnterpriseId, User)>, StoreError>;
 }
 
 /// What [`Store::deactivate_user`] did.

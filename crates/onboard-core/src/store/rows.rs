@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{Listed, StoreError};
-use crate::events::{Event, EventKind};
+use crate::events::{Event, EventDetail, EventKind};
 use crate::user::{AccountRole, AccountType, Status, User, UserSummary};
 
 /// Unix microseconds: how backends store instants.
@@ -118,6 +118,8 @@ pub struct EventRow {
     pub cause: String,
     pub snapshot: String,
     pub created_at: i64,
+    /// The [`EventDetail`] of an EDD or document event, as JSON.
+    pub detail: Option<String>,
 }
 
 impl EventRow {
@@ -135,7 +137,24 @@ impl EventRow {
             cause: cause.to_owned(),
             snapshot,
             created_at: micros(now),
+            detail: None,
         })
+    }
+
+    /// An EDD or document event: the user's snapshot and what it is about.
+    pub fn encode_detailed(
+        kind: EventKind,
+        cause: &str,
+        user: &UserSummary,
+        detail: &EventDetail,
+        now: OffsetDateTime,
+    ) -> Result<EventRow, StoreError> {
+        let mut row = EventRow::encode(kind, cause, user, now)?;
+        row.detail = Some(
+            serde_json::to_string(detail)
+                .map_err(|e| StoreError::Internal(format!("detail does not serialise: {e}")))?,
+        );
+        Ok(row)
     }
 
     pub fn decode(self) -> Result<Event, StoreError> {
@@ -147,6 +166,10 @@ impl EventRow {
             cause: self.cause,
             user: UserSummary::from_wire(wire).map_err(|_| corrupt("event snapshot"))?,
             at: from_micros(self.created_at),
+            detail: self
+                .detail
+                .map(|d| serde_json::from_str(&d).map_err(|_| corrupt("event detail")))
+                .transpose()?,
         })
     }
 }

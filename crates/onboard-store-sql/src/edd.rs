@@ -1,0 +1,536 @@
+//! The `edd_requests`, `documents` and `document_chunks` tables (CONTRACT §7):
+//! requests and their status path, answers, and documents stored in pieces of
+//! [`CHUNK_SIZE`] bytes so that no step holds a whole file.
+//!
+//! Lock order, as everywhere: the user row, then the request row, then the
+//! enterprise row (taken by the event append, last).
+
+use std::collections::BTreeSet;
+
+use onboard_api::EddReviewOut;
+use onboard_core::edd::{Document, EddRequest, EddStatus, Form, Review, stem};
+use onboard_core::events::{EventDetail, EventKind};
+use onboard_core::secret::KeyHash;
+use onboard_core::store::{
+    CHUNK_SIZE, DocumentsStored, EddAnswering, EddAnswers, EddOpening, EddReviewing, EnterpriseId,
+    EventRow, NewDocument, SUMMARY_COLUMNS, StoreError, from_micros, micros,
+};
+use onboard_core::user::User;
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+use crate::engine::{Engine, Row, Tx, first, one};
+use crate::users::user_from;
+use crate::{args, events};
+
+const REQUEST_COLUMNS: &str = "id, user_id, ddq_id, status, date_added, date_updated";
+
+const DOCUMENT_COLUMNS: &str =
+    "id, user_id, filename, document_type, content_type, size, sha256, uploaded_at, ddq_id";
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Internal(format!("corrupt row: {what}"))
+}
+
+fn request_from(row: &Row) -> Result<EddRequest, StoreError> {
+    Ok(EddRequest {
+        id: row.int("id")?,
+        user_id: row.text("user_id")?,
+        form: Form::from_ddq_id(row.int("ddq_id")?).ok_or_else(|| corrupt("ddq_id"))?,
+        status: EddStatus::parse(&row.text("status")?).ok_or_else(|| corrupt("edd status"))?,
+        date_added: from_micros(row.int("date_added")?),
+        date_updated: from_micros(row.int("date_updated")?),
+    })
+}
+
+fn document_from(row: &Row) -> Result<Document, StoreError> {
+    Ok(Document {
+        id: row.int("id")?,
+        user_id: row.text("user_id")?,
+        filename: row.text("filename")?,
+        document_type: row.text("document_type")?,
+        content_type: row.text("content_type")?,
+        size: row.int("size")?,
+        sha256: row.text("sha256")?,
+        uploaded_at: from_micros(row.int("uploaded_at")?),
+        ddq_id: row.opt_int("ddq_id")?,
+    })
+}
+
+/// The active user, locked for the rest of the transaction, and its position.
+async fn lock_user<E: Engine>(
+    tx: &mut E::Tx,
+    enterprise: EnterpriseId,
+    user_id: &str,
+) -> Result<Option<(i64, User)>, StoreError> {
+    let sql = format!(
+        "SELECT {SUMMARY_COLUMNS}, profile FROM users \
+         WHERE enterprise_id = ? AND user_id = ? AND active = TRUE{}",
+        E::DIALECT.for_update
+    );
+    let rows = tx.fetch(&sql, args![enterprise.0, user_id]).await?;
+    match first(rows) {
+        Some(row) => Ok(Some((row.int("position")?, user_from(&row)?))),
+        None => Ok(None),
+    }
+}
+
+/// The user's open request, locked.
+async fn lock_open_request<E: Engine>(
+    tx: &mut E::Tx,
+    enterprise: EnterpriseId,
+    user_id: &str,
+) -> Result<Option<(EddRequest, Vec<String>)>, StoreError> {
+    let sql = format!(
+        "SELECT {REQUEST_COLUMNS}, files FROM edd_requests \
+         WHERE enterprise_id = ? AND user_id = ? AND status <> 'REVIEWED' \
+         ORDER BY id DESC LIMIT 1{}",
+        E::DIALECT.for_update
+    );
+    let rows = tx.fetch(&sql, args![enterprise.0, user_id]).await?;
+    let Some(row) = first(rows) else {
+        return Ok(None);
+    };
+    let files = match row.opt_text("files")? {
+        Some(json) => serde_json::from_str(&json).map_err(|_| corrupt("edd files"))?,
+        None => Vec::new(),
+    };
+    Ok(Some((request_from(&row)?, files)))
+}
+
+/// The names without extension of the user's stored documents.
+async fn stored_stems<E: Engine>(
+    tx: &mut E::Tx,
+    enterprise: EnterpriseId,
+    user_id: &str,
+) -> Result<BTreeSet<String>, StoreError> {
+    let rows = tx
+        .fetch(
+            "SELECT DISTINCT stem FROM documents WHERE enterprise_id = ? AND user_id = ?",
+            args![enterprise.0, user_id],
+        )
+        .await?;
+    rows.iter().map(|r| r.text("stem")).collect()
+}
+
+async fn set_status<E: Engine>(
+    tx: &mut E::Tx,
+    request: &mut EddRequest,
+    status: EddStatus,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "UPDATE edd_requests SET status = ?, date_updated = ? WHERE id = ?",
+        args![status.as_str(), micros(now), request.id],
+    )
+    .await?;
+    request.status = status;
+    request.date_updated = now;
+    Ok(())
+}
+
+/// An `edd.*` event: what kind, why, and the review if it is one.
+struct Change<'a> {
+    kind: EventKind,
+    cause: &'a str,
+    review: Option<&'a Review>,
+    now: OffsetDateTime,
+}
+
+async fn append_request_event<E: Engine>(
+    tx: &mut E::Tx,
+    enterprise: EnterpriseId,
+    user: &User,
+    request: &EddRequest,
+    change: Change<'_>,
+) -> Result<(), StoreError> {
+    let Change {
+        kind,
+        cause,
+        review,
+        now,
+    } = change;
+    let detail = EventDetail::EddRequest {
+        request: request.to_wire(),
+        review: review.map(|r| EddReviewOut {
+            operator: r.operator.clone(),
+            note: r.note.clone(),
+        }),
+    };
+    let row = EventRow::encode_detailed(kind, cause, &user.summary, &detail, now)?;
+    events::append_row::<E>(tx, enterprise, &request.user_id, row).await?;
+    Ok(())
+}
+
+pub(crate) async fn open_request<E: Engine>(
+    engine: &E,
+    enterprise: EnterpriseId,
+    user_id: &str,
+    form: Form,
+    cause: &str,
+    now: OffsetDateTime,
+) -> Result<EddOpening, StoreError> {
+    let mut tx = engine.begin().await?;
+    let Some((position, user)) = lock_user::<E>(&mut tx, enterprise, user_id).await? else {
+        return Ok(EddOpening::NoActiveUser);
+    };
+    if let Some((open, _)) = lock_open_request::<E>(&mut tx, enterprise, user_id).await? {
+        return Ok(EddOpening::AlreadyOpen(open));
+    }
+    let sql = format!(
+        "INSERT INTO edd_requests (enterprise_id, user_position, user_id, ddq_id, status, \
+         date_added, date_updated) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING {REQUEST_COLUMNS}"
+    );
+    let params = args![
+        enterprise.0,
+        position,
+        user_id,
+        form.ddq_id(),
+        EddStatus::Requested.as_str(),
+        micros(now),
+        micros(now)
+    ];
+    let request = request_from(&one(tx.fetch(&sql, params).await?)?)?;
+    let change = Change {
+        kind: EventKind::EddRequested,
+        cause,
+        review: None,
+        now,
+    };
+    append_request_event::<E>(&mut tx, enterprise, &user, &request, change).await?;
+    tx.commit().await?;
+    Ok(EddOpening::Opened(request))
+}
+
+pub(crate) async fn list_requests<E: Engine>(
+    engine: &E,
+    enterprise: EnterpriseId,
+    user_id: Option<&str>,
+    after: i64,
+    limit: u32,
+) -> Result<Vec<EddRequest>, StoreError> {
+    let (filter, mut params) = match user_id {
+        Some(u) => (" AND user_id = ?", args![enterprise.0, after, u]),
+        None => ("", args![enterprise.0, after]),
+    };
+    params.push(i64::from(limit).into());
+    let sql = format!(
+        "SELECT {REQUEST_COLUMNS} FROM edd_requests \
+         WHERE enterprise_id = ? AND id > ?{filter} ORDER BY id LIMIT ?"
+    );
+    let rows = engine.read(&sql, params).await?;
+    rows.iter().map(request_from).collect()
+}
+
+pub(crate) async fn open_request_of<E: Engine>(
+    engine: &E,
+    enterprise: EnterpriseId,
+    user_id: &str,
+) -> Result<Option<EddRequest>, StoreError> {
+    let sql = format!(
+        "SELECT {REQUEST_COLUMNS} FROM edd_requests \
+         WHERE enterprise_id = ? AND user_id = ? AND status <> 'REVIEWED' \
+         ORDER BY id DESC LIMIT 1"
+    );
+    let rows = engine.read(&sql, args![enterprise.0, user_id]).await?;
+    first(rows).as_ref().map(request_from).transpose()
+}
+
+/// The request `id` of the enterprise, unlocked: who it belongs to.
+async fn request_owner<E: Engine>(
+    tx: &mut E::Tx,
+    enterprise: EnterpriseId,
+    id: i64,
+) -> Result<Option<EddRequest>, StoreError> {
+    let sql =
+        format!("SELECT {REQUEST_COLUMNS} FROM edd_requests WHERE enterprise_id = ? AND id = ?");
+    let rows = tx.fetch(&sql, args![enterprise.0, id]).await?;
+    first(rows).as_ref().map(request_from).transpose()
+}
+
+pub(crate) async fn record_answers<E: Engine>(
+    engine: &E,
+    enterprise: EnterpriseId,
+    request_id: i64,
+    answers: &EddAnswers,
+    now: OffsetDateTime,
+) -> Result<EddAnswering, StoreError> {
+    let mut tx = engine.begin().await?;
+    let Some(owner) = request_owner::<E>(&mut tx, enterprise, request_id).await? else {
+        return Ok(EddAnswering::NoRequest);
+    };
+    let Some((_, user)) = lock_user::<E>(&mut tx, enterprise, &owner.user_id).await? else {
+        return Ok(EddAnswering::NoRequest);
+    };
+    let open = lock_open_request::<E>(&mut tx, enterprise, &owner.user_id).await?;
+    let mut request = match open {
+        Some((r, _)) if r.id == request_id && r.status.takes_answers() => r,
+        Some((r, _)) if r.id == request_id => return Ok(EddAnswering::NotTaking(r)),
+        _ => return Ok(EddAnswering::NoRequest),
+    };
+    let stored = stored_stems::<E>(&mut tx, enterprise, &owner.user_id).await?;
+    let missing = answers.files.difference(&stored).count();
+    let files: Vec<&String> = answers.files.iter().collect();
+    let files = serde_json::to_string(&files).map_err(|e| StoreError::Internal(e.to_string()))?;
+    tx.execute(
+        "UPDATE edd_requests SET answers = ?, files = ? WHERE id = ?",
+        args![answers.to_json(), files, request_id],
+    )
+    .await?;
+    set_status::<E>(
+        &mut tx,
+        &mut request,
+        EddStatus::after_answers(missing),
+        now,
+    )
+    .await?;
+    let cause = if missing == 0 {
+        "answers recorded, every named file present"
+    } else {
+        "answers recorded, a named file not uploaded yet"
+    };
+    let change = Change {
+        kind: EventKind::EddUpdated,
+        cause,
+        review: None,
+        now,
+    };
+    append_request_event::<E>(&mut tx, enterprise, &user, &request, change).await?;
+    tx.commit().await?;
+    Ok(EddAnswering::Recorded(request))
+}
+
+pub(crate) async fn review<E: Engine>(
+    engine: &E,
+    enterprise: EnterpriseId,
+    request_id: i64,
+    review: &Review,
+    now: OffsetDateTime,
+) -> Result<EddReviewing, StoreError> {
+    let mut tx = engine.begin().await?;
+    let Some(owner) = request_owner::<E>(&mut tx, enterprise, request_id).await? else {
+        return Ok(EddReviewing::NoRequest);
+    };
+    // A deactivated user's request can still be closed: read the user row
+    // whatever its state, locked like the others.
+    let sql = format!(
+        "SELECT {SUMMARY_COLUMNS}, profile FROM users \
+         WHERE enterprise_id = ? AND user_id = ?{}",
+        E::DIALECT.for_update
+    );
+    let rows = tx.fetch(&sql, args![enterprise.0, &owner.user_id]).await?;
+    let user = user_from(&one(rows)?)?;
+    let sql = format!(
+        "SELECT {REQUEST_COLUMNS} FROM edd_requests WHERE id = ?{}",
+        E::DIALECT.for_update
+    );
+    let mut request = request_from(&one(tx.fetch(&sql, args![request_id]).await?)?)?;
+    if !request.status.is_open() {
+        return Ok(EddReviewing::AlreadyReviewed(request));
+    }
+    tx.execute(
+        "UPDATE edd_requests SET reviewed_by = ?, review_note = ? WHERE id = ?",
+        args![&review.operator, &review.note, request_id],
+    )
+    .await?;
+    set_status::<E>(&mut tx, &mut request, EddStatus::Reviewed, now).await?;
+    let change = Change {
+        kind: EventKind::EddUpdated,
+        cause: "reviewed by an operator",
+        review: Some(review),
+        now,
+    };
+    append_request_event::<E>(&mut tx, enterprise, &user, &request, change).await?;
+    tx.commit().await?;
+    Ok(EddReviewing::Reviewed(request))
+}
+
+pub(crate) async fn store_documents<E: Engine>(
+    engine: &E,
+    enterprise: EnterpriseId,
+    user_id: &str,
+    documents: Vec<NewDocument>,
+    now: OffsetDateTime,
+) -> Result<DocumentsStored, StoreError> {
+    let mut tx = engine.begin().await?;
+    let Some((position, user)) = lock_user::<E>(&mut tx, enterprise, user_id).await? else {
+        return Ok(DocumentsStored::NoActiveUser);
+    };
+    let mut stored = Vec::with_capacity(documents.len());
+    for document in documents {
+        stored.push(
+            insert_document::<E>(&mut tx, enterprise, position, user_id, document, now).await?,
+        );
+    }
+    let completed = complete_request::<E>(&mut tx, enterprise, user_id, now).await?;
+    for document in &stored {
+        let detail = EventDetail::Document(document.to_wire());
+        let kind = EventKind::DocumentUploaded;
+        let row =
+            EventRow::encode_detailed(kind, "document uploaded", &user.summary, &detail, now)?;
+        events::append_row::<E>(&mut tx, enterprise, user_id, row).await?;
+    }
+    if let Some(request) = &completed {
+        let change = Change {
+            kind: EventKind::EddUpdated,
+            cause: "every named file uploaded",
+            review: None,
+            now,
+        };
+        append_request_event::<E>(&mut tx, enterprise, &user, request, change).await?;
+    }
+    tx.commit().await?;
+    Ok(DocumentsStored::Stored {
+        documents: stored,
+        completed,
+    })
+}
+
+/// Inserts one document and its bytes, piece by piece; the bytes must add up
+/// to the size and digest the document claims.
+async fn insert_document<E: Engine>(
+    tx: &mut E::Tx,
+    enterprise: EnterpriseId,
+    position: i64,
+    user_id: &str,
+    mut document: NewDocument,
+    now: OffsetDateTime,
+) -> Result<Document, StoreError> {
+    let sql = format!(
+        "INSERT INTO documents (enterprise_id, user_position, user_id, filename, stem, \
+         document_type, content_type, size, sha256, uploaded_by, uploaded_at, ddq_id) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {DOCUMENT_COLUMNS}"
+    );
+    let params = args![
+        enterprise.0,
+        position,
+        user_id,
+        &document.filename,
+        stem(&document.filename),
+        &document.document_type,
+        &document.content_type,
+        document.size,
+        &document.sha256,
+        document.uploaded_by.as_str(),
+        micros(now),
+        document.ddq_id
+    ];
+    let stored = document_from(&one(tx.fetch(&sql, params).await?)?)?;
+    let (mut seq, mut total, mut digest) = (0_i64, 0_i64, Sha256::new());
+    while let Some(chunk) = document.bytes.next_chunk().await? {
+        if chunk.is_empty() || chunk.len() > CHUNK_SIZE {
+            return Err(StoreError::Internal(format!(
+                "a document piece of {} bytes is out of bounds",
+                chunk.len()
+            )));
+        }
+        total += chunk.len() as i64;
+        digest.update(&chunk);
+        tx.execute(
+            "INSERT INTO document_chunks (document_id, seq, bytes) VALUES (?, ?, ?)",
+            args![stored.id, seq, chunk],
+        )
+        .await?;
+        seq += 1;
+    }
+    if total != document.size || hex::encode(digest.finalize()) != document.sha256 {
+        return Err(StoreError::Internal(format!(
+            "the bytes of {} changed while they were stored",
+            document.filename
+        )));
+    }
+    Ok(stored)
+}
+
+/// The user's PARTIAL_SUBMISSION request, moved to IN_REVIEW if every file its
+/// answers name is now stored.
+async fn complete_request<E: Engine>(
+    tx: &mut E::Tx,
+    enterprise: EnterpriseId,
+    user_id: &str,
+    now: OffsetDateTime,
+) -> Result<Option<EddRequest>, StoreError> {
+    let Some((mut request, files)) = lock_open_request::<E>(tx, enterprise, user_id).await? else {
+        return Ok(None);
+    };
+    if request.status != EddStatus::PartialSubmission {
+        return Ok(None);
+    }
+    let stored = stored_stems::<E>(tx, enterprise, user_id).await?;
+    if !files.iter().all(|f| stored.contains(f)) {
+        return Ok(None);
+    }
+    set_status::<E>(tx, &mut request, EddStatus::InReview, now).await?;
+    Ok(Some(request))
+}
+
+pub(crate) async fn list_documents<E: Engine>(
+    engine: &E,
+    enterprise: EnterpriseId,
+    user_id: Option<&str>,
+    after: i64,
+    limit: u32,
+) -> Result<Vec<Document>, StoreError> {
+    let (filter, mut params) = match user_id {
+        Some(u) => (" AND user_id = ?", args![enterprise.0, after, u]),
+        None => ("", args![enterprise.0, after]),
+    };
+    params.push(i64::from(limit).into());
+    let sql = format!(
+        "SELECT {DOCUMENT_COLUMNS} FROM documents \
+         WHERE enterprise_id = ? AND id > ?{filter} ORDER BY id LIMIT ?"
+    );
+    let rows = engine.read(&sql, params).await?;
+    rows.iter().map(document_from).collect()
+}
+
+pub(crate) async fn document<E: Engine>(
+    engine: &E,
+    enterprise: EnterpriseId,
+    id: i64,
+) -> Result<Option<Document>, StoreError> {
+    let sql =
+        format!("SELECT {DOCUMENT_COLUMNS} FROM documents WHERE enterprise_id = ? AND id = ?");
+    let rows = engine.read(&sql, args![enterprise.0, id]).await?;
+    first(rows).as_ref().map(document_from).transpose()
+}
+
+pub(crate) async fn document_chunk<E: Engine>(
+    engine: &E,
+    enterprise: EnterpriseId,
+    id: i64,
+    seq: i64,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    let rows = engine
+        .read(
+            "SELECT c.bytes FROM document_chunks c JOIN documents d ON d.id = c.document_id \
+             WHERE d.enterprise_id = ? AND c.document_id = ? AND c.seq = ?",
+            args![enterprise.0, id, seq],
+        )
+        .await?;
+    match first(rows) {
+        Some(mut row) => Ok(Some(row.take_bytes("bytes")?)),
+        None => Ok(None),
+    }
+}
+
+pub(crate) async fn token_owner<E: Engine>(
+    engine: &E,
+    hash: &KeyHash,
+    now: OffsetDateTime,
+) -> Result<Option<(EnterpriseId, User)>, StoreError> {
+    let columns = SUMMARY_COLUMNS.replace(", ", ", u.");
+    let sql = format!(
+        "SELECT u.{columns}, u.profile, u.enterprise_id FROM user_tokens t \
+         JOIN users u ON u.position = t.user_position \
+         WHERE t.token_hash = ? AND t.expires_at > ? AND u.active = TRUE"
+    );
+    let rows = engine.read(&sql, args![hash.as_str(), micros(now)]).await?;
+    match first(rows) {
+        Some(row) => Ok(Some((
+            EnterpriseId(row.int("enterprise_id")?),
+            user_from(&row)?,
+        ))),
+        None => Ok(None),
+    }
+}
