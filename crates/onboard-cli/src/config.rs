@@ -32,6 +32,12 @@
 //! ws_auth_timeout_ms = 10000
 //! ws_write_timeout_ms = 30000
 //! ws_max_auth_failures = 5
+//! [[edd.prompts]]                            # replaces the shipped EDD questionnaires
+//! id = 1
+//! form = "individual"                        # or "business"
+//! prompt = "What is the source of your funds?"
+//! response_type = "Single-Select"            # Free-Form | Single-Select | File-Upload
+//! response_options = ["Salary", "Savings", "Other"]
 //! ```
 //!
 //! Every number is checked against a range when the file is read: a value out of
@@ -67,6 +73,39 @@ pub struct FileConfig {
     pub limits: LimitsConfig,
     #[serde(default)]
     pub validation: ValidationConfig,
+    #[serde(default)]
+    pub edd: EddConfig,
+}
+
+/// The EDD questionnaires (CONTRACT §7): `[[edd.prompts]]` replaces the shipped
+/// ones as a whole, both forms at once.
+///
+/// ```toml
+/// [[edd.prompts]]
+/// id = 1
+/// form = "individual"                        # or "business"
+/// prompt = "What is the source of your funds?"
+/// response_type = "Single-Select"            # Free-Form | Single-Select | File-Upload
+/// response_options = ["Salary", "Savings", "Other"]
+/// is_required = true                         # default true
+/// optional_free_form = true                  # default false
+/// ```
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EddConfig {
+    pub prompts: Option<Vec<onboard_core::edd::PromptSpec>>,
+}
+
+impl EddConfig {
+    /// The questionnaires to serve: the file's, checked, or the shipped ones.
+    pub fn questionnaires(&self) -> anyhow::Result<onboard_core::edd::Questionnaires> {
+        match &self.prompts {
+            None => Ok(onboard_core::edd::Questionnaires::default()),
+            Some(specs) => {
+                onboard_core::edd::Questionnaires::from_specs(specs).map_err(anyhow::Error::msg)
+            }
+        }
+    }
 }
 
 /// The edge's limits (CONTRACT §11); flags and environment win over them.
@@ -274,6 +313,7 @@ impl FileConfig {
             check_opt(setting, value, 1, MAX_TIMEOUT_MS)?;
         }
         check_opt("limits.max_connections", l.max_connections, 1, 1_000_000)?;
+        self.edd.questionnaires()?;
         check_opt(
             "limits.ws_max_auth_failures",
             l.ws_max_auth_failures,
@@ -327,6 +367,25 @@ mod tests {
         assert!(why.contains("sms.webhook.backoff_ms"), "{why}");
         let why = refusal("[limits]\nheader_timeout_ms = -1\n");
         assert!(why.contains("TOML"), "{why}");
+    }
+
+    #[test]
+    fn edd_prompts_replace_the_shipped_ones_and_bad_ones_are_named() {
+        let both = "[[edd.prompts]]\nid = 7\nform = \"individual\"\nprompt = \"Why?\"\n\
+                    response_type = \"Free-Form\"\n\
+                    [[edd.prompts]]\nid = 8\nform = \"business\"\nprompt = \"Pick\"\n\
+                    response_type = \"Single-Select\"\nresponse_options = [\"a\", \"b\"]\n";
+        let config = FileConfig::parse(both).unwrap();
+        let q = config.edd.questionnaires().unwrap();
+        assert_eq!(q.prompts(None).map(|p| p.id).collect::<Vec<_>>(), [7, 8]);
+        let why = refusal(&both.replace("response_options = [\"a\", \"b\"]", ""));
+        assert!(why.contains("edd.prompts[1].response_options"), "{why}");
+        let why = refusal(&both.replace("Free-Form", "Essay"));
+        assert!(why.contains("edd.prompts[0].response_type"), "{why}");
+        let why = refusal(
+            "[[edd.prompts]]\nid = 1\nform = \"individual\"\nprompt = \"x\"\nresponse_type = \"Free-Form\"\nwhat = 1\n",
+        );
+        assert!(why.contains("what"), "{why}");
     }
 
     #[test]

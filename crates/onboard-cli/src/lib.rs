@@ -5,6 +5,7 @@
 mod admin;
 pub mod config;
 mod database;
+mod edd;
 mod operator;
 mod serve;
 mod watch;
@@ -39,6 +40,9 @@ pub enum Command {
     /// Read the messages the outbox channel stored.
     #[command(subcommand)]
     Outbox(operator::OutboxCommand),
+    /// Enhanced due diligence: open a request for a user, mark one reviewed.
+    #[command(subcommand)]
+    Edd(edd::EddCommand),
     /// Follow the live feed: one JSON line per event, resuming after disconnects.
     Watch(watch::WatchArgs),
 }
@@ -84,5 +88,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Users(command) => operator::users(command).await,
         Command::Outbox(command) => operator::outbox(command).await,
         Command::Watch(args) => watch::run(args).await,
+        Command::Edd(command) => edd::run(command).await,
     }
 }

@@ -101,6 +101,8 @@ pub struct Settings {
     /// The server's own settings: body limit, sandbox, feed and edge limits,
     /// housekeeping.
     pub server: Options,
+    /// The EDD questionnaires (`[[edd.prompts]]`, or the shipped ones).
+    pub edd: onboard_core::edd::Questionnaires,
     /// The file, for the delivery channels it configures.
     pub file: FileConfig,
 }
@@ -139,6 +141,7 @@ impl Settings {
                 strict_phone_numbers: file.validation.strict_phone_numbers.unwrap_or(false),
             },
             quotas: quotas(&file),
+            edd: file.edd.questionnaires()?,
             server,
             file,
         })
@@ -167,7 +170,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .with_review(settings.review)
         .with_delivery(delivery)
         .with_rules(settings.rules)
-        .with_quotas(settings.quotas);
+        .with_quotas(settings.quotas)
+        .with_edd(settings.edd);
     let state = AppState::new(onboarding, settings.server);
     tracing::info!(%address, "onboard is serving");
     onboard_server::serve(listener, state, shutdown_signal())

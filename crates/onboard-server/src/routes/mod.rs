@@ -1,12 +1,15 @@
 //! The route table: every vendor path, and each extension, in one place.
 //! Each handler names the CONTRACT section it implements.
 
+mod documents;
+mod edd;
 mod events;
 mod health;
 mod list;
 mod openapi;
 mod sandbox;
 mod tokens;
+mod upload;
 mod users;
 mod verify;
 
@@ -43,6 +46,22 @@ pub fn router(state: AppState) -> Router {
             post(tokens::mint_one),
         )
         .route("/v1/enterprise/user-tokens", post(tokens::mint_many))
+        // Enhanced due diligence and documents (CONTRACT §7); uploads stream, under
+        // their own body limit.
+        .route("/v1/enterprise/eddq/prompts", get(edd::prompts))
+        .route("/v1/enterprise/eddq/requests", get(edd::requests))
+        .route("/v1/enterprise/eddq/responses", post(edd::responses))
+        .route(
+            "/v1/enterprise/ddq/upload",
+            post(documents::upload_legacy).layer(DefaultBodyLimit::max(upload::UPLOAD_BODY_LIMIT)),
+        )
+        .route(
+            "/v1/files/verification",
+            post(documents::upload_verification)
+                .layer(DefaultBodyLimit::max(upload::UPLOAD_BODY_LIMIT)),
+        )
+        .route("/v1/enterprise/documents", get(documents::list))
+        .route("/v1/enterprise/documents/{id}", get(documents::download))
         // Extensions (CONTRACT §2, "Extensions").
         .route("/v1/user", get(tokens::me))
         .route("/v1/enterprise/events", get(events::list_events))
@@ -54,7 +73,9 @@ pub fn router(state: AppState) -> Router {
     // Codes are readable over HTTP only in sandbox mode; otherwise the route does
     // not exist at all.
     let router = if sandbox {
-        router.route("/v1/sandbox/messages", get(sandbox::messages))
+        router
+            .route("/v1/sandbox/messages", get(sandbox::messages))
+            .route("/v1/sandbox/eddq/requests", post(edd::sandbox_open))
     } else {
         router
     };

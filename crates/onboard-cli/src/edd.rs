@@ -1,0 +1,93 @@
+//! `onboard edd …`: the operator's enhanced due diligence commands (CONTRACT §7).
+//! Each prints the request as JSON on stdout, as `GET /v1/enterprise/eddq/requests`
+//! shows it.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Subcommand;
+use onboard_core::clock::SystemClock;
+use onboard_core::edd::{Form, Review};
+use onboard_core::service::Onboarding;
+
+use crate::{DatabaseArgs, open_store};
+
+#[derive(Debug, Subcommand)]
+pub enum EddCommand {
+    /// Open an EDD request for a user (at most one open per user); the user's
+    /// status does not change.
+    Request {
+        /// The enterprise the user belongs to, by name.
+        #[arg(long)]
+        enterprise: String,
+        /// The enterprise's user_id of the user.
+        user_id: String,
+        /// The questionnaire: individual or business [default: the user's
+        /// account type].
+        #[arg(long, value_parser = parse_form)]
+        form: Option<Form>,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Mark an EDD request REVIEWED; the operator and note go into its event.
+    Review {
+        /// The enterprise the request belongs to, by name.
+        #[arg(long)]
+        enterprise: String,
+        /// The request's id.
+        request_id: i64,
+        /// Who reviewed it.
+        #[arg(long)]
+        operator: Option<String>,
+        /// Why, or what was found.
+        #[arg(long)]
+        note: Option<String>,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
+fn parse_form(text: &str) -> Result<Form, String> {
+    Form::parse(text)
+}
+
+pub async fn run(command: EddCommand) -> anyhow::Result<()> {
+    let request = match command {
+        EddCommand::Request {
+            enterprise,
+            user_id,
+            form,
+            database,
+        } => {
+            let onboarding = service(&database).await?;
+            let enterprise = onboarding.enterprise_named(&enterprise).await?;
+            onboarding
+                .open_edd_request(&enterprise, &user_id, form, "requested by an operator")
+                .await
+                .with_context(|| format!("Failed to open an EDD request for {user_id}"))?
+        }
+        EddCommand::Review {
+            enterprise,
+            request_id,
+            operator,
+            note,
+            database,
+        } => {
+            let onboarding = service(&database).await?;
+            let enterprise = onboarding.enterprise_named(&enterprise).await?;
+            let review = Review { operator, note };
+            onboarding
+                .review_edd(&enterprise, request_id, review)
+                .await
+                .with_context(|| format!("Failed to review EDD request {request_id}"))?
+        }
+    };
+    let json = serde_json::to_string(&request.to_wire()).context("Failed to write the request")?;
+    println!("{json}");
+    Ok(())
+}
+
+async fn service(database: &DatabaseArgs) -> anyhow::Result<Onboarding> {
+    let store = open_store(database).await?;
+    Ok(Onboarding::new(store, Arc::new(SystemClock)))
+}
