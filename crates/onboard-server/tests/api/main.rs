@@ -15,6 +15,8 @@ mod ws;
 
 mod auth;
 mod delivery;
+mod documents;
+mod edd;
 mod edge;
 mod errors;
 mod feed;

@@ -10,6 +10,10 @@ pub const BACKEND: onboard_testkit::Backend = onboard_testkit::Backend::Postgres
 mod auth;
 #[path = "../api/delivery.rs"]
 mod delivery;
+#[path = "../api/documents.rs"]
+mod documents;
+#[path = "../api/edd.rs"]
+mod edd;
 #[path = "../api/errors.rs"]
 mod errors;
 #[path = "../api/feed.rs"]
