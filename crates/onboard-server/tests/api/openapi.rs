@@ -30,6 +30,13 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/enterprise/user-tokens"),
     ("get", "/v1/user"),
     ("get", "/v1/enterprise/events"),
+    ("get", "/v1/enterprise/eddq/prompts"),
+    ("get", "/v1/enterprise/eddq/requests"),
+    ("post", "/v1/enterprise/eddq/responses"),
+    ("post", "/v1/enterprise/ddq/upload"),
+    ("post", "/v1/files/verification"),
+    ("get", "/v1/enterprise/documents"),
+    ("get", "/v1/enterprise/documents/{id}"),
     ("get", "/ws"),
     ("get", "/healthz"),
     ("get", "/readyz"),
@@ -37,6 +44,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/openapi.json"),
     // Routed only in sandbox mode (which the test servers run in).
     ("get", "/v1/sandbox/messages"),
+    ("post", "/v1/sandbox/eddq/requests"),
 ];
 
 /// The HTTP methods OpenAPI allows as keys of a path item.
@@ -439,7 +447,8 @@ async fn the_other_response_schemas_list_the_keys_the_server_writes_in_its_order
     let response = app.get_with(key, "/v1/enterprise/events").await;
     let body = Json::parse(&response.text().await.unwrap());
     for event in body.get("data").items() {
-        assert_shape(&doc, &value_doc, "Event", event, &[]);
+        let edd_only = ["edd_request", "review", "document"];
+        assert_shape(&doc, &value_doc, "Event", event, &edd_only);
         assert_shape(&doc, &value_doc, "EndUserSummary", event.get("user"), &[]);
     }
 
@@ -471,4 +480,70 @@ async fn the_other_response_schemas_list_the_keys_the_server_writes_in_its_order
         let body = Json::parse(&response.text().await.unwrap());
         assert_shape(&doc, &value_doc, schema, &body, &["error"]);
     }
+}
+
+#[tokio::test]
+async fn the_edd_schemas_list_the_keys_the_server_writes_in_its_order() {
+    use crate::documents::{Part, png, upload_legacy};
+    let app = spawn_app().await;
+    let key = &app.key_a;
+    let doc = ordered_document();
+    let value_doc: Value = serde_json::from_str(DOCUMENT).unwrap();
+    app.register_ok(key, &fixtures::individual("edd_shape"))
+        .await;
+
+    let response = app.get_with(key, "/v1/enterprise/eddq/prompts").await;
+    let body = Json::parse(&response.text().await.unwrap());
+    for prompt in body.get("data").items() {
+        assert_shape(&doc, &value_doc, "EddPrompt", prompt, &[]);
+    }
+    let response = app.open_edd(key, "edd_shape").await;
+    let body = Json::parse(&response.text().await.unwrap());
+    assert_shape(&doc, &value_doc, "EddRequest", body.get("data"), &[]);
+    let files = [Part::file("files", "id.png", png(100))];
+    let response = upload_legacy(&app, key, "edd_shape", r#"{"id.png": "ID"}"#, &files).await;
+    let body = Json::parse(&response.text().await.unwrap());
+    assert_shape(&doc, &value_doc, "UploadAccepted", &body, &[]);
+    let response = app.get_with(key, "/v1/enterprise/documents").await;
+    let body = Json::parse(&response.text().await.unwrap());
+    assert_shape(
+        &doc,
+        &value_doc,
+        "Document",
+        &body.get("data").items()[0],
+        &[],
+    );
+
+    let enterprise = app.enterprise("enterprise-a").await;
+    let review = onboard_core::edd::Review {
+        operator: Some("olivia".into()),
+        note: None,
+    };
+    let id = app.edd_requests(key, "").await[0]["id"].as_i64().unwrap();
+    app.onboarding
+        .review_edd(&enterprise, id, review)
+        .await
+        .unwrap();
+    let response = app.get_with(key, "/v1/enterprise/events").await;
+    let body = Json::parse(&response.text().await.unwrap());
+    let events = body.get("data").items();
+    let requested = &events[1];
+    assert_shape(
+        &doc,
+        &value_doc,
+        "Event",
+        requested,
+        &["review", "document"],
+    );
+    let uploaded = &events[2];
+    assert_shape(
+        &doc,
+        &value_doc,
+        "Event",
+        uploaded,
+        &["edd_request", "review"],
+    );
+    let reviewed = &events[3];
+    assert_shape(&doc, &value_doc, "Event", reviewed, &["document"]);
+    assert_shape(&doc, &value_doc, "EddReview", reviewed.get("review"), &[]);
 }
