@@ -83,11 +83,22 @@ conformance!(
         concurrent_inserts_of_one_user_id_let_exactly_one_in,
         concurrent_confirmations_of_one_code_succeed_exactly_once,
         a_client_racing_its_advisors_deactivation_never_outlives_it,
+        an_edd_request_walks_its_status_path_with_an_event_per_step,
+        documents_are_stored_whole_in_pieces_and_read_back_in_scope,
+        a_user_token_names_its_enterprise_and_user,
     ],
     database: [
         changes_through_another_store_are_forwarded_where_the_backend_hears_them,
     ],
 );
+
+#[path = "store/edd.rs"]
+mod edd;
+use edd::{
+    a_user_token_names_its_enterprise_and_user,
+    an_edd_request_walks_its_status_path_with_an_event_per_step,
+    documents_are_stored_whole_in_pieces_and_read_back_in_scope,
+};
 
 /// How long one test may take on one backend.
 const TEST_TIMEOUT: StdDuration = StdDuration::from_secs(60);
