@@ -105,6 +105,11 @@ impl Server {
         matches!(read.await, Ok(Ok(_))) && answer.starts_with(b"HTTP/1.1 200")
     }
 
+    /// The server's process id (to read its memory from `/proc`).
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("the server is running")
+    }
+
     pub fn ws(&self) -> String {
         format!("ws://127.0.0.1:{}/ws", self.port)
     }
