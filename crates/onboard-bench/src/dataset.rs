@@ -130,6 +130,7 @@ pub fn bind_user<'q>(
             Value::Int(i) => q.bind(i),
             Value::Text(t) => q.bind(t),
             Value::Bool(b) => q.bind(b),
+            Value::Bytes(v) => q.bind(v),
         })
 }
 
