@@ -77,7 +77,7 @@ impl FromRequest<AppState> for JsonBody {
 }
 
 /// The edge's body deadline, if that is why the body could not be read.
-fn body_timeout(rejection: &dyn std::error::Error) -> Option<&BodyTimeout> {
+pub(crate) fn body_timeout(rejection: &dyn std::error::Error) -> Option<&BodyTimeout> {
     let mut source = rejection.source();
     while let Some(error) = source {
         if let Some(late) = error.downcast_ref::<BodyTimeout>() {

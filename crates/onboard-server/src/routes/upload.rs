@@ -191,6 +191,9 @@ async fn drain(multipart: &mut Multipart) {
 }
 
 fn malformed(e: MultipartError) -> ApiError {
+    if let Some(late) = crate::extract::body_timeout(&e) {
+        return ApiError::Edge(Edge::TooSlow, late.to_string());
+    }
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::Edge(
             Edge::TooLarge,

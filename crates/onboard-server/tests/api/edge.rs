@@ -183,6 +183,29 @@ async fn a_body_that_does_not_arrive_in_time_is_answered_408() {
 }
 
 #[tokio::test]
+async fn an_upload_that_does_not_arrive_in_time_is_answered_408() {
+    let app = spawn_with_edge(EdgeLimits {
+        body_timeout: Duration::from_millis(600),
+        ..EdgeLimits::default()
+    })
+    .await;
+    let mut stream = connect(&app).await;
+    let head = format!(
+        "POST /v1/enterprise/ddq/upload HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+         Authorization: Bearer {}\r\nContent-Type: multipart/form-data; boundary=XyZ\r\n\
+         Content-Length: 100000\r\n\r\n--XyZ\r\nContent-Disposition: form-data; \
+         name=\"files\"; filename=\"a.png\"\r\n\r\n%PDF-",
+        app.key_a
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let (received, _) = read_until_closed(&mut stream, WAIT).await;
+    let text = String::from_utf8_lossy(&received);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("600 ms"), "the error names the limit: {text}");
+    healthz_ok(&app).await;
+}
+
+#[tokio::test]
 async fn a_connection_over_the_cap_is_refused_at_once_and_a_freed_place_is_reused() {
     let app = spawn_with_edge(EdgeLimits {
         max_connections: 4,
