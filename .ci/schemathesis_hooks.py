@@ -17,6 +17,36 @@ STORED_DATA_PROBLEMS = (
     ("advisor_user_id", "which is a client, not an advisor"),
 )
 
+# (field or field prefix, words) of problems that tie parts of one request together
+# or depend on the configured EDD prompts (CONTRACT §7): an upload's `file_types` or
+# `data` must name exactly the files sent, and answers must fit the stored prompts.
+CROSS_PART_PROBLEMS = (
+    ("file_types", "names no file of this upload"),
+    ("file_types", "does not describe the file"),
+    ("data", "names no file of this upload"),
+    ("data", "does not describe the file"),
+    ("data", "describes a file already described"),
+    ("files", "is sent more than once"),
+    ("prompts", "is not a prompt id of"),
+    ("prompts", "is a prompt of another form"),
+    ("prompts", "is required: answer"),
+    ("prompts", "must be one of:"),
+    ("prompts", "is not accepted by this prompt"),
+    ("prompts", "must be the file's name without its extension"),
+)
+
+
+def _under(field, prefix):
+    return field == prefix or field.startswith(prefix + ".") or field.startswith(prefix + "[")
+
+
+def _known_problem(e):
+    field, message = e.get("field", ""), e.get("message", "")
+    return any(field == f and words in message for f, words in STORED_DATA_PROBLEMS) or any(
+        _under(field, prefix) and words in message for prefix, words in CROSS_PART_PROBLEMS
+    )
+
+
 # Whole-request refusals of the same kind: `after` past the latest event_id of the
 # log, a `cursor` sent without `limit`, and a cursor of the right shape that this
 # server did not issue (cursors are sealed; only a real `next_cursor` opens).
@@ -30,10 +60,7 @@ STORED_DATA_ERRORS = (
 def _stored_data_only(body):
     errors = body.get("errors") or []
     if errors:
-        return all(
-            any(e.get("field") == field and words in e.get("message", "") for field, words in STORED_DATA_PROBLEMS)
-            for e in errors
-        )
+        return all(_known_problem(e) for e in errors)
     error = body.get("error", "")
     return any(words in error for words in STORED_DATA_ERRORS)
 

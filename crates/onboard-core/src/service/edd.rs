@@ -33,7 +33,7 @@ pub const MAX_LIST: u32 = 1000;
 impl Onboarding {
     /// `GET /v1/enterprise/eddq/prompts[?account_type=]`.
     pub fn edd_prompts(&self, account_type: Option<&str>) -> Result<Vec<&Prompt>, ServiceError> {
-        let form = match account_type.map(str::trim).filter(|t| !t.is_empty()) {
+        let form = match account_type {
             None => None,
             Some(t) if t.eq_ignore_ascii_case("individual") => Some(Form::Individual),
             Some(t) if t.eq_ignore_ascii_case("corporation") => Some(Form::Business),

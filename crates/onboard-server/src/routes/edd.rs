@@ -46,7 +46,11 @@ impl ListParams {
         let after = whole("after", self.after.as_deref(), 0, i64::MAX)?.unwrap_or(0);
         let max = i64::from(MAX_LIST);
         let limit = whole("limit", self.limit.as_deref(), 1, max)?.unwrap_or(max) as u32;
-        let user_id = self.user_id.as_deref().filter(|u| !u.is_empty());
+        // An empty `user_id=` is no user id: refused like any other invalid one.
+        let user_id = self.user_id.as_deref();
+        if let Some(Err(e)) = user_id.map(onboard_core::values::UserId::parse) {
+            return Err(ApiError::bad_request(format!("user_id {e}")));
+        }
         Ok((user_id, after, limit))
     }
 }
