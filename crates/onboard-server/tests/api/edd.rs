@@ -402,6 +402,17 @@ async fn prompts_are_filtered_by_account_type_and_a_bad_one_is_400() {
         why["error"].as_str().unwrap().contains("account_type"),
         "{why}"
     );
+    for path in [
+        "/v1/enterprise/eddq/prompts?account_type=",
+        "/v1/enterprise/eddq/requests?user_id=",
+        "/v1/enterprise/eddq/requests?user_id=not%20an%20id",
+        "/v1/enterprise/eddq/requests?limit=0",
+        "/v1/enterprise/documents?after=-1",
+        "/v1/enterprise/documents?limit=1001",
+    ] {
+        let refused = app.get_with(&app.key_a, path).await;
+        assert_error(refused, StatusCode::BAD_REQUEST).await;
+    }
     let unauthorized = app
         .get_with("onb_nope", "/v1/enterprise/eddq/prompts")
         .await;
