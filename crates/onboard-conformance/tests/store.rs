@@ -86,6 +86,7 @@ conformance!(
         an_edd_request_walks_its_status_path_with_an_event_per_step,
         documents_are_stored_whole_in_pieces_and_read_back_in_scope,
         a_user_token_names_its_enterprise_and_user,
+        concurrent_requests_for_one_user_open_exactly_one,
     ],
     database: [
         changes_through_another_store_are_forwarded_where_the_backend_hears_them,
@@ -97,6 +98,7 @@ mod edd;
 use edd::{
     a_user_token_names_its_enterprise_and_user,
     an_edd_request_walks_its_status_path_with_an_event_per_step,
+    concurrent_requests_for_one_user_open_exactly_one,
     documents_are_stored_whole_in_pieces_and_read_back_in_scope,
 };
 

@@ -365,3 +365,29 @@ pub(super) async fn a_user_token_names_its_enterprise_and_user(store: Arc<dyn St
         .unwrap();
     assert!(expired.is_none());
 }
+
+pub(super) async fn concurrent_requests_for_one_user_open_exactly_one(store: Arc<dyn Store>) {
+    let acme = enterprise(store.as_ref(), "acme").await.id;
+    register(store.as_ref(), acme, individual("u1")).await;
+    let attempts = (0..8).map(|_| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .open_edd_request(acme, "u1", Form::Business, "requested", NOW)
+                .await
+                .expect("open_edd_request answers")
+        })
+    });
+    let mut opened = 0;
+    for attempt in attempts {
+        match attempt.await.unwrap() {
+            EddOpening::Opened(_) => opened += 1,
+            EddOpening::AlreadyOpen(_) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(opened, 1);
+    let requests = store.list_edd_requests(acme, None, 0, 100).await.unwrap();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(super::ids(&all_events(store.as_ref(), acme).await), [1, 2]);
+}
