@@ -85,6 +85,8 @@ pub struct LimitsConfig {
     pub tokens_per_minute: Option<u64>,
     /// Feed replays (`subscribe` with `after`) a key may start per minute (default 60).
     pub replays_per_minute: Option<u64>,
+    /// Emulate the vendor's published per-address rate limits (default false).
+    pub vendor_limits: Option<bool>,
 }
 
 /// Validation rules an operator may tighten (CONTRACT §3).

@@ -28,6 +28,8 @@ pub enum Edge {
     NoRoute,
     /// A route has the path but not the method (405).
     WrongMethod,
+    /// Over a published per-address limit (429), for this many seconds more.
+    RateLimited(u64),
 }
 
 impl ApiError {
@@ -48,6 +50,7 @@ impl IntoResponse for ApiError {
             ApiError::Service(ServiceError::Refused(Refusal::Throttled(_, wait))) => Some(*wait),
             ApiError::Service(ServiceError::Unavailable(_)) => Some(1),
             ApiError::Service(ServiceError::Throttled { retry_after, .. }) => Some(*retry_after),
+            ApiError::Edge(Edge::RateLimited(retry_after), _) => Some(*retry_after),
             _ => None,
         };
         let (status, error, errors) = match self {
@@ -86,6 +89,7 @@ fn edge_status(edge: Edge) -> StatusCode {
         Edge::TooSlow => StatusCode::REQUEST_TIMEOUT,
         Edge::NoRoute => StatusCode::NOT_FOUND,
         Edge::WrongMethod => StatusCode::METHOD_NOT_ALLOWED,
+        Edge::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
     }
 }
 
