@@ -319,6 +319,9 @@ fn quotas(file: &FileConfig) -> Quotas {
     if let Some(n) = limits.replays_per_minute {
         quotas.replays_per_minute = u32::try_from(n).unwrap_or(u32::MAX);
     }
+    if let Some(n) = limits.codes_per_day {
+        quotas.codes_per_day = u32::try_from(n).unwrap_or(u32::MAX);
+    }
     quotas
 }
 

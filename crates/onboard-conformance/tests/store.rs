@@ -64,6 +64,7 @@ conformance!(
         users_are_listed_in_keyset_order_with_filters_limit_and_after,
         deactivation_happens_once_and_hides_the_user,
         a_sent_code_is_confirmed_once_and_moves_the_user,
+        the_daily_code_quota_is_kept_with_the_code_and_undone_with_it,
         a_first_code_stored_with_the_user_confirms_like_a_sent_one,
         refusals_write_nothing_but_the_failure_count,
         wrong_codes_burn_the_code_after_max_attempts,
@@ -340,10 +341,13 @@ async fn send(
 ) -> Decided {
     let rule = |u: &User, existing: Option<&CodeRecord>| {
         let fresh = CodeRecord::new(Code::hash(u.id, channel, digits), at);
-        lifecycle::decide_send(&u.summary, existing, channel, fresh)
+        lifecycle::decide_send(&u.summary, existing, channel, fresh, QUOTA)
     };
     decide(store, e, user_id, Some(channel), at, &rule).await
 }
+
+/// The daily code quota the conformance rules run with.
+const QUOTA: u32 = 3;
 
 /// Presents `digits` on `channel` at `at` (the verify rule, auto review).
 async fn confirm(
@@ -743,7 +747,7 @@ async fn deactivation_happens_once_and_hides_the_user(store: Arc<dyn Store>) {
     assert_eq!(list(store, acme, UserFilter::default()).await, ["john"]);
     let rule = |u: &User, existing: Option<&CodeRecord>| {
         let fresh = CodeRecord::new("h".into(), NOW);
-        lifecycle::decide_send(&u.summary, existing, Channel::Email, fresh)
+        lifecycle::decide_send(&u.summary, existing, Channel::Email, fresh, QUOTA)
     };
     let decided = store
         .decide(acme, "jane", Some(Channel::Email), NOW, &rule)
@@ -811,6 +815,7 @@ async fn a_sent_code_is_confirmed_once_and_moves_the_user(store: Arc<dyn Store>)
             sent_at: NOW,
             expires_at: NOW + CODE_TTL,
             failed_attempts: 0,
+            recent_sends: vec![NOW],
         })
     );
     assert_eq!(latest(store, acme).await, 1, "a send logs no event");
@@ -868,11 +873,67 @@ async fn a_sent_code_is_confirmed_once_and_moves_the_user(store: Arc<dyn Store>)
                 c,
                 Channel::Email,
                 CodeRecord::new("h".into(), NOW),
+                QUOTA,
             )
         })
         .await
         .unwrap();
     assert!(unknown.is_none());
+}
+
+async fn the_daily_code_quota_is_kept_with_the_code_and_undone_with_it(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    let acme = enterprise(store, "acme").await.id;
+    register(store, acme, individual("jane")).await;
+    let times: Vec<OffsetDateTime> = (0..QUOTA)
+        .map(|i| NOW + Duration::minutes(i64::from(i)))
+        .collect();
+    for (i, at) in times.iter().enumerate() {
+        let sent = send(store, acme, "jane", Channel::Email, &format!("{i:06}"), *at).await;
+        assert_eq!(sent.outcome, Ok(()), "send {i}");
+    }
+    let stored = stored_code(store, acme, "jane", Channel::Email)
+        .await
+        .unwrap();
+    assert_eq!(
+        stored.recent_sends, times,
+        "every send of the day is kept, in order"
+    );
+
+    // The next one within the day is refused until the first leaves the window.
+    let at = NOW + Duration::hours(1);
+    let refused = send(store, acme, "jane", Channel::Email, "999999", at).await;
+    assert_eq!(
+        refused.outcome,
+        Err(Refusal::QuotaSpent(Channel::Email, QUOTA, 23 * 3600))
+    );
+    assert_eq!(
+        stored_code(store, acme, "jane", Channel::Email)
+            .await
+            .unwrap(),
+        stored
+    );
+
+    // A failed delivery is undone with its send: the quota does not count it.
+    let next_day = NOW + Duration::hours(24);
+    let sent = send(store, acme, "jane", Channel::Email, "424242", next_day).await;
+    assert_eq!(sent.outcome, Ok(()));
+    store
+        .restore_code(
+            acme,
+            "jane",
+            Channel::Email,
+            next_day,
+            sent.previous_code.as_ref(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        stored_code(store, acme, "jane", Channel::Email)
+            .await
+            .unwrap(),
+        stored
+    );
 }
 
 async fn refusals_write_nothing_but_the_failure_count(store: Arc<dyn Store>) {

@@ -47,7 +47,9 @@ impl From<ServiceError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let retry_after = match &self {
-            ApiError::Service(ServiceError::Refused(Refusal::Throttled(_, wait))) => Some(*wait),
+            ApiError::Service(ServiceError::Refused(
+                Refusal::Throttled(_, wait) | Refusal::QuotaSpent(_, _, wait),
+            )) => Some(*wait),
             ApiError::Service(ServiceError::Unavailable(_)) => Some(1),
             ApiError::Service(ServiceError::Throttled { retry_after, .. }) => Some(*retry_after),
             ApiError::Edge(Edge::RateLimited(retry_after), _) => Some(*retry_after),
@@ -99,7 +101,9 @@ fn status_of(e: &ServiceError) -> StatusCode {
         ServiceError::Invalid(_) | ServiceError::BadRequest(_) => StatusCode::BAD_REQUEST,
         ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
         ServiceError::Conflict(_) => StatusCode::CONFLICT,
-        ServiceError::Refused(Refusal::Throttled(..)) => StatusCode::TOO_MANY_REQUESTS,
+        ServiceError::Refused(Refusal::Throttled(..) | Refusal::QuotaSpent(..)) => {
+            StatusCode::TOO_MANY_REQUESTS
+        }
         ServiceError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
         ServiceError::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
         ServiceError::DeliveryFailed(_) => StatusCode::BAD_GATEWAY,
