@@ -12,6 +12,7 @@ pub mod edge;
 pub mod error;
 pub mod extract;
 pub mod feed;
+pub mod idempotency;
 mod logging;
 pub mod metrics;
 pub mod routes;
@@ -33,7 +34,8 @@ pub const DEFAULT_BODY_LIMIT: usize = 256 * 1024;
 pub fn app(state: AppState) -> axum::Router {
     let metrics = state.feed.metrics.clone();
     let vendor_limits = state.vendor_limits.clone();
-    let mut router = routes::router(state);
+    let retries = middleware::from_fn_with_state(state.clone(), idempotency::idempotent);
+    let mut router = routes::router(state).layer(retries);
     if let Some(limits) = vendor_limits {
         router = router.layer(middleware::from_fn_with_state(limits, vendor_limits::rest));
     }
