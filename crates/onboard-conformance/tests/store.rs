@@ -297,7 +297,7 @@ async fn list(store: &dyn Store, e: EnterpriseId, filter: UserFilter) -> Vec<Str
         .await
         .expect("list_users answers")
         .into_iter()
-        .map(|l| l.user.user_id)
+        .map(|l| l.user.user_id.into_string())
         .collect()
 }
 

@@ -39,7 +39,7 @@ pub(crate) async fn append<E: Engine>(
         args![
             enterprise.0,
             event_id,
-            &user.user_id,
+            user.user_id.as_str(),
             row.kind,
             row.cause,
             row.snapshot,

@@ -46,11 +46,11 @@ impl FeedItem {
     pub fn payload(&self) -> FeedPayload {
         let u = &self.event.user;
         FeedPayload {
-            user_id: u.user_id.clone(),
-            first_name: u.first_name.clone(),
-            last_name: u.last_name.clone(),
-            email: u.email.clone(),
-            phone_number: u.phone_number.clone(),
+            user_id: u.user_id.to_string(),
+            first_name: u.first_name.to_string(),
+            last_name: u.last_name.to_string(),
+            email: u.email.to_string(),
+            phone_number: u.phone_number.to_string(),
             account_role: u.account_role.as_str().to_owned(),
             account_type: u.account_type.as_str().to_owned(),
             status: u.status.as_str().to_owned(),
@@ -291,7 +291,7 @@ impl Onboarding {
                 EventKind::Deactivated => None,
                 _ => self
                     .feed_tokens
-                    .recent(enterprise, &event.user.user_id, now),
+                    .recent(enterprise, event.user.user_id.as_str(), now),
             });
         }
         // A remembered token is only handed out while its user is still active:
@@ -300,7 +300,7 @@ impl Onboarding {
             .iter()
             .zip(&tokens)
             .filter(|(_, t)| t.is_some())
-            .map(|(e, _)| e.user.user_id.clone())
+            .map(|(e, _)| e.user.user_id.to_string())
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
             .collect();
@@ -314,8 +314,9 @@ impl Onboarding {
                     }
                 };
             for (event, token) in events.iter().zip(tokens.iter_mut()) {
-                if token.is_some() && !active.contains(&event.user.user_id) {
-                    self.feed_tokens.forget(enterprise, &event.user.user_id);
+                if token.is_some() && !active.contains(event.user.user_id.as_str()) {
+                    self.feed_tokens
+                        .forget(enterprise, event.user.user_id.as_str());
                     *token = None;
                 }
             }
@@ -324,7 +325,7 @@ impl Onboarding {
         for (i, (event, token)) in events.iter().zip(&tokens).enumerate() {
             if token.is_none() && event.kind != EventKind::Deactivated {
                 fresh
-                    .entry(event.user.user_id.clone())
+                    .entry(event.user.user_id.to_string())
                     .or_insert_with(|| (UserToken::generate(self.random.as_ref()), i));
             }
         }

@@ -16,6 +16,7 @@ mod log;
 mod quota;
 pub use feed::{Changes, FeedItem, LogRead, MAX_EVENTS_PER_READ};
 pub use quota::Quotas;
+
 mod tokens;
 mod users;
 mod verify;
@@ -34,6 +35,7 @@ use crate::random::{OsRandom, Random};
 use crate::secret::KeyHash;
 use crate::store::{Enterprise, Store, StoreError};
 use crate::user::UserSummary;
+use crate::values::UserId;
 
 /// Why a use case did not succeed; each variant is one HTTP status (CONTRACT §1).
 #[derive(Debug, thiserror::Error)]
@@ -252,7 +254,36 @@ impl Onboarding {
 }
 
 fn user_not_found(user_id: &str) -> ServiceError {
-    ServiceError::NotFound(format!("No user with user_id {user_id} exists."))
+    NoSuchUser::User.error(user_id)
+}
+
+/// How a route says that a `user_id` names nobody (each route has its sentence).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoSuchUser {
+    /// Reading, verifying, the outbox: "No user with user_id … exists."
+    User,
+    /// Deactivation, in the vendor's words.
+    Account,
+    /// Minting tokens: nothing was minted.
+    TokenUser,
+}
+
+impl NoSuchUser {
+    pub fn error(self, user_id: &str) -> ServiceError {
+        ServiceError::NotFound(match self {
+            NoSuchUser::User => format!("No user with user_id {user_id} exists."),
+            NoSuchUser::Account => "The account does not exist to be disabled.".into(),
+            NoSuchUser::TokenUser => {
+                format!("No user with user_id {user_id} exists; no token was minted.")
+            }
+        })
+    }
+
+    /// A `user_id` from a path, query or body, parsed: one that cannot be an id
+    /// names nobody, and is answered as such.
+    pub fn parse(self, raw: &str) -> Result<UserId, ServiceError> {
+        UserId::parse(raw).map_err(|_| self.error(raw))
+    }
 }
 
 #[cfg(test)]

@@ -709,17 +709,20 @@ async fn under_manual_review_a_verified_user_waits_for_an_operator() {
     }
 
     app.onboarding
-        .review(&enterprise, "approved", true)
+        .review(&enterprise, &uid("approved"), true)
         .await
         .unwrap();
     assert_state(&app, "approved", "VERIFIED", requirements(false, false)).await;
     app.onboarding
-        .review(&enterprise, "rejected", false)
+        .review(&enterprise, &uid("rejected"), false)
         .await
         .unwrap();
     assert_state(&app, "rejected", "UNSUPPORTED", requirements(false, false)).await;
 
-    let outstanding = app.onboarding.review(&enterprise, "half-done", true).await;
+    let outstanding = app
+        .onboarding
+        .review(&enterprise, &uid("half-done"), true)
+        .await;
     assert!(
         matches!(
             &outstanding,
@@ -729,7 +732,10 @@ async fn under_manual_review_a_verified_user_waits_for_an_operator() {
     );
     assert_state(&app, "half-done", "PENDING", requirements(false, true)).await;
 
-    let twice = app.onboarding.review(&enterprise, "approved", true).await;
+    let twice = app
+        .onboarding
+        .review(&enterprise, &uid("approved"), true)
+        .await;
     assert!(
         matches!(
             twice,
@@ -737,13 +743,16 @@ async fn under_manual_review_a_verified_user_waits_for_an_operator() {
         ),
         "{twice:?}"
     );
-    let unknown = app.onboarding.review(&enterprise, "nobody", true).await;
+    let unknown = app
+        .onboarding
+        .review(&enterprise, &uid("nobody"), true)
+        .await;
     assert!(
         matches!(unknown, Err(ServiceError::NotFound(_))),
         "{unknown:?}"
     );
     let foreign = app.enterprise("enterprise-b").await;
-    let elsewhere = app.onboarding.review(&foreign, "corp", true).await;
+    let elsewhere = app.onboarding.review(&foreign, &uid("corp"), true).await;
     assert!(
         matches!(elsewhere, Err(ServiceError::NotFound(_))),
         "{elsewhere:?}"
@@ -872,4 +881,9 @@ async fn the_type_is_matched_in_any_case_and_answered_in_lower_case() {
     assert_eq!(verified["data"]["type"], "email");
     let sent = body_ok(app.send_code(key, "jane", "Sms").await, StatusCode::OK).await;
     assert_eq!(sent["data"]["type"], "sms");
+}
+
+/// A user id as the service takes it.
+fn uid(text: &str) -> onboard_core::values::UserId {
+    onboard_core::values::UserId::parse(text).unwrap()
 }
