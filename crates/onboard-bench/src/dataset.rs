@@ -18,6 +18,7 @@ use onboard_core::lifecycle;
 use onboard_core::registration::Registration;
 use onboard_core::store::{EnterpriseId, EventRow, Store as _, UserRow};
 use onboard_core::user::UserSummary;
+use onboard_core::values::{Email, UserId};
 use onboard_store_sql::{INSERT_USER, Value, insert_args};
 use serde_json::json;
 use sqlx::SqliteConnection;
@@ -111,8 +112,9 @@ impl RowTemplate {
     /// The `events` row its registration appends.
     pub fn event(&self, user_id: &str, now: OffsetDateTime) -> anyhow::Result<EventRow> {
         let mut summary = self.summary.clone();
-        summary.user_id = user_id.to_owned();
-        summary.email = format!("{user_id}@bench-mail.com");
+        summary.user_id = UserId::parse(user_id).map_err(|e| anyhow!("{user_id}: {e}"))?;
+        summary.email = Email::parse(&format!("{user_id}@bench-mail.com"))
+            .map_err(|e| anyhow!("{user_id}: {e}"))?;
         EventRow::encode(EventKind::Registered, "registered", &summary, now)
             .map_err(|e| anyhow!("{e}"))
     }

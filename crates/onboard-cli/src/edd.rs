@@ -61,6 +61,8 @@ pub async fn run(command: EddCommand) -> anyhow::Result<()> {
         } => {
             let onboarding = service(&database).await?;
             let enterprise = onboarding.enterprise_named(&enterprise).await?;
+            let user_id = onboard_core::values::UserId::parse(&user_id)
+                .map_err(|e| anyhow::anyhow!("the user_id {user_id:?} {e}"))?;
             onboarding
                 .open_edd_request(&enterprise, &user_id, form, "requested by an operator")
                 .await

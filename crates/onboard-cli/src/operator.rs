@@ -5,7 +5,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Subcommand;
 use onboard_core::clock::SystemClock;
-use onboard_core::service::Onboarding;
+use onboard_core::service::{NoSuchUser, Onboarding};
 use onboard_core::time_format::rfc3339_millis;
 
 use crate::{DatabaseArgs, open_store};
@@ -52,11 +52,12 @@ pub async fn users(command: UsersCommand) -> anyhow::Result<()> {
     let store = open_store(&args.database).await?;
     let onboarding = Onboarding::new(store, Arc::new(SystemClock));
     let enterprise = onboarding.enterprise_named(&args.enterprise).await?;
+    let user_id = NoSuchUser::User.parse(&args.user_id)?;
     onboarding
-        .review(&enterprise, &args.user_id, approve)
+        .review(&enterprise, &user_id, approve)
         .await
         .with_context(|| format!("Failed to review {}", args.user_id))?;
-    let user = onboarding.user(&enterprise, &args.user_id).await?;
+    let user = onboarding.user(&enterprise, &user_id).await?;
     println!("{} is now {}", args.user_id, user.summary.status.as_str());
     Ok(())
 }

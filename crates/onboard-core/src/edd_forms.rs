@@ -18,7 +18,7 @@ use crate::values::UserId;
 /// A checked legacy upload form.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LegacyForm {
-    pub user_id: String,
+    pub user_id: UserId,
     pub ddq_id: Option<i64>,
     /// The document type of each file, in the order of `filenames`.
     pub types: Vec<String>,
@@ -73,15 +73,11 @@ impl LegacyForm {
         let user_id = match single(texts, "user_id", &problems) {
             None => {
                 problems.push("user_id", "is required");
-                String::new()
+                None
             }
-            Some(text) => match UserId::parse(text) {
-                Ok(id) => id.as_str().to_owned(),
-                Err(e) => {
-                    problems.push("user_id", e.to_string());
-                    String::new()
-                }
-            },
+            Some(text) => UserId::parse(text)
+                .map_err(|e| problems.push("user_id", e.to_string()))
+                .ok(),
         };
         let ddq_id = single(texts, "ddq_id", &problems).and_then(|text| {
             let form = text.trim().parse::<i64>().ok().and_then(Form::from_ddq_id);
@@ -98,14 +94,17 @@ impl LegacyForm {
             }
             Some(text) => legacy_types(text, filenames, &problems),
         };
-        done(
-            LegacyForm {
-                user_id,
-                ddq_id,
-                types,
-            },
-            problems,
-        )
+        match user_id {
+            Some(user_id) => done(
+                LegacyForm {
+                    user_id,
+                    ddq_id,
+                    types,
+                },
+                problems,
+            ),
+            None => Err(problems.into_vec()),
+        }
     }
 }
 

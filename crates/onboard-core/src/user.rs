@@ -3,7 +3,7 @@
 use onboard_api::{EndUser, EndUserSummary, Profile, Requirements};
 use uuid::Uuid;
 
-use crate::values::ValueError;
+use crate::values::{Email, Name, Phone, UserId, ValueError};
 
 /// `individual` or `corporation`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,28 +96,29 @@ impl Status {
 pub struct UserSummary {
     pub account_type: AccountType,
     pub account_role: AccountRole,
-    pub user_id: String,
-    pub advisor_user_id: Option<String>,
-    pub email: String,
-    pub first_name: String,
-    pub last_name: String,
-    pub phone_number: String,
+    pub user_id: UserId,
+    pub advisor_user_id: Option<UserId>,
+    pub email: Email,
+    pub first_name: Name,
+    pub last_name: Name,
+    pub phone_number: Phone,
     pub status: Status,
     pub requirements: Requirements,
 }
 
 impl UserSummary {
-    /// Reads a list shape back (event snapshots are stored in it).
-    pub fn from_wire(w: EndUserSummary) -> Result<Self, ValueError> {
+    /// Reads a list shape back from this server's own event snapshots (its
+    /// values were checked when the user was registered).
+    pub fn from_stored(w: EndUserSummary) -> Result<Self, ValueError> {
         Ok(UserSummary {
             account_type: AccountType::parse(&w.account_type)?,
             account_role: AccountRole::parse(&w.account_role)?,
-            user_id: w.user_id,
-            advisor_user_id: w.advisor_user_id,
-            email: w.email,
-            first_name: w.first_name,
-            last_name: w.last_name,
-            phone_number: w.phone_number,
+            user_id: UserId::from_stored(w.user_id),
+            advisor_user_id: w.advisor_user_id.map(UserId::from_stored),
+            email: Email::from_stored(w.email),
+            first_name: Name::from_stored(w.first_name),
+            last_name: Name::from_stored(w.last_name),
+            phone_number: Phone::from_stored(w.phone_number),
             status: Status::parse(&w.status)?,
             requirements: w.requirements,
         })
@@ -127,12 +128,12 @@ impl UserSummary {
         EndUserSummary {
             account_type: self.account_type.as_str().to_owned(),
             account_role: self.account_role.as_str().to_owned(),
-            user_id: self.user_id.clone(),
-            advisor_user_id: self.advisor_user_id.clone(),
-            email: self.email.clone(),
-            first_name: self.first_name.clone(),
-            last_name: self.last_name.clone(),
-            phone_number: self.phone_number.clone(),
+            user_id: self.user_id.to_string(),
+            advisor_user_id: self.advisor_user_id.as_ref().map(UserId::to_string),
+            email: self.email.to_string(),
+            first_name: self.first_name.to_string(),
+            last_name: self.last_name.to_string(),
+            phone_number: self.phone_number.to_string(),
             status: self.status.as_str().to_owned(),
             requirements: self.requirements,
         }
@@ -150,17 +151,17 @@ pub struct User {
 impl User {
     /// The full shape (CONTRACT §2, the vendor's *Get End User*).
     pub fn to_wire(&self) -> EndUser {
-        let s = &self.summary;
+        let s = self.summary.to_wire();
         let p = self.profile.clone();
         EndUser {
-            account_type: s.account_type.as_str().to_owned(),
-            account_role: s.account_role.as_str().to_owned(),
-            user_id: s.user_id.clone(),
-            advisor_user_id: s.advisor_user_id.clone(),
-            email: s.email.clone(),
-            first_name: s.first_name.clone(),
-            last_name: s.last_name.clone(),
-            phone_number: s.phone_number.clone(),
+            account_type: s.account_type,
+            account_role: s.account_role,
+            user_id: s.user_id,
+            advisor_user_id: s.advisor_user_id,
+            email: s.email,
+            first_name: s.first_name,
+            last_name: s.last_name,
+            phone_number: s.phone_number,
             account_purpose: p.account_purpose,
             account_purpose_other: p.account_purpose_other,
             source_of_funds: p.source_of_funds,
@@ -173,7 +174,7 @@ impl User {
             individual: p.individual,
             business: p.business,
             beneficial_owners: p.beneficial_owners,
-            status: s.status.as_str().to_owned(),
+            status: s.status,
             requirements: s.requirements,
         }
     }

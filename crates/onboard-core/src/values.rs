@@ -51,7 +51,7 @@ fn check_length(text: &str, min: usize, max: usize) -> Result<(), ValueError> {
 macro_rules! string_value {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
         pub struct $name(String);
 
         impl $name {
@@ -61,6 +61,34 @@ macro_rules! string_value {
 
             pub fn into_string(self) -> String {
                 self.0
+            }
+
+            /// A value read back from this server's own storage or event
+            /// snapshots, where it was checked when first written (by the rules
+            /// of that day); never for input from a client.
+            pub fn from_stored(text: String) -> Self {
+                $name(text)
+            }
+        }
+
+        /// Reads as the text it holds (it cannot be built without its checks).
+        impl std::ops::Deref for $name {
+            type Target = str;
+
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
             }
         }
 

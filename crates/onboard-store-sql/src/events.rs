@@ -25,7 +25,7 @@ pub(crate) async fn append<E: Engine>(
     now: OffsetDateTime,
 ) -> Result<i64, StoreError> {
     let row = EventRow::encode(kind, cause, user, now)?;
-    append_row::<E>(tx, enterprise, &user.user_id, row).await
+    append_row::<E>(tx, enterprise, user.user_id.as_str(), row).await
 }
 
 /// [`append`] of a row already encoded (an EDD or document event, with detail).

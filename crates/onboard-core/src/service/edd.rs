@@ -52,11 +52,12 @@ impl Onboarding {
     pub async fn open_edd_request(
         &self,
         enterprise: &Enterprise,
-        user_id: &str,
+        user_id: &UserId,
         form: Option<Form>,
         cause: &str,
     ) -> Result<EddRequest, ServiceError> {
         let user = self.user(enterprise, user_id).await?;
+        let user_id = user_id.as_str();
         let form = form.unwrap_or(Form::of(user.summary.account_type));
         let now = self.clock.now();
         match self
@@ -101,12 +102,13 @@ impl Onboarding {
     ) -> Result<EddRequest, ServiceError> {
         let (user_id, prompts) = responses_body(body)?;
         self.user(enterprise, &user_id).await?;
+        let user_id = user_id.as_str();
         let request = self
             .store
-            .open_edd_request_of(enterprise.id, &user_id)
+            .open_edd_request_of(enterprise.id, user_id)
             .await?
             .filter(|r| r.status.takes_answers())
-            .ok_or_else(|| no_request_for_answers(&user_id))?;
+            .ok_or_else(|| no_request_for_answers(user_id))?;
         let answers = self
             .edd
             .parse_answers(request.form, prompts)
@@ -122,7 +124,7 @@ impl Onboarding {
                 Ok(request)
             }
             EddAnswering::NotTaking(_) | EddAnswering::NoRequest => {
-                Err(no_request_for_answers(&user_id))
+                Err(no_request_for_answers(user_id))
             }
         }
     }
@@ -159,11 +161,12 @@ impl Onboarding {
     pub async fn upload_documents(
         &self,
         enterprise: EnterpriseId,
-        user_id: &str,
+        user_id: &UserId,
         ddq_id: Option<i64>,
         uploaded_by: Uploader,
         uploads: Vec<Upload>,
     ) -> Result<Vec<Document>, ServiceError> {
+        let user_id = user_id.as_str();
         if self.store.find_user(enterprise, user_id).await?.is_none() {
             return Err(user_not_found(user_id));
         }
@@ -250,7 +253,7 @@ fn no_request_for_answers(user_id: &str) -> ServiceError {
 }
 
 /// The `user_id` and `prompts` of a responses body; every problem at once.
-fn responses_body(body: Value) -> Result<(String, Value), ServiceError> {
+fn responses_body(body: Value) -> Result<(UserId, Value), ServiceError> {
     let problems = Problems::default();
     let Some(mut obj) = Obj::new(body, "", &problems) else {
         return Err(ServiceError::Invalid(problems.into_vec()));
@@ -269,9 +272,7 @@ fn responses_body(body: Value) -> Result<(String, Value), ServiceError> {
     };
     obj.finish();
     match (user_id, prompts) {
-        (Some(user_id), Some(prompts)) if problems.is_empty() => {
-            Ok((user_id.as_str().to_owned(), prompts))
-        }
+        (Some(user_id), Some(prompts)) if problems.is_empty() => Ok((user_id, prompts)),
         _ => Err(ServiceError::Invalid(nonempty(problems.into_vec()))),
     }
 }

@@ -47,11 +47,11 @@ impl FeedItem {
     pub fn payload(&self) -> FeedPayload {
         let u = &self.event.user;
         FeedPayload {
-            user_id: u.user_id.clone(),
-            first_name: u.first_name.clone(),
-            last_name: u.last_name.clone(),
-            email: u.email.clone(),
-            phone_number: u.phone_number.clone(),
+            user_id: u.user_id.to_string(),
+            first_name: u.first_name.to_string(),
+            last_name: u.last_name.to_string(),
+            email: u.email.to_string(),
+            phone_number: u.phone_number.to_string(),
             account_role: u.account_role.as_str().to_owned(),
             account_type: u.account_type.as_str().to_owned(),
             status: u.status.as_str().to_owned(),
@@ -290,7 +290,7 @@ impl Onboarding {
         for event in &events {
             tokens.push(if event.kind.is_user_change() {
                 self.feed_tokens
-                    .recent(enterprise, &event.user.user_id, now)
+                    .recent(enterprise, event.user.user_id.as_str(), now)
             } else {
                 None
             });
@@ -301,7 +301,7 @@ impl Onboarding {
             .iter()
             .zip(&tokens)
             .filter(|(_, t)| t.is_some())
-            .map(|(e, _)| e.user.user_id.clone())
+            .map(|(e, _)| e.user.user_id.to_string())
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
             .collect();
@@ -315,8 +315,9 @@ impl Onboarding {
                     }
                 };
             for (event, token) in events.iter().zip(tokens.iter_mut()) {
-                if token.is_some() && !active.contains(&event.user.user_id) {
-                    self.feed_tokens.forget(enterprise, &event.user.user_id);
+                if token.is_some() && !active.contains(event.user.user_id.as_str()) {
+                    self.feed_tokens
+                        .forget(enterprise, event.user.user_id.as_str());
                     *token = None;
                 }
             }
@@ -325,7 +326,7 @@ impl Onboarding {
         for (i, (event, token)) in events.iter().zip(&tokens).enumerate() {
             if token.is_none() && event.kind.is_user_change() {
                 fresh
-                    .entry(event.user.user_id.clone())
+                    .entry(event.user.user_id.to_string())
                     .or_insert_with(|| (UserToken::generate(self.random.as_ref()), i));
             }
         }

@@ -5,6 +5,7 @@ use onboard_api::OutboxMessage;
 use super::{Onboarding, ServiceError, user_not_found};
 use crate::store::Enterprise;
 use crate::time_format::rfc3339_millis;
+use crate::values::UserId;
 
 impl Onboarding {
     /// `GET /v1/sandbox/messages?user_id=`: the outbox of one of the enterprise's
@@ -12,8 +13,9 @@ impl Onboarding {
     pub async fn outbox_of(
         &self,
         enterprise: &Enterprise,
-        user_id: &str,
+        user_id: &UserId,
     ) -> Result<Vec<OutboxMessage>, ServiceError> {
+        let user_id = user_id.as_str();
         if self
             .store
             .find_user(enterprise.id, user_id)

@@ -11,11 +11,14 @@ mod cursor;
 mod edd;
 pub use edd::{MAX_LIST, Upload};
 mod feed;
+mod idempotency;
 pub use cursor::Cursor;
+pub use idempotency::{IdempotencyKey, MAX_IDEMPOTENCY_KEY, Retry};
 mod log;
 mod quota;
 pub use feed::{Changes, FeedItem, LogRead, MAX_EVENTS_PER_READ};
 pub use quota::Quotas;
+
 mod tokens;
 mod users;
 mod verify;
@@ -34,6 +37,7 @@ use crate::random::{OsRandom, Random};
 use crate::secret::KeyHash;
 use crate::store::{Enterprise, Store, StoreError};
 use crate::user::UserSummary;
+use crate::values::UserId;
 
 /// Why a use case did not succeed; each variant is one HTTP status (CONTRACT §1).
 #[derive(Debug, thiserror::Error)]
@@ -48,16 +52,15 @@ pub enum ServiceError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// A well-formed request that cannot be carried out as asked (422).
+    #[error("{0}")]
+    Unprocessable(String),
     /// The user's state forbids the request (422), or it is throttled (429).
     #[error("{0}")]
     Refused(Refusal),
     /// A code could not be handed to its delivery channel (502).
     #[error("{0}")]
     DeliveryFailed(String),
-    /// A valid request that what is stored forbids (422), e.g. an EDD answer
-    /// without an open request, or a file whose content is not what it claims.
-    #[error("{0}")]
-    Unprocessable(String),
     /// Over a per-key budget (429, with the seconds to wait).
     #[error("{why}")]
     Throttled { why: String, retry_after: u64 },
@@ -261,7 +264,36 @@ impl Onboarding {
 }
 
 fn user_not_found(user_id: &str) -> ServiceError {
-    ServiceError::NotFound(format!("No user with user_id {user_id} exists."))
+    NoSuchUser::User.error(user_id)
+}
+
+/// How a route says that a `user_id` names nobody (each route has its sentence).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoSuchUser {
+    /// Reading, verifying, the outbox: "No user with user_id … exists."
+    User,
+    /// Deactivation, in the vendor's words.
+    Account,
+    /// Minting tokens: nothing was minted.
+    TokenUser,
+}
+
+impl NoSuchUser {
+    pub fn error(self, user_id: &str) -> ServiceError {
+        ServiceError::NotFound(match self {
+            NoSuchUser::User => format!("No user with user_id {user_id} exists."),
+            NoSuchUser::Account => "The account does not exist to be disabled.".into(),
+            NoSuchUser::TokenUser => {
+                format!("No user with user_id {user_id} exists; no token was minted.")
+            }
+        })
+    }
+
+    /// A `user_id` from a path, query or body, parsed: one that cannot be an id
+    /// names nobody, and is answered as such.
+    pub fn parse(self, raw: &str) -> Result<UserId, ServiceError> {
+        UserId::parse(raw).map_err(|_| self.error(raw))
+    }
 }
 
 #[cfg(test)]

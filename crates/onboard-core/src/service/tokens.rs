@@ -2,11 +2,12 @@
 
 use onboard_api::UserTokenOut;
 
-use super::{Onboarding, ServiceError};
+use super::{NoSuchUser, Onboarding, ServiceError};
 use crate::secret::{KeyHash, USER_TOKEN_TTL, UserToken};
 use crate::store::{Enterprise, EnterpriseId, Minting, TokenGrant};
 use crate::time_format::rfc3339_millis;
 use crate::user::User;
+use crate::values::UserId;
 
 impl Onboarding {
     /// Mints one token per user id, all or nothing; a 404 names the first id that
@@ -14,7 +15,7 @@ impl Onboarding {
     pub async fn mint_tokens(
         &self,
         enterprise: EnterpriseId,
-        user_ids: &[String],
+        user_ids: &[UserId],
     ) -> Result<Vec<UserTokenOut>, ServiceError> {
         self.take_tokens(enterprise, user_ids.len())?;
         let now = self.clock.now();
@@ -27,7 +28,7 @@ impl Onboarding {
             .iter()
             .zip(&tokens)
             .map(|(user_id, token)| TokenGrant {
-                user_id: user_id.clone(),
+                user_id: user_id.to_string(),
                 hash: token.hash(),
                 expires_at,
             })
@@ -35,9 +36,7 @@ impl Onboarding {
         if let Minting::UnknownUser(unknown) =
             self.store.mint_tokens(enterprise, &grants, now).await?
         {
-            return Err(ServiceError::NotFound(format!(
-                "No user with user_id {unknown} exists; no token was minted."
-            )));
+            return Err(NoSuchUser::TokenUser.error(&unknown));
         }
         Ok(user_ids
             .iter()
@@ -45,7 +44,7 @@ impl Onboarding {
             .map(|(user_id, token)| UserTokenOut {
                 token: token.expose().to_owned(),
                 expires: rfc3339_millis(expires_at),
-                partner_user_id: user_id.clone(),
+                partner_user_id: user_id.to_string(),
             })
             .collect())
     }
@@ -54,10 +53,10 @@ impl Onboarding {
     pub async fn mint_token(
         &self,
         enterprise: &Enterprise,
-        user_id: &str,
+        user_id: &UserId,
     ) -> Result<UserTokenOut, ServiceError> {
         let mut minted = self
-            .mint_tokens(enterprise.id, &[user_id.to_owned()])
+            .mint_tokens(enterprise.id, std::slice::from_ref(user_id))
             .await?;
         minted
             .pop()

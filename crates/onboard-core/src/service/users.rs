@@ -5,7 +5,7 @@ use onboard_api::FieldProblem;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::{Cursor, Onboarding, ServiceError, UserPage, user_not_found};
+use super::{Cursor, NoSuchUser, Onboarding, ServiceError, UserPage, user_not_found};
 use crate::lifecycle;
 use crate::registration::Registration;
 use crate::store::{Deactivation, Enterprise, EnterpriseId, StoreError, UserFilter};
@@ -67,7 +67,10 @@ impl Onboarding {
             }
             Err(StoreError::AdvisorUnavailable) => {
                 return Err(ServiceError::Invalid(vec![advisor_missing(
-                    user.summary.advisor_user_id.as_deref().unwrap_or_default(),
+                    user.summary
+                        .advisor_user_id
+                        .as_ref()
+                        .map_or("", |id| id.as_str()),
                 )]));
             }
             Err(e) => return Err(e.into()),
@@ -112,11 +115,15 @@ impl Onboarding {
     }
 
     /// `GET /v1/enterprise/users/:user_id`.
-    pub async fn user(&self, enterprise: &Enterprise, user_id: &str) -> Result<User, ServiceError> {
+    pub async fn user(
+        &self,
+        enterprise: &Enterprise,
+        user_id: &UserId,
+    ) -> Result<User, ServiceError> {
         self.store
-            .find_user(enterprise.id, user_id)
+            .find_user(enterprise.id, user_id.as_str())
             .await?
-            .ok_or_else(|| user_not_found(user_id))
+            .ok_or_else(|| user_not_found(user_id.as_str()))
     }
 
     /// One page of `GET /v1/enterprise/users`; the full list is these pages streamed.
@@ -150,22 +157,20 @@ impl Onboarding {
     pub async fn deactivate(
         &self,
         enterprise: &Enterprise,
-        user_id: &str,
+        user_id: &UserId,
     ) -> Result<(), ServiceError> {
         let now = self.clock.now();
         match self
             .store
-            .deactivate_user(enterprise.id, user_id, now)
+            .deactivate_user(enterprise.id, user_id.as_str(), now)
             .await?
         {
             Deactivation::Deactivated => {
-                self.feed_tokens.forget(enterprise.id, user_id);
+                self.feed_tokens.forget(enterprise.id, user_id.as_str());
                 self.changes.changed(enterprise.id);
                 Ok(())
             }
-            Deactivation::NoActiveUser => Err(ServiceError::NotFound(
-                "The account does not exist to be disabled.".into(),
-            )),
+            Deactivation::NoActiveUser => Err(NoSuchUser::Account.error(user_id.as_str())),
         }
     }
 }

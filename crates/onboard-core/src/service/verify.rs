@@ -9,6 +9,7 @@ use crate::delivery::{CodeMessage, DeliveryError};
 use crate::lifecycle::{self, Trigger};
 use crate::store::{Decide, Decided, Enterprise};
 use crate::user::UserSummary;
+use crate::values::UserId;
 use crate::verification::{Channel, Code, CodeRecord};
 use time::OffsetDateTime;
 
@@ -17,14 +18,15 @@ impl Onboarding {
     pub async fn send_code(
         &self,
         enterprise: &Enterprise,
-        user_id: &str,
+        user_id: &UserId,
         channel: Channel,
     ) -> Result<CodeSent, ServiceError> {
         let now = self.clock.now();
         let code = Code::generate(self.random.as_ref());
+        let quota = self.quotas.codes_per_day;
         let decide: Decide<'_> = &|user, existing| {
             let fresh = CodeRecord::new(Code::hash(user.id, channel, code.expose()), now);
-            lifecycle::decide_send(&user.summary, existing, channel, fresh)
+            lifecycle::decide_send(&user.summary, existing, channel, fresh, quota)
         };
         let decided = self.run(enterprise, user_id, Some(channel), decide).await?;
         let previous = decided.previous_code.as_ref();
@@ -53,12 +55,12 @@ impl Onboarding {
         previous: Option<&CodeRecord>,
     ) -> Result<CodeSent, ServiceError> {
         let to = match channel {
-            Channel::Email => user.email.clone(),
-            Channel::Sms => user.phone_number.clone(),
+            Channel::Email => user.email.to_string(),
+            Channel::Sms => user.phone_number.to_string(),
         };
         let message = CodeMessage {
             enterprise: enterprise.id,
-            user_id: user.user_id.clone(),
+            user_id: user.user_id.to_string(),
             channel,
             to: to.clone(),
             code,
@@ -74,7 +76,13 @@ impl Onboarding {
             };
             let restored = self
                 .store
-                .restore_code(enterprise.id, &user.user_id, channel, sent_at, previous)
+                .restore_code(
+                    enterprise.id,
+                    user.user_id.as_str(),
+                    channel,
+                    sent_at,
+                    previous,
+                )
                 .await;
             if let Err(e) = restored {
                 // The delivery failure is what the client needs to hear about.
@@ -87,7 +95,7 @@ impl Onboarding {
             Channel::Sms => (None, Some(to)),
         };
         Ok(CodeSent {
-            user_id: user.user_id.clone(),
+            user_id: user.user_id.to_string(),
             r#type: channel.as_str().into(),
             email,
             phone_number,
@@ -98,7 +106,7 @@ impl Onboarding {
     pub async fn confirm_code(
         &self,
         enterprise: &Enterprise,
-        user_id: &str,
+        user_id: &UserId,
         channel: Channel,
         otp: &str,
     ) -> Result<(), ServiceError> {
@@ -117,7 +125,7 @@ impl Onboarding {
     pub async fn review(
         &self,
         enterprise: &Enterprise,
-        user_id: &str,
+        user_id: &UserId,
         approve: bool,
     ) -> Result<(), ServiceError> {
         let trigger = if approve {
@@ -136,16 +144,16 @@ impl Onboarding {
     async fn run(
         &self,
         enterprise: &Enterprise,
-        user_id: &str,
+        user_id: &UserId,
         channel: Option<Channel>,
         decide: Decide<'_>,
     ) -> Result<Decided, ServiceError> {
         let now = self.clock.now();
         let decided = self
             .store
-            .decide(enterprise.id, user_id, channel, now, decide)
+            .decide(enterprise.id, user_id.as_str(), channel, now, decide)
             .await?
-            .ok_or_else(|| user_not_found(user_id))?;
+            .ok_or_else(|| user_not_found(user_id.as_str()))?;
         match &decided.outcome {
             Ok(()) => Ok(decided),
             Err(refusal) => Err(ServiceError::Refused(refusal.clone())),

@@ -8,6 +8,7 @@ use uuid::Uuid;
 use super::{Listed, StoreError};
 use crate::events::{Event, EventDetail, EventKind};
 use crate::user::{AccountRole, AccountType, Status, User, UserSummary};
+use crate::values::{Email, Name, Phone, UserId};
 
 /// Unix microseconds: how backends store instants.
 pub fn micros(t: OffsetDateTime) -> i64 {
@@ -62,12 +63,12 @@ impl UserRow {
             id: user.id.to_string(),
             account_type: s.account_type.as_str().to_owned(),
             account_role: s.account_role.as_str().to_owned(),
-            user_id: s.user_id.clone(),
-            advisor_user_id: s.advisor_user_id.clone(),
-            email: s.email.clone(),
-            first_name: s.first_name.clone(),
-            last_name: s.last_name.clone(),
-            phone_number: s.phone_number.clone(),
+            user_id: s.user_id.to_string(),
+            advisor_user_id: s.advisor_user_id.as_ref().map(UserId::to_string),
+            email: s.email.to_string(),
+            first_name: s.first_name.to_string(),
+            last_name: s.last_name.to_string(),
+            phone_number: s.phone_number.to_string(),
             status: s.status.as_str().to_owned(),
             email_required: s.requirements.email,
             sms_required: s.requirements.sms,
@@ -83,12 +84,12 @@ impl UserRow {
                     .map_err(|_| corrupt("account_type"))?,
                 account_role: AccountRole::parse(&self.account_role)
                     .map_err(|_| corrupt("account_role"))?,
-                user_id: self.user_id,
-                advisor_user_id: self.advisor_user_id,
-                email: self.email,
-                first_name: self.first_name,
-                last_name: self.last_name,
-                phone_number: self.phone_number,
+                user_id: UserId::from_stored(self.user_id),
+                advisor_user_id: self.advisor_user_id.map(UserId::from_stored),
+                email: Email::from_stored(self.email),
+                first_name: Name::from_stored(self.first_name),
+                last_name: Name::from_stored(self.last_name),
+                phone_number: Phone::from_stored(self.phone_number),
                 status: Status::parse(&self.status).map_err(|_| corrupt("status"))?,
                 requirements: Requirements {
                     email: self.email_required,
@@ -164,7 +165,7 @@ impl EventRow {
             event_id: self.event_id,
             kind: EventKind::parse(&self.kind).map_err(|_| corrupt("event kind"))?,
             cause: self.cause,
-            user: UserSummary::from_wire(wire).map_err(|_| corrupt("event snapshot"))?,
+            user: UserSummary::from_stored(wire).map_err(|_| corrupt("event snapshot"))?,
             at: from_micros(self.created_at),
             detail: self
                 .detail

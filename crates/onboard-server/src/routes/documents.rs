@@ -13,6 +13,7 @@ use onboard_core::edd::Uploader;
 use onboard_core::edd_forms::{LegacyForm, VerificationForm};
 use onboard_core::service::{Onboarding, ServiceError, Upload};
 use onboard_core::store::EnterpriseId;
+use onboard_core::values::UserId;
 
 use super::edd::ListParams;
 use super::upload::{self, Form};
@@ -81,7 +82,7 @@ pub async fn upload_verification(
 }
 
 /// The enterprise and `user_id` a bearer user auth token belongs to.
-pub struct UserOwner(EnterpriseId, String);
+pub struct UserOwner(EnterpriseId, UserId);
 
 impl axum::extract::FromRequestParts<AppState> for UserOwner {
     type Rejection = ApiError;

@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use onboard_api::{Data, EddPromptOut, EddRequestOut};
 use onboard_core::edd::Form;
-use onboard_core::service::MAX_LIST;
+use onboard_core::service::{MAX_LIST, NoSuchUser};
 use serde::Deserialize;
 
 use crate::error::ApiError;
@@ -117,9 +117,10 @@ pub async fn sandbox_open(
         .map(Form::parse)
         .transpose()
         .map_err(ApiError::bad_request)?;
+    let user_id = NoSuchUser::User.parse(&body.user_id)?;
     let request = state
         .onboarding
-        .open_edd_request(&enterprise, &body.user_id, form, "requested in the sandbox")
+        .open_edd_request(&enterprise, &user_id, form, "requested in the sandbox")
         .await?;
     Ok((
         StatusCode::CREATED,

@@ -6,6 +6,8 @@ use axum::extract::State;
 use onboard_api::{Data, OutboxMessage};
 use serde::Deserialize;
 
+use onboard_core::service::NoSuchUser;
+
 use crate::error::ApiError;
 use crate::extract::{Authed, QueryParams};
 use crate::state::AppState;
@@ -24,6 +26,7 @@ pub async fn messages(
         .user_id
         .filter(|u| !u.is_empty())
         .ok_or_else(|| ApiError::bad_request("user_id is required"))?;
+    let user_id = NoSuchUser::User.parse(&user_id)?;
     let messages = state.onboarding.outbox_of(&enterprise, &user_id).await?;
     Ok(Json(Data { data: messages }))
 }

@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use onboard_api::{Data, EndUser, UserTokenOut};
 use onboard_core::requests;
-use onboard_core::service::ServiceError;
+use onboard_core::service::{NoSuchUser, ServiceError};
 
 use crate::error::ApiError;
 use crate::extract::{Authed, JsonBody, PathParam, UserAuthed};
@@ -17,6 +17,7 @@ pub async fn mint_one(
     Authed(enterprise): Authed,
     PathParam(user_id): PathParam,
 ) -> Result<(StatusCode, Json<Data<UserTokenOut>>), ApiError> {
+    let user_id = NoSuchUser::TokenUser.parse(&user_id)?;
     let token = state.onboarding.mint_token(&enterprise, &user_id).await?;
     Ok((StatusCode::CREATED, Json(Data { data: token })))
 }
@@ -28,6 +29,10 @@ pub async fn mint_many(
     JsonBody(body): JsonBody,
 ) -> Result<(StatusCode, Json<Data<Vec<UserTokenOut>>>), ApiError> {
     let ids = requests::token_request(body).map_err(ServiceError::Invalid)?;
+    let ids = ids
+        .iter()
+        .map(|id| NoSuchUser::TokenUser.parse(id))
+        .collect::<Result<Vec<_>, _>>()?;
     let tokens = state.onboarding.mint_tokens(enterprise.id, &ids).await?;
     Ok((StatusCode::CREATED, Json(Data { data: tokens })))
 }

@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use onboard_api::{Data, EndUser};
+use onboard_core::service::NoSuchUser;
 
 use crate::error::ApiError;
 use crate::extract::{Authed, JsonBody, PathParam};
@@ -31,6 +32,7 @@ pub async fn get_user(
     Authed(enterprise): Authed,
     PathParam(user_id): PathParam,
 ) -> Result<Json<Data<EndUser>>, ApiError> {
+    let user_id = NoSuchUser::User.parse(&user_id)?;
     let user = state.onboarding.user(&enterprise, &user_id).await?;
     Ok(Json(Data {
         data: user.to_wire(),
@@ -43,6 +45,7 @@ pub async fn deactivate(
     Authed(enterprise): Authed,
     PathParam(user_id): PathParam,
 ) -> Result<StatusCode, ApiError> {
+    let user_id = NoSuchUser::Account.parse(&user_id)?;
     state.onboarding.deactivate(&enterprise, &user_id).await?;
     Ok(StatusCode::OK)
 }

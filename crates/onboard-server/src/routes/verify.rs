@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use onboard_api::{CodeSent, Data, Verified};
 use onboard_core::requests;
-use onboard_core::service::ServiceError;
+use onboard_core::service::{NoSuchUser, ServiceError};
 
 use crate::error::ApiError;
 use crate::extract::{Authed, JsonBody, PathParam};
@@ -18,6 +18,7 @@ pub async fn send(
     JsonBody(body): JsonBody,
 ) -> Result<Json<Data<CodeSent>>, ApiError> {
     let channel = requests::send_request(body).map_err(ServiceError::Invalid)?;
+    let user_id = NoSuchUser::User.parse(&user_id)?;
     let sent = state
         .onboarding
         .send_code(&enterprise, &user_id, channel)
@@ -33,6 +34,7 @@ pub async fn verify(
     JsonBody(body): JsonBody,
 ) -> Result<Json<Data<Verified>>, ApiError> {
     let (channel, otp) = requests::verify_request(body).map_err(ServiceError::Invalid)?;
+    let user_id = NoSuchUser::User.parse(&user_id)?;
     state
         .onboarding
         .confirm_code(&enterprise, &user_id, channel, &otp)
@@ -40,7 +42,7 @@ pub async fn verify(
     Ok(Json(Data {
         data: Verified {
             success: true,
-            user_id,
+            user_id: user_id.into_string(),
             r#type: channel.as_str().to_owned(),
         },
     }))

@@ -513,3 +513,35 @@ async fn a_feed_subscriber_gets_user_events_in_order_while_edd_events_interleave
         ]
     );
 }
+
+#[tokio::test]
+async fn an_upload_retried_with_its_idempotency_key_is_stored_once() {
+    let app = spawn_app().await;
+    app.register_ok(&app.key_a, &fixtures::individual("doc_user"))
+        .await;
+    let parts = [
+        Part::text("user_id", "doc_user"),
+        Part::text("file_types", r#"{"bill.pdf": "PoR"}"#),
+        Part::file("files", "bill.pdf", pdf(300 * 1024)),
+    ];
+    let (content_type, body) = multipart(&parts);
+    let mut answers = Vec::new();
+    for _ in 0..2 {
+        let response = app
+            .client
+            .post(app.url("/v1/enterprise/ddq/upload"))
+            .bearer_auth(&app.key_a)
+            .header(reqwest::header::CONTENT_TYPE, &content_type)
+            .header("Idempotency-Key", "upload-bill-1")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        let replayed = response.headers().get("idempotent-replayed").is_some();
+        answers.push((response.status(), replayed, response.text().await.unwrap()));
+    }
+    assert_eq!(answers[0].0, StatusCode::ACCEPTED);
+    assert_eq!((answers[1].0, answers[1].1), (StatusCode::ACCEPTED, true));
+    assert_eq!(answers[0].2, answers[1].2);
+    assert_eq!(app.documents(&app.key_a, "").await.len(), 1);
+}

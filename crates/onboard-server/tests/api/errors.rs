@@ -33,6 +33,55 @@ async fn deactivating_an_unknown_user_is_404_with_the_vendor_sentence() {
 }
 
 #[tokio::test]
+async fn a_path_user_id_that_cannot_be_an_id_gets_each_routes_own_404() {
+    let app = spawn_app().await;
+    let bad = "not%20an%20id%21";
+    let expect = |method: Method, path: String, sentence: &'static str| {
+        let request = app
+            .client
+            .request(method, app.url(&path))
+            .bearer_auth(&app.key_a);
+        async move {
+            let response = request
+                .json(&json!({"type": "email", "otp": "123456"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["error"], sentence, "{path}");
+        }
+    };
+    expect(
+        Method::GET,
+        format!("/v1/enterprise/users/{bad}"),
+        "No user with user_id not an id! exists.",
+    )
+    .await;
+    expect(
+        Method::DELETE,
+        format!("/v1/enterprise/account/{bad}"),
+        "The account does not exist to be disabled.",
+    )
+    .await;
+    expect(
+        Method::POST,
+        format!("/v1/enterprise/user-tokens/{bad}"),
+        "No user with user_id not an id! exists; no token was minted.",
+    )
+    .await;
+    expect(
+        Method::POST,
+        format!("/v1/enterprise/users/verify/{bad}"),
+        "No user with user_id not an id! exists.",
+    )
+    .await;
+    let long = "a".repeat(129);
+    let response = app.get_user(&app.key_a, &long).await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
 async fn an_unknown_route_is_404_with_a_json_error() {
     let app = spawn_app().await;
     for path in [

@@ -25,6 +25,7 @@ mod feed_history;
 mod feed_replay;
 mod golden;
 mod health;
+mod idempotency;
 mod listing;
 mod openapi;
 mod paging;

@@ -32,6 +32,8 @@ mod golden;
 mod health;
 #[path = "../api/helpers.rs"]
 mod helpers;
+#[path = "../api/idempotency.rs"]
+mod idempotency;
 #[path = "../api/listing.rs"]
 mod listing;
 #[path = "../api/openapi.rs"]
