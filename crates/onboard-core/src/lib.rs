@@ -19,8 +19,6 @@
 pub mod clock;
 pub mod delivery;
 pub mod edd;
-mod edd_defaults;
-pub mod edd_forms;
 pub mod events;
 pub mod identity;
 pub mod lifecycle;

@@ -16,6 +16,7 @@ use onboard_core::store::{
     EventRow, NewDocument, SUMMARY_COLUMNS, StoreError, from_micros, micros,
 };
 use onboard_core::user::User;
+use onboard_core::values::UserId;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
@@ -35,7 +36,7 @@ fn corrupt(what: &str) -> StoreError {
 fn request_from(row: &Row) -> Result<EddRequest, StoreError> {
     Ok(EddRequest {
         id: row.int("id")?,
-        user_id: row.text("user_id")?,
+        user_id: UserId::parse(&row.text("user_id")?).map_err(|_| corrupt("user_id"))?,
         form: Form::from_ddq_id(row.int("ddq_id")?).ok_or_else(|| corrupt("ddq_id"))?,
         status: EddStatus::parse(&row.text("status")?).ok_or_else(|| corrupt("edd status"))?,
         date_added: from_micros(row.int("date_added")?),
@@ -46,7 +47,7 @@ fn request_from(row: &Row) -> Result<EddRequest, StoreError> {
 fn document_from(row: &Row) -> Result<Document, StoreError> {
     Ok(Document {
         id: row.int("id")?,
-        user_id: row.text("user_id")?,
+        user_id: UserId::parse(&row.text("user_id")?).map_err(|_| corrupt("user_id"))?,
         filename: row.text("filename")?,
         document_type: row.text("document_type")?,
         content_type: row.text("content_type")?,
@@ -158,7 +159,7 @@ async fn append_request_event<E: Engine>(
         }),
     };
     let row = EventRow::encode_detailed(kind, cause, &user.summary, &detail, now)?;
-    events::append_row::<E>(tx, enterprise, &request.user_id, row).await?;
+    events::append_row::<E>(tx, enterprise, request.user_id.as_str(), row).await?;
     Ok(())
 }
 
@@ -259,16 +260,16 @@ pub(crate) async fn record_answers<E: Engine>(
     let Some(owner) = request_owner::<E>(&mut tx, enterprise, request_id).await? else {
         return Ok(EddAnswering::NoRequest);
     };
-    let Some((_, user)) = lock_user::<E>(&mut tx, enterprise, &owner.user_id).await? else {
+    let Some((_, user)) = lock_user::<E>(&mut tx, enterprise, owner.user_id.as_str()).await? else {
         return Ok(EddAnswering::NoRequest);
     };
-    let open = lock_open_request::<E>(&mut tx, enterprise, &owner.user_id).await?;
+    let open = lock_open_request::<E>(&mut tx, enterprise, owner.user_id.as_str()).await?;
     let mut request = match open {
         Some((r, _)) if r.id == request_id && r.status.takes_answers() => r,
         Some((r, _)) if r.id == request_id => return Ok(EddAnswering::NotTaking(r)),
         _ => return Ok(EddAnswering::NoRequest),
     };
-    let stored = stored_stems::<E>(&mut tx, enterprise, &owner.user_id).await?;
+    let stored = stored_stems::<E>(&mut tx, enterprise, owner.user_id.as_str()).await?;
     let missing = answers.files.difference(&stored).count();
     let files: Vec<&String> = answers.files.iter().collect();
     let files = serde_json::to_string(&files).map_err(|e| StoreError::Internal(e.to_string()))?;
@@ -318,7 +319,9 @@ pub(crate) async fn review<E: Engine>(
          WHERE enterprise_id = ? AND user_id = ?{}",
         E::DIALECT.for_update
     );
-    let rows = tx.fetch(&sql, args![enterprise.0, &owner.user_id]).await?;
+    let rows = tx
+        .fetch(&sql, args![enterprise.0, owner.user_id.as_str()])
+        .await?;
     let user = user_from(&one(rows)?)?;
     let sql = format!(
         "SELECT {REQUEST_COLUMNS} FROM edd_requests WHERE id = ?{}",

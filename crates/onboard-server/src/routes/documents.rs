@@ -10,7 +10,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use onboard_api::{Data, DocumentOut, UploadAccepted};
 use onboard_core::edd::Uploader;
-use onboard_core::edd_forms::{LegacyForm, VerificationForm};
+use onboard_core::edd::forms::{LegacyForm, VerificationForm};
 use onboard_core::service::{Onboarding, ServiceError, Upload};
 use onboard_core::store::EnterpriseId;
 use onboard_core::values::UserId;

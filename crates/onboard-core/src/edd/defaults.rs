@@ -2,7 +2,7 @@
 //! 1–8) and `EDDQ - Business` (prompts 9–16). `[[edd.prompts]]` in the
 //! configuration file replaces them all.
 
-use crate::edd::PromptSpec;
+use super::PromptSpec;
 
 fn prompt(
     id: i64,

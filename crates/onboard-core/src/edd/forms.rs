@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use onboard_api::FieldProblem;
 use serde_json::Value;
 
-use crate::edd::{DOCUMENT_TYPES, Form, LEGACY_FILE_TYPES, check_filename};
+use super::{DOCUMENT_TYPES, Form, LEGACY_FILE_TYPES, check_filename};
 use crate::reader::Problems;
 use crate::values::UserId;
 

@@ -3,19 +3,30 @@
 //!
 //! - [`Questionnaires`] holds the prompts of both forms, the shipped defaults or
 //!   the operator's (`[[edd.prompts]]`), checked once when built;
-//! - [`Questionnaires::parse_answers`] turns a responses body into [`Answers`],
-//!   reporting every problem at once;
+//! - [`Questionnaires::parse_answers`] turns a responses body into [`Answers`]
+//!   (`answers`), reporting every problem at once;
 //! - [`EddRequest`] is a request and its status path, [`Document`] an uploaded
 //!   file's metadata, and [`FileKind`] the content rule (magic bytes, extension).
 
+mod answers;
+mod defaults;
+mod documents;
+pub mod forms;
+mod request;
+
+pub use answers::{Answer, Answers};
+pub use documents::{
+    DOCUMENT_TYPES, Document, FileKind, LEGACY_FILE_TYPES, MAX_FILENAME, Uploader, check_filename,
+    stem,
+};
+pub use request::{EddRequest, EddStatus, Review};
+
 use std::collections::{BTreeMap, BTreeSet};
 
-use onboard_api::{DocumentOut, EddPromptOut, EddRequestOut, FieldProblem};
+use onboard_api::{EddPromptOut, FieldProblem};
 use serde_json::Value;
-use time::OffsetDateTime;
 
 use crate::reader::{Obj, Problems};
-use crate::time_format::rfc3339_millis;
 use crate::user::AccountType;
 
 /// Which questionnaire: one per account type.
@@ -181,7 +192,7 @@ pub struct Questionnaires {
 impl Default for Questionnaires {
     /// The questionnaires Onboard ships (CONTRACT §7).
     fn default() -> Self {
-        Questionnaires::from_specs(&crate::edd_defaults::prompts())
+        Questionnaires::from_specs(&defaults::prompts())
             .expect("the shipped questionnaires are valid")
     }
 }
@@ -268,7 +279,8 @@ impl Questionnaires {
                 None => {}
                 Some(value) => {
                     let path = obj.path_of(&key);
-                    if let Some(answer) = read_answer(prompt, value, &path, obj.problems()) {
+                    if let Some(answer) = answers::read_answer(prompt, value, &path, obj.problems())
+                    {
                         if prompt.response_type == ResponseType::FileUpload {
                             answers.files.insert(answer.response.clone());
                         }
@@ -336,348 +348,6 @@ fn short(text: &str) -> String {
     format!("{cut}...")
 }
 
-/// One answer: the response and its optional note.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Answer {
-    pub response: String,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub optional_free_form: Option<String>,
-}
-
-/// A request's answers, and the files (by name without extension) they name.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Answers {
-    pub by_prompt: BTreeMap<i64, Answer>,
-    pub files: BTreeSet<String>,
-}
-
-impl Answers {
-    /// The answers as stored: `{"<prompt id>": {"response", "optional_free_form"?}}`.
-    pub fn to_json(&self) -> String {
-        let map: BTreeMap<String, &Answer> = self
-            .by_prompt
-            .iter()
-            .map(|(id, a)| (id.to_string(), a))
-            .collect();
-        serde_json::to_string(&map).unwrap_or_else(|_| "{}".into())
-    }
-}
-
-fn read_answer(prompt: &Prompt, value: Value, path: &str, problems: &Problems) -> Option<Answer> {
-    let mut obj = Obj::new(value, path, problems)?;
-    let response = obj.req("response", |text| {
-        check_response(prompt, text).map_err(crate::values::ValueError::Rule)
-    });
-    let note = obj.opt("optional_free_form", |text| {
-        let text = text.trim();
-        if !prompt.optional_free_form {
-            return Err(crate::values::ValueError::Rule(
-                "is not accepted by this prompt".into(),
-            ));
-        }
-        if text.chars().count() > MAX_TEXT {
-            return Err(crate::values::ValueError::Rule(format!(
-                "must be at most {MAX_TEXT} characters"
-            )));
-        }
-        Ok(text.to_owned())
-    });
-    obj.finish();
-    Some(Answer {
-        response: response?,
-        optional_free_form: note?.filter(|n| !n.is_empty()),
-    })
-}
-
-fn check_response(prompt: &Prompt, text: &str) -> Result<String, String> {
-    let text = text.trim();
-    if text.is_empty() {
-        return Err("must not be empty".into());
-    }
-    match prompt.response_type {
-        ResponseType::FreeForm if text.chars().count() > MAX_TEXT => {
-            Err(format!("must be at most {MAX_TEXT} characters"))
-        }
-        ResponseType::FreeForm => Ok(text.to_owned()),
-        ResponseType::SingleSelect => prompt
-            .options
-            .iter()
-            .find(|o| o.eq_ignore_ascii_case(text))
-            .cloned()
-            .ok_or_else(|| format!("must be one of: {}", prompt.options.join(", "))),
-        ResponseType::FileUpload => check_stem(text).map(str::to_owned),
-    }
-}
-
-/// A File-Upload answer: a file name without its extension.
-fn check_stem(text: &str) -> Result<&str, String> {
-    if text.chars().count() > MAX_FILENAME {
-        return Err(format!("must be at most {MAX_FILENAME} characters"));
-    }
-    if text
-        .chars()
-        .any(|c| c == '/' || c == '\\' || c.is_control())
-    {
-        return Err("must be a file name without a path".into());
-    }
-    if FileKind::from_extension(text).is_some() {
-        return Err("must be the file's name without its extension".into());
-    }
-    Ok(text)
-}
-
-/// Where a request stands (CONTRACT §7).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EddStatus {
-    Requested,
-    PartialSubmission,
-    InReview,
-    Reviewed,
-}
-
-impl EddStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EddStatus::Requested => "REQUESTED",
-            EddStatus::PartialSubmission => "PARTIAL_SUBMISSION",
-            EddStatus::InReview => "IN_REVIEW",
-            EddStatus::Reviewed => "REVIEWED",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<EddStatus> {
-        [
-            EddStatus::Requested,
-            EddStatus::PartialSubmission,
-            EddStatus::InReview,
-            EddStatus::Reviewed,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == text)
-    }
-
-    /// Open until an operator marks it reviewed.
-    pub fn is_open(self) -> bool {
-        self != EddStatus::Reviewed
-    }
-
-    /// Whether answers may (still) be recorded.
-    pub fn takes_answers(self) -> bool {
-        matches!(self, EddStatus::Requested | EddStatus::PartialSubmission)
-    }
-
-    /// The status once answers naming `files` are recorded and `missing` of them
-    /// are not uploaded yet.
-    pub fn after_answers(missing: usize) -> EddStatus {
-        if missing == 0 {
-            EddStatus::InReview
-        } else {
-            EddStatus::PartialSubmission
-        }
-    }
-}
-
-/// An EDD request of one user.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EddRequest {
-    pub id: i64,
-    pub user_id: String,
-    pub form: Form,
-    pub status: EddStatus,
-    pub date_added: OffsetDateTime,
-    pub date_updated: OffsetDateTime,
-}
-
-impl EddRequest {
-    pub fn to_wire(&self) -> EddRequestOut {
-        EddRequestOut {
-            id: self.id,
-            user_id: self.user_id.clone(),
-            ddq_id: self.form.ddq_id(),
-            required_form: self.form.required_form().to_owned(),
-            status: self.status.as_str().to_owned(),
-            date_added: rfc3339_millis(self.date_added),
-            date_updated: rfc3339_millis(self.date_updated),
-        }
-    }
-}
-
-/// The operator who closed a request, and why (kept in its event).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Review {
-    pub operator: Option<String>,
-    pub note: Option<String>,
-}
-
-/// The longest file name accepted.
-pub const MAX_FILENAME: usize = 255;
-
-/// The content types Onboard stores, told by their first bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FileKind {
-    Jpeg,
-    Png,
-    Pdf,
-}
-
-impl FileKind {
-    /// How many leading bytes [`FileKind::sniff`] needs.
-    pub const HEAD: usize = 8;
-
-    /// The kind the content's magic bytes announce.
-    pub fn sniff(head: &[u8]) -> Option<FileKind> {
-        if head.starts_with(&[0xFF, 0xD8, 0xFF]) {
-            Some(FileKind::Jpeg)
-        } else if head.starts_with(b"\x89PNG\r\n\x1a\n") {
-            Some(FileKind::Png)
-        } else if head.starts_with(b"%PDF-") {
-            Some(FileKind::Pdf)
-        } else {
-            None
-        }
-    }
-
-    /// The kind a file name's extension promises.
-    pub fn from_extension(filename: &str) -> Option<FileKind> {
-        let (_, ext) = filename.rsplit_once('.')?;
-        match ext.to_ascii_lowercase().as_str() {
-            "jpg" | "jpeg" => Some(FileKind::Jpeg),
-            "png" => Some(FileKind::Png),
-            "pdf" => Some(FileKind::Pdf),
-            _ => None,
-        }
-    }
-
-    pub fn content_type(self) -> &'static str {
-        match self {
-            FileKind::Jpeg => "image/jpeg",
-            FileKind::Png => "image/png",
-            FileKind::Pdf => "application/pdf",
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            FileKind::Jpeg => "a JPEG",
-            FileKind::Png => "a PNG",
-            FileKind::Pdf => "a PDF",
-        }
-    }
-
-    /// The content rule: the bytes are a JPEG, PNG or PDF and match the
-    /// extension; otherwise the sentence of the 422.
-    pub fn check(filename: &str, head: &[u8]) -> Result<FileKind, String> {
-        let Some(promised) = FileKind::from_extension(filename) else {
-            return Err(format!(
-                "{filename} must be a JPEG, PNG or PDF file named .jpg, .jpeg, .png or .pdf"
-            ));
-        };
-        match FileKind::sniff(head) {
-            Some(found) if found == promised => Ok(found),
-            Some(found) => Err(format!(
-                "{filename} is named as {} but its content is {}",
-                promised.name(),
-                found.name()
-            )),
-            None => Err(format!(
-                "{filename} is named as {} but its content is not a JPEG, PNG or PDF",
-                promised.name()
-            )),
-        }
-    }
-}
-
-/// A file name as uploaded: a plain name (no path), with an extension.
-pub fn check_filename(filename: &str) -> Result<(), String> {
-    if filename.is_empty() || filename.chars().count() > MAX_FILENAME {
-        return Err(format!(
-            "a file name must be 1 to {MAX_FILENAME} characters"
-        ));
-    }
-    if filename
-        .chars()
-        .any(|c| c == '/' || c == '\\' || c.is_control())
-    {
-        return Err(format!("the file name {filename:?} must not hold a path"));
-    }
-    Ok(())
-}
-
-/// A file name without its extension: what a File-Upload answer names.
-pub fn stem(filename: &str) -> &str {
-    filename.rsplit_once('.').map_or(filename, |(s, _)| s)
-}
-
-/// The vendor's document types of `POST /v1/files/verification`, and the two of
-/// the legacy upload's `file_types` (`ID`, `PoR`).
-pub const DOCUMENT_TYPES: &[&str] = &[
-    "passport",
-    "drivers_license_front",
-    "drivers_license_back",
-    "state_provincial_id_front",
-    "state_provincial_id_back",
-    "national_id_front",
-    "national_id_back",
-    "military_id",
-    "matriculate_id",
-    "visa",
-    "bank_statement",
-    "utility_bill",
-    "payslip",
-    "business_formation",
-    "ownership_chart",
-    "other",
-];
-
-/// The legacy upload's `file_types` values.
-pub const LEGACY_FILE_TYPES: &[&str] = &["ID", "PoR"];
-
-/// A stored document's metadata.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Document {
-    pub id: i64,
-    pub user_id: String,
-    pub filename: String,
-    pub document_type: String,
-    pub content_type: String,
-    pub size: i64,
-    pub sha256: String,
-    pub uploaded_at: OffsetDateTime,
-    pub ddq_id: Option<i64>,
-}
-
-impl Document {
-    pub fn to_wire(&self) -> DocumentOut {
-        DocumentOut {
-            id: self.id,
-            user_id: self.user_id.clone(),
-            filename: self.filename.clone(),
-            document_type: self.document_type.clone(),
-            content_type: self.content_type.clone(),
-            size: self.size,
-            sha256: self.sha256.clone(),
-            uploaded_at: rfc3339_millis(self.uploaded_at),
-            ddq_id: self.ddq_id,
-        }
-    }
-}
-
-/// Who uploaded a document.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Uploader {
-    ApiKey,
-    UserToken,
-}
-
-impl Uploader {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Uploader::ApiKey => "api_key",
-            Uploader::UserToken => "user_token",
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -697,20 +367,6 @@ mod tests {
                 assert!(prompts.iter().any(|p| p.response_type == kind));
             }
         }
-    }
-
-    #[test]
-    fn magic_bytes_must_match_the_extension() {
-        let png = b"\x89PNG\r\n\x1a\n0000";
-        assert_eq!(FileKind::check("a.PNG", png), Ok(FileKind::Png));
-        assert!(FileKind::check("a.jpg", png).unwrap_err().contains("a PNG"));
-        assert!(FileKind::check("a.png", b"GIF89a").is_err());
-        assert!(FileKind::check("a.gif", png).is_err());
-        assert_eq!(FileKind::check("x.pdf", b"%PDF-1.7"), Ok(FileKind::Pdf));
-        assert_eq!(
-            FileKind::check("x.jpeg", &[0xFF, 0xD8, 0xFF, 0xE0]),
-            Ok(FileKind::Jpeg)
-        );
     }
 
     #[test]
