@@ -793,6 +793,86 @@ async fn a_registration_retried_on_the_other_node_with_its_idempotency_key_runs_
     .await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_edd_request_and_its_document_travel_between_nodes() {
+    bounded(async {
+        let db = TestDatabase::postgres().await;
+        let key = create_key(&db.url, "acme").await;
+        let (a, b) = (Node::start("A", &db.url), Node::start("B", &db.url));
+        let client = http_client();
+        a.wait_ready(&client).await;
+        b.wait_ready(&client).await;
+        let api = Api {
+            client: client.clone(),
+            key: key.clone(),
+        };
+        assert!(matches!(api.register(&a, "edd-user").await, Ok((201, _))));
+        let opened = api
+            .post(a.url("/v1/sandbox/eddq/requests"), &json!({"user_id": "edd-user"}))
+            .await;
+        assert!(matches!(opened, Ok((201, _))), "{opened:?}");
+        let answers = json!({"user_id": "edd-user", "prompts": {
+            "1": {"response": "Savings"}, "2": {"response": "Teacher"},
+            "3": {"response": "Under 10,000"}, "4": {"response": "Investing"},
+            "5": {"response": "No"}, "6": {"response": "address"}}});
+        let answered = api.post(b.url("/v1/enterprise/eddq/responses"), &answers).await;
+        let Ok((200, answered)) = answered else {
+            panic!("answers through B: {answered:?}");
+        };
+        assert_eq!(answered["data"]["status"], "PARTIAL_SUBMISSION");
+
+        // The named file through B, read back through A, byte for byte.
+        let mut pdf = b"%PDF-1.7\n".to_vec();
+        pdf.extend((0..700 * 1024).map(|i: usize| (i % 241) as u8));
+        let boundary = "two-nodes-boundary";
+        let mut body = Vec::new();
+        for (name, value) in [("user_id", "edd-user"), ("file_types", r#"{"address.pdf": "PoR"}"#)] {
+            body.extend_from_slice(
+                format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
+                    .as_bytes(),
+            );
+        }
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"address.pdf\"\r\n\r\n")
+                .as_bytes(),
+        );
+        body.extend_from_slice(&pdf);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let uploaded = client
+            .post(b.url("/v1/enterprise/ddq/upload"))
+            .bearer_auth(&key)
+            .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(uploaded.status(), 202);
+        let requests = api.get_ok(a.url("/v1/enterprise/eddq/requests?user_id=edd-user")).await;
+        assert_eq!(requests["data"][0]["status"], "IN_REVIEW");
+        let documents = api.get_ok(a.url("/v1/enterprise/documents")).await;
+        let id = documents["data"][0]["id"].as_i64().unwrap();
+        let read = client
+            .get(a.url(&format!("/v1/enterprise/documents/{id}")))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(read.headers()["content-type"], "application/pdf");
+        assert!(read.bytes().await.unwrap().as_ref() == pdf.as_slice());
+        let kinds: Vec<String> = api
+            .event_log(&a)
+            .await
+            .iter()
+            .map(|e| e["type"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(
+            kinds,
+            ["user.registered", "edd.requested", "edd.updated", "document.uploaded", "edd.updated"]
+        );
+    })
+    .await;
+}
+
 /// What the registering clients saw during the disturbance.
 #[derive(Default)]
 struct Tally {
