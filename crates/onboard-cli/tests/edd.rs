@@ -268,3 +268,47 @@ async fn uploads_and_downloads_never_hold_a_whole_file_in_the_servers_memory() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn uploads_past_the_nodes_slots_are_refused_at_once_until_one_frees() {
+    use tokio::io::AsyncWriteExt;
+    let (dir, key) = setup().await;
+    let server = Server::start(dir.path(), free_port()).await;
+    register(&server, &key, "mem_user").await;
+    // 32 uploads that have sent their head and the start of a file, then stall.
+    let head = format!(
+        "POST /v1/enterprise/ddq/upload HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+         Authorization: Bearer {key}\r\nContent-Type: multipart/form-data; boundary=XyZ\r\n\
+         Content-Length: 100000\r\n\r\n--XyZ\r\nContent-Disposition: form-data; \
+         name=\"files\"; filename=\"a.pdf\"\r\n\r\n%PDF-"
+    );
+    let mut stalled = Vec::new();
+    for _ in 0..32 {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", server.port))
+            .await
+            .unwrap();
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stalled.push(stream);
+    }
+    // Each holds a slot once the server has read its head: the next is refused.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let refused = loop {
+        let status = upload(&server, &key, "late.pdf", &pdf(1000)).await;
+        if status == 429 || tokio::time::Instant::now() > deadline {
+            break status;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(refused, 429);
+    drop(stalled);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let accepted = loop {
+        let status = upload(&server, &key, "later.pdf", &pdf(1000)).await;
+        if status == 202 || tokio::time::Instant::now() > deadline {
+            break status;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(accepted, 202);
+    server.stop().await;
+}

@@ -16,7 +16,7 @@ use onboard_core::store::EnterpriseId;
 use onboard_core::values::UserId;
 
 use super::edd::ListParams;
-use super::upload::{self, Form};
+use super::upload::{self, Form, UploadSlot};
 use crate::error::ApiError;
 use crate::extract::{Authed, PathParam, QueryParams, bearer};
 use crate::state::AppState;
@@ -30,13 +30,15 @@ fn accepted() -> (StatusCode, Json<UploadAccepted>) {
     )
 }
 
-/// The files of a form with their document types, in order.
-async fn uploads(form: Form, types: Vec<String>) -> Result<Vec<Upload>, ApiError> {
-    let mut uploads = Vec::with_capacity(form.files.len());
-    for (file, kind) in form.files.into_iter().zip(types) {
+/// The files of a form with their document types, in order, and the upload
+/// slot, to hold until they are stored.
+async fn uploads(form: Form, types: Vec<String>) -> Result<(Vec<Upload>, UploadSlot), ApiError> {
+    let Form { files, slot, .. } = form;
+    let mut uploads = Vec::with_capacity(files.len());
+    for (file, kind) in files.into_iter().zip(types) {
         uploads.push(file.into_upload(kind).await?);
     }
-    Ok(uploads)
+    Ok((uploads, slot))
 }
 
 /// `POST /v1/enterprise/ddq/upload` (multipart `user_id`, `files`,
@@ -49,7 +51,7 @@ pub async fn upload_legacy(
     let form = upload::receive(multipart, &["user_id", "file_types", "ddq_id"]).await?;
     let fields =
         LegacyForm::parse(&form.texts, &form.filenames()).map_err(ServiceError::Invalid)?;
-    let uploads = uploads(form, fields.types).await?;
+    let (uploads, _slot) = uploads(form, fields.types).await?;
     state
         .onboarding
         .upload_documents(
@@ -73,7 +75,7 @@ pub async fn upload_verification(
     let form = upload::receive(multipart, &["data"]).await?;
     let fields =
         VerificationForm::parse(&form.texts, &form.filenames()).map_err(ServiceError::Invalid)?;
-    let uploads = uploads(form, fields.types).await?;
+    let (uploads, _slot) = uploads(form, fields.types).await?;
     state
         .onboarding
         .upload_documents(enterprise, &user_id, None, Uploader::UserToken, uploads)

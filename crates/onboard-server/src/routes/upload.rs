@@ -12,7 +12,7 @@ use axum::extract::Multipart;
 use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
 use axum::http::StatusCode;
 use onboard_core::edd::FileKind;
-use onboard_core::service::Upload;
+use onboard_core::service::{ServiceError, Upload};
 use onboard_core::store::{CHUNK_SIZE, ChunkSource, StoreError};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
@@ -27,6 +27,14 @@ pub const MAX_FILES: usize = 10;
 pub const MAX_PARTS: usize = 32;
 /// The largest text field (`file_types`, `data`, …): 64 KiB.
 pub const MAX_TEXT_BYTES: usize = 64 * 1024;
+/// Uploads received at once by this node: each may hold up to ten files on disk
+/// until it is stored, so this bounds the temporary space uploads can take
+/// (32 × 100 MiB). Past it an upload is refused at once (429, retry in a second).
+pub const MAX_UPLOADS_IN_FLIGHT: usize = 32;
+
+static UPLOAD_SLOTS: tokio::sync::Semaphore =
+    tokio::sync::Semaphore::const_new(MAX_UPLOADS_IN_FLIGHT);
+
 /// The upload routes' own body limit: every file at its largest, and room for
 /// the text fields and the multipart framing.
 pub const UPLOAD_BODY_LIMIT: usize = MAX_FILES * MAX_FILE_BYTES as usize + 2 * 1024 * 1024;
@@ -58,12 +66,17 @@ impl Received {
     }
 }
 
-/// An upload's parts: text fields by name, and the files.
-#[derive(Default)]
+/// An upload's parts: text fields by name, and the files. It holds one of the
+/// node's upload slots until the files are stored and it is dropped.
 pub struct Form {
     pub texts: Vec<(String, String)>,
     pub files: Vec<Received>,
+    pub slot: UploadSlot,
 }
+
+/// One of the node's [`MAX_UPLOADS_IN_FLIGHT`] upload slots, held until the
+/// upload's temporary files are gone.
+pub type UploadSlot = tokio::sync::SemaphorePermit<'static>;
 
 impl Form {
     pub fn filenames(&self) -> Vec<String> {
@@ -83,7 +96,19 @@ pub async fn receive(
             rejection.body_text()
         ))
     })?;
-    let mut form = Form::default();
+    let Ok(slot) = UPLOAD_SLOTS.try_acquire() else {
+        return Err(ApiError::Service(ServiceError::Throttled {
+            why: format!(
+                "this node is receiving {MAX_UPLOADS_IN_FLIGHT} uploads already; retry shortly"
+            ),
+            retry_after: 1,
+        }));
+    };
+    let mut form = Form {
+        texts: Vec::new(),
+        files: Vec::new(),
+        slot,
+    };
     let outcome = read_parts(&mut multipart, text_fields, &mut form).await;
     if outcome.is_err() {
         drain(&mut multipart).await;
@@ -208,7 +233,7 @@ fn malformed(e: MultipartError) -> ApiError {
 }
 
 fn internal(why: String) -> ApiError {
-    ApiError::Service(onboard_core::service::ServiceError::Internal(why))
+    ApiError::Service(ServiceError::Internal(why))
 }
 
 /// A received file read back in pieces of at most [`CHUNK_SIZE`] bytes.
