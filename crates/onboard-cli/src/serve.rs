@@ -436,6 +436,14 @@ mod tests {
         assert_eq!(from_file.quotas.replays_per_minute, 5);
         assert!(from_file.rules.strict_phone_numbers);
         assert_eq!(from_file.server.housekeeping.retention.max_events, Some(7));
+        assert_eq!(defaults.edd, onboard_core::edd::Questionnaires::default());
+        let prompts = "[[edd.prompts]]\nid = 40\nform = \"individual\"\nprompt = \"Why?\"\n\
+                       response_type = \"Free-Form\"\n\
+                       [[edd.prompts]]\nid = 41\nform = \"business\"\nprompt = \"File\"\n\
+                       response_type = \"File-Upload\"\nis_required = false\n";
+        let served = resolve(&[], prompts).unwrap().edd;
+        let ids: Vec<i64> = served.prompts(None).map(|p| p.id).collect();
+        assert_eq!(ids, [40, 41]);
 
         let flags = [
             "--listen",
