@@ -266,7 +266,7 @@ fn describe(e: reqwest::Error) -> String {
 
 /// What a feed connection saw: a feed message, or something that must not happen.
 enum Frame {
-    Event(i64, FeedPayload),
+    Event(i64, Box<FeedPayload>),
     Problem(String),
 }
 
@@ -310,7 +310,7 @@ impl Subscriber {
                     Ok(FeedUpdate::Message(message)) => {
                         expected += 1;
                         if message.recipient == "private.enterprise.users" {
-                            Frame::Event(message.event_id, message.payload)
+                            Frame::Event(message.event_id, Box::new(message.payload))
                         } else {
                             Frame::Problem(format!("{who}: a message for {}", message.recipient))
                         }
@@ -342,7 +342,7 @@ impl Subscriber {
         while self.received.last().is_none_or(|(id, _)| *id < last) {
             let frame = tokio::time::timeout_at(deadline, self.frames.recv()).await;
             match frame {
-                Ok(Some(Frame::Event(id, payload))) => self.received.push((id, payload)),
+                Ok(Some(Frame::Event(id, payload))) => self.received.push((id, *payload)),
                 Ok(Some(Frame::Problem(why))) => panic!("{}: {why}", self.name),
                 Ok(None) => panic!("{}: the reader stopped", self.name),
                 Err(_) => panic!(
