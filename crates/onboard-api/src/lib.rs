@@ -338,6 +338,38 @@ pub enum ServerMessage {
     Reply(Reply),
 }
 
+/// A webhook endpoint (CONTRACT §9). `secret` appears only when the endpoint is
+/// created and when its secret is rotated.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WebhookEndpointOut {
+    pub id: String,
+    pub url: String,
+    pub description: String,
+    /// `null`: every event type.
+    pub event_types: Option<Vec<String>>,
+    pub enabled: bool,
+    pub created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub secret: Option<String>,
+    /// Why the server disabled the endpoint (`null` unless it did).
+    pub disabled_reason: Option<String>,
+}
+
+/// One attempt of the deliveries list (CONTRACT §9).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WebhookAttemptOut {
+    pub event_id: i64,
+    pub webhook_id: String,
+    pub attempt: u32,
+    pub attempted_at: String,
+    /// `succeeded`, `pending` (will be retried) or `failed` (given up).
+    pub status: String,
+    pub status_code: Option<u16>,
+    pub duration_ms: i64,
+    /// The first KiB of the answer, or why there was none.
+    pub response: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

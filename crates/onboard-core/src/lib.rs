@@ -33,3 +33,4 @@ pub mod user;
 pub mod values;
 pub mod verification;
 pub mod vocab;
+pub mod webhooks;

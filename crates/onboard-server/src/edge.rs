@@ -104,6 +104,9 @@ pub async fn serve(
         state.housekeeping,
         feed.shutdown.clone(),
     ));
+    let (webhooks, stop) = (state.onboarding.clone(), feed.shutdown.clone());
+    feed.tracker
+        .spawn(async move { webhooks.run_webhooks(stop.cancelled()).await });
     let router = crate::app(state);
     let metrics = feed.metrics.clone();
 

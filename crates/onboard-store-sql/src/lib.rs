@@ -17,6 +17,7 @@ mod events;
 mod idempotency;
 mod tokens;
 mod users;
+mod webhooks;
 
 use std::sync::Weak;
 
@@ -30,6 +31,7 @@ use onboard_core::store::{
 };
 use onboard_core::user::User;
 use onboard_core::verification::{Channel, CodeRecord};
+use onboard_core::webhooks::{Attempt, AttemptStatus, Endpoint, EndpointChange, Progress};
 use time::OffsetDateTime;
 
 pub use engine::{Dialect, Engine, Row, Tx, Value};
@@ -296,5 +298,74 @@ impl<E: Engine> Store for SqlStore<E> {
         key: &str,
     ) -> Result<(), StoreError> {
         idempotency::release(&self.engine, enterprise, key).await
+    }
+
+    async fn create_endpoint(&self, endpoint: &Endpoint) -> Result<Endpoint, StoreError> {
+        webhooks::create(&self.engine, endpoint).await
+    }
+
+    async fn endpoints(&self, enterprise: EnterpriseId) -> Result<Vec<Endpoint>, StoreError> {
+        webhooks::list(&self.engine, enterprise).await
+    }
+
+    async fn endpoint(
+        &self,
+        enterprise: EnterpriseId,
+        id: &str,
+    ) -> Result<Option<Endpoint>, StoreError> {
+        webhooks::get(&self.engine, enterprise, id).await
+    }
+
+    async fn change_endpoint(
+        &self,
+        enterprise: EnterpriseId,
+        id: &str,
+        change: &EndpointChange,
+    ) -> Result<Option<Endpoint>, StoreError> {
+        webhooks::change(&self.engine, enterprise, id, change).await
+    }
+
+    async fn delete_endpoint(
+        &self,
+        enterprise: EnterpriseId,
+        id: &str,
+    ) -> Result<bool, StoreError> {
+        webhooks::delete(&self.engine, enterprise, id).await
+    }
+
+    async fn lease_endpoints(
+        &self,
+        owner: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<Endpoint>, StoreError> {
+        webhooks::lease(&self.engine, owner, now, until, limit).await
+    }
+
+    async fn record_progress(
+        &self,
+        owner: &str,
+        endpoint_id: &str,
+        progress: &Progress,
+        attempt: Option<&Attempt>,
+        until: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        webhooks::record(&self.engine, owner, endpoint_id, progress, attempt, until).await
+    }
+
+    async fn release_endpoint(&self, owner: &str, endpoint_id: &str) -> Result<(), StoreError> {
+        webhooks::release(&self.engine, owner, endpoint_id).await
+    }
+
+    async fn attempts(
+        &self,
+        enterprise: EnterpriseId,
+        endpoint_id: &str,
+        status: Option<AttemptStatus>,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<Attempt>, StoreError> {
+        webhooks::attempts(&self.engine, enterprise, endpoint_id, status, before, limit).await
     }
 }

@@ -20,6 +20,10 @@ pub use quota::Quotas;
 mod tokens;
 mod users;
 mod verify;
+mod webhooks;
+pub use webhooks::{
+    EndpointInput, MAX_ENDPOINTS, SendResult, WebhookRequest, WebhookSender, WebhookSettings,
+};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -124,6 +128,8 @@ pub struct Onboarding {
     /// Recently refused keys: a client repeating an unknown key is refused
     /// without a database round trip.
     refused: Arc<RefusedKeys>,
+    /// How webhooks are sent, when this server sends them.
+    webhooks: Option<(Arc<dyn WebhookSender>, WebhookSettings)>,
 }
 
 /// API key hashes that recently authenticated, and their enterprise. Keys are
@@ -198,6 +204,7 @@ impl Onboarding {
             buckets: Arc::default(),
             keys: Arc::default(),
             refused: Arc::default(),
+            webhooks: None,
         }
     }
 

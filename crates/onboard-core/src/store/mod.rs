@@ -16,6 +16,7 @@ use crate::lifecycle::{Decision, Refusal};
 use crate::secret::KeyHash;
 use crate::user::{AccountRole, Status, User, UserSummary};
 use crate::verification::{Channel, CodeRecord};
+use crate::webhooks::{Attempt, AttemptStatus, Endpoint, EndpointChange, Progress};
 
 pub use crate::tenant::{Enterprise, EnterpriseId};
 
@@ -233,6 +234,67 @@ pub trait Store: Send + Sync + 'static {
         enterprise: EnterpriseId,
         key: &str,
     ) -> Result<(), StoreError>;
+
+    // --- Outgoing webhooks (CONTRACT §9) ---
+
+    /// Stores a new endpoint; it starts after the enterprise's latest event (its
+    /// `cursor` is set here, in the same statement). Returns it as stored.
+    async fn create_endpoint(&self, endpoint: &Endpoint) -> Result<Endpoint, StoreError>;
+
+    async fn endpoints(&self, enterprise: EnterpriseId) -> Result<Vec<Endpoint>, StoreError>;
+
+    async fn endpoint(
+        &self,
+        enterprise: EnterpriseId,
+        id: &str,
+    ) -> Result<Option<Endpoint>, StoreError>;
+
+    /// Applies an enterprise's change; `None` when it has no such endpoint.
+    async fn change_endpoint(
+        &self,
+        enterprise: EnterpriseId,
+        id: &str,
+        change: &EndpointChange,
+    ) -> Result<Option<Endpoint>, StoreError>;
+
+    /// Deletes an endpoint and its attempts; `false` when there was none.
+    async fn delete_endpoint(&self, enterprise: EnterpriseId, id: &str)
+    -> Result<bool, StoreError>;
+
+    /// Leases up to `limit` endpoints that have a message due at `now` and no
+    /// live lease, to `owner` until `until`. Two callers never lease one endpoint.
+    async fn lease_endpoints(
+        &self,
+        owner: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<Endpoint>, StoreError>;
+
+    /// Records where a leased endpoint stands (and the attempt that got it
+    /// there, if any), renewing the lease to `until`. `false` when `owner` no
+    /// longer holds the lease (nothing was written).
+    async fn record_progress(
+        &self,
+        owner: &str,
+        endpoint_id: &str,
+        progress: &Progress,
+        attempt: Option<&Attempt>,
+        until: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+
+    /// Gives a lease back.
+    async fn release_endpoint(&self, owner: &str, endpoint_id: &str) -> Result<(), StoreError>;
+
+    /// An endpoint's attempts, newest first, before `before` (a position).
+    async fn attempts(
+        &self,
+        enterprise: EnterpriseId,
+        endpoint_id: &str,
+        status: Option<AttemptStatus>,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<Attempt>, StoreError>;
 }
 
 /// How long an idempotency key's first answer is kept.

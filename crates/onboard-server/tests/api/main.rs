@@ -32,3 +32,4 @@ mod tokens;
 mod users;
 mod validation;
 mod verification;
+mod webhooks;

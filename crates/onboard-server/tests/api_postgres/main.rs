@@ -48,5 +48,7 @@ mod users;
 mod validation;
 #[path = "../api/verification.rs"]
 mod verification;
+#[path = "../api/webhooks.rs"]
+mod webhooks;
 #[path = "../api/ws.rs"]
 mod ws;
