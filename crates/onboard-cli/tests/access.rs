@@ -457,3 +457,76 @@ async fn two_postgres_nodes_take_a_key_the_command_made_and_refuse_it_within_a_s
         assert_eq!(code, 1008);
     }
 }
+
+/// A database as the release before keys were a table left it: every migration
+/// up to `before` applied, and one enterprise holding `key` the old way.
+async fn database_before_keys<DB: sqlx::Database>(
+    pool: &sqlx::Pool<DB>,
+    migrations: &str,
+    before: i64,
+    key: &str,
+) where
+    for<'c> &'c mut <DB as sqlx::Database>::Connection: sqlx::Executor<'c, Database = DB>,
+    <DB as sqlx::Database>::Connection: sqlx::migrate::Migrate,
+{
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(migrations);
+    let migrator = sqlx::migrate::Migrator::new(dir).await.unwrap();
+    migrator.run_to(before, pool).await.unwrap();
+    let hash = onboard_core::secret::KeyHash::of(key);
+    let insert = format!(
+        "INSERT INTO enterprises (name, api_key_hash, created_at) VALUES ('{ENTERPRISE}', '{}', 0)",
+        hash.as_str()
+    );
+    let mut connection = pool.acquire().await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(insert))
+        .execute(&mut *connection)
+        .await
+        .unwrap();
+}
+
+/// After the upgrade, the old key works and is listed as the first key.
+async fn the_old_key_still_works(db: &[&str], key: &str) {
+    let server = Server::start_on(db, free_port()).await;
+    assert_eq!(status(&http(), &server.base, key).await, 200);
+    let list = [
+        "keys",
+        "list",
+        "--enterprise",
+        ENTERPRISE,
+        "--output",
+        "json",
+    ];
+    let keys: Vec<Value> = serde_json::from_str(&ok(&list, db).await).unwrap();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert_eq!(keys[0]["label"], "first key");
+    let id = keys[0]["id"].as_str().unwrap();
+    assert!(onboard_core::access::ApiKeyId::parse(id).is_ok(), "{id}");
+}
+
+#[tokio::test]
+async fn an_existing_sqlite_database_keeps_its_enterprise_key_through_the_upgrade() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("onboard.db");
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&path)
+        .create_if_missing(true);
+    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+    let key = "onb_from_before_keys_were_a_table";
+    database_before_keys(&pool, "../onboard-store-sqlite/migrations", 3, key).await;
+    pool.close().await;
+    let data_dir = dir.path().to_str().unwrap();
+    the_old_key_still_works(&["--data-dir", data_dir], key).await;
+}
+
+#[tokio::test]
+async fn an_existing_postgres_database_keeps_its_enterprise_key_through_the_upgrade() {
+    if onboard_testkit::skip_postgres() {
+        return;
+    }
+    let database = onboard_testkit::TestDatabase::postgres().await;
+    let pool = sqlx::PgPool::connect(&database.url).await.unwrap();
+    let key = "onb_from_before_keys_were_a_table";
+    database_before_keys(&pool, "../onboard-store-postgres/migrations", 2, key).await;
+    pool.close().await;
+    the_old_key_still_works(&["--database-url", database.url.as_str()], key).await;
+}
