@@ -259,7 +259,7 @@ async fn every_key_change_moves_the_generation_and_is_read_back_once(store: Arc<
         .await
         .unwrap();
     let (changed, reached) = store.api_keys_changed_since(after_create).await.unwrap();
-    assert_eq!(changed, [key.clone()]);
+    assert_eq!(changed, std::slice::from_ref(&key));
     assert_eq!(reached, store.key_generation().await.unwrap());
 
     store

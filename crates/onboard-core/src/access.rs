@@ -139,8 +139,8 @@ pub enum Revocation {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rotation {
     Rotated {
-        old: ApiKeyRecord,
-        new: ApiKeyRecord,
+        old: Box<ApiKeyRecord>,
+        new: Box<ApiKeyRecord>,
     },
     Refused(KeyRefusal),
 }

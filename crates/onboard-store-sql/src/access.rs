@@ -234,7 +234,10 @@ pub(crate) async fn rotate<E: Engine>(
     ];
     let old = key_from(&one(tx.fetch(&sql, params).await?)?)?;
     tx.commit().await?;
-    Ok(Rotation::Rotated { old, new })
+    Ok(Rotation::Rotated {
+        old: Box::new(old),
+        new: Box::new(new),
+    })
 }
 
 pub(crate) async fn touch<E: Engine>(

@@ -106,7 +106,11 @@ impl Onboarding {
         {
             Rotation::Rotated { old, new } => {
                 self.keys.clear();
-                Ok(RotatedKey { old, new, key })
+                Ok(RotatedKey {
+                    old: *old,
+                    new: *new,
+                    key,
+                })
             }
             Rotation::Refused(refusal) => Err(refused(enterprise, id, refusal)),
         }
