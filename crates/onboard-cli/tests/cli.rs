@@ -391,10 +391,10 @@ async fn operators_approve_and_reject_users_that_manual_review_holds() {
     };
     server.wait_ready(&api.client).await;
 
-    for user_id in ["alice", "bob", "carol"] {
+    for user_id in ["alice", "bob", "carol", "dave"] {
         api.register(user_id).await;
     }
-    for user_id in ["alice", "bob"] {
+    for user_id in ["alice", "bob", "dave"] {
         api.verify(user_id, "email", &api.code(user_id, "email").await)
             .await;
         api.send(user_id, "sms").await;
@@ -491,8 +491,22 @@ async fn operators_approve_and_reject_users_that_manual_review_holds() {
     }
     // A disabled operator cannot act, and nothing changes.
     onboard_ok(&["operators", "disable", "ana"], data_dir);
-    let stderr = onboard_fails(&review("reject", "acme", "carol"), data_dir);
-    assert!(stderr.contains("disabled"), "{stderr}");
+    for user_id in ["dave", "carol"] {
+        let stderr = onboard_fails(&review("approve", "acme", user_id), data_dir);
+        assert!(
+            stderr.contains("a disabled operator cannot act"),
+            "{stderr}"
+        );
+        let stderr = onboard_fails(&review("reject", "acme", user_id), data_dir);
+        assert!(
+            stderr.contains("a disabled operator cannot act"),
+            "{stderr}"
+        );
+    }
+    assert_eq!(
+        api.state("dave").await,
+        (json!("PENDING"), json!({"email": false, "sms": false}))
+    );
     assert_eq!(
         api.state("carol").await,
         (json!("PENDING"), json!({"email": true, "sms": true}))
