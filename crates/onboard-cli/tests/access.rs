@@ -237,7 +237,12 @@ async fn keys_made_by_the_command_work_at_once_and_end_within_a_second_while_a_s
     refused_everywhere(&client, &[base], &first_key, since).await;
 
     let unknown_id = "key_00000000000000000000000000000000";
-    let cases: [(&str, Vec<&str>, String); 6] = [
+    let cases: [(&str, Vec<&str>, String); 7] = [
+        (
+            "a key that would be born expired",
+            [&["keys", "create", "--expires-in", "0d"][..], &on_acme].concat(),
+            "a key must live longer than 0 seconds".into(),
+        ),
         (
             "revoked twice",
             revoke.clone(),

@@ -38,6 +38,12 @@ impl Onboarding {
     ) -> Result<CreatedKey, ServiceError> {
         may_manage_keys(by)?;
         let label = access::parse_label(label).map_err(|e| ServiceError::BadRequest(e.0))?;
+        if expires_in.is_some_and(|d| d <= Duration::ZERO) {
+            return Err(ServiceError::BadRequest(
+                "a key must live longer than 0 seconds; without an expiry it lives until revoked"
+                    .into(),
+            ));
+        }
         let now = self.clock.now();
         let (new, key) = new_key(enterprise, label, by)?;
         let new = NewApiKey {
