@@ -200,8 +200,11 @@ async fn a_rotation_adds_a_successor_and_bounds_the_old_keys_life(store: Arc<dyn
     assert_eq!(was.replaced_by.as_ref(), Some(&successor.id));
     assert_eq!(was.ended(grace_end - Duration::seconds(1)), None);
     assert_eq!(was.ended(grace_end), Some(KeyEnd::Expired));
+    assert_eq!(was.revoked_at, None);
+    assert_eq!(was.revoked_by, None, "a rotation is no revocation");
     assert_eq!(new.id, successor.id);
     assert_eq!(new.expires_at, None);
+    assert_eq!(new.created_by.as_deref(), Some("ana"), "who rotated");
 
     let twice = store
         .rotate_api_key(&old.id, &new_key(&acme, "onb_third"), grace_end, NOW)

@@ -85,9 +85,10 @@ pub struct ApiKeyRecord {
     pub last_used_at: Option<OffsetDateTime>,
     pub expires_at: Option<OffsetDateTime>,
     pub revoked_at: Option<OffsetDateTime>,
-    /// The operator who revoked or rotated it, when one was named.
+    /// The operator who revoked it, when one was named.
     pub revoked_by: Option<String>,
-    /// The key a rotation made to replace this one.
+    /// The key a rotation made to replace this one (whose `created_by` names
+    /// who rotated).
     pub replaced_by: Option<ApiKeyId>,
 }
 

@@ -222,13 +222,12 @@ pub(crate) async fn rotate<E: Engine>(
     let generation = bump(&mut tx).await?;
     let new = insert_in(&mut tx, successor, generation, now).await?;
     let sql = format!(
-        "UPDATE api_keys SET expires_at = ?, replaced_by = ?, revoked_by = ?, generation = ? \
+        "UPDATE api_keys SET expires_at = ?, replaced_by = ?, generation = ? \
          WHERE id = ? RETURNING {KEY_COLUMNS}"
     );
     let params = args![
         micros(expires_at),
         successor.id.as_str(),
-        &successor.created_by,
         generation,
         id.as_str()
     ];
