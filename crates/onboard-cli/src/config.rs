@@ -85,6 +85,10 @@ pub struct LimitsConfig {
     pub tokens_per_minute: Option<u64>,
     /// Feed replays (`subscribe` with `after`) a key may start per minute (default 60).
     pub replays_per_minute: Option<u64>,
+    /// Verification codes per user and channel in 24 hours (default 10).
+    pub codes_per_day: Option<u64>,
+    /// Emulate the vendor's published per-address rate limits (default false).
+    pub vendor_limits: Option<bool>,
 }
 
 /// Validation rules an operator may tighten (CONTRACT §3).
@@ -292,6 +296,7 @@ impl FileConfig {
             1,
             100_000,
         )?;
+        check_opt("limits.codes_per_day", l.codes_per_day, 1, 1_000)?;
         Ok(())
     }
 }

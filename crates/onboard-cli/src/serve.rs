@@ -19,6 +19,7 @@ use onboard_delivery::webhook::WebhookChannel;
 use onboard_server::edge::EdgeLimits;
 use onboard_server::feed::limits::FeedLimits;
 use onboard_server::state::Housekeeping;
+use onboard_server::vendor_limits::VendorLimitSettings;
 use onboard_server::{AppState, DEFAULT_BODY_LIMIT, Options};
 use time::Duration;
 use tokio::net::TcpListener;
@@ -45,6 +46,11 @@ pub struct ServeArgs {
     /// Sandbox mode: `GET /v1/sandbox/messages` shows the outbox over HTTP.
     #[arg(long, env = "ONBOARD_SANDBOX")]
     pub sandbox: bool,
+    /// Emulate the vendor's published rate limits per client address: 250 REST
+    /// requests per 10 s, 10 WebSocket connections and 40 messages per minute
+    /// (then 429 with Retry-After). Off by default.
+    #[arg(long, env = "ONBOARD_VENDOR_LIMITS")]
+    pub vendor_limits: bool,
     /// What happens when a user has met every requirement: `auto` (VERIFIED at
     /// once) or `manual` (PENDING until `onboard users approve`) [default: auto].
     #[arg(long, env = "ONBOARD_REVIEW_POLICY")]
@@ -130,6 +136,8 @@ impl Settings {
                 retention: retention(&file),
                 ..Housekeeping::default()
             },
+            vendor_limits: (args.vendor_limits || file.limits.vendor_limits.unwrap_or(false))
+                .then(VendorLimitSettings::default),
         };
         Ok(Settings {
             listen: args.listen.or(file.listen).unwrap_or(DEFAULT_LISTEN),
@@ -310,6 +318,9 @@ fn quotas(file: &FileConfig) -> Quotas {
     }
     if let Some(n) = limits.replays_per_minute {
         quotas.replays_per_minute = u32::try_from(n).unwrap_or(u32::MAX);
+    }
+    if let Some(n) = limits.codes_per_day {
+        quotas.codes_per_day = u32::try_from(n).unwrap_or(u32::MAX);
     }
     quotas
 }

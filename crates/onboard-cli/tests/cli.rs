@@ -839,3 +839,102 @@ async fn three_thousand_invented_methods_leave_memory_and_metrics_bounded() {
         "RSS grew from {before} KiB to {after} KiB"
     );
 }
+
+#[tokio::test]
+async fn vendor_limits_refuse_a_rest_burst_and_a_websocket_flood_with_retry_after() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let dir = tempfile::tempdir().unwrap();
+    let key = create_key(dir.path(), "acme");
+    let port = free_port();
+    let server = Server::start_with(dir.path(), port, &["--vendor-limits"]);
+    let client = http_client();
+    server.wait_ready(&client).await;
+
+    // REST: 250 requests per 10 s from one address; a burst of 270 meets 20 refusals.
+    let mut refused = Vec::new();
+    for _ in 0..270 {
+        let response = client
+            .get(format!("{}/v1/enterprise/users", server.base))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap();
+        match response.status().as_u16() {
+            200 => {}
+            429 => refused.push(response),
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert_eq!(refused.len(), 20);
+    let first = refused.remove(0);
+    assert_eq!(first.headers()["retry-after"], "60");
+    let body: Value = first.json().await.unwrap();
+    let sentence = body["error"].as_str().unwrap();
+    assert!(
+        sentence.contains("at most 250 REST requests per 10 s"),
+        "{sentence}"
+    );
+    for later in refused {
+        let wait: u64 = later.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=60).contains(&wait), "Retry-After {wait}");
+    }
+    // Health and metrics are not API requests: an orchestrator keeps its probes.
+    let health = client
+        .get(format!("{}/healthz", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+
+    // WebSocket: 40 messages per minute from one address, then the address is
+    // blocked for two minutes, new connections included.
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/ws"))
+        .await
+        .unwrap();
+    let auth = json!({"type": "authenticate", "apiKey": key, "enterprise": true});
+    ws.send(Message::text(auth.to_string())).await.unwrap();
+    let mut replies = Vec::new();
+    for _ in 0..40 {
+        let ping = json!({"type": "subscribe", "feeds": ["private.enterprise.users"]});
+        ws.send(Message::text(ping.to_string())).await.unwrap();
+    }
+    let close = loop {
+        let next = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("the server answers")
+            .expect("the socket stays open until the close frame")
+            .unwrap();
+        match next {
+            Message::Close(frame) => break frame.expect("a close frame with a code"),
+            Message::Text(text) => replies.push(serde_json::from_str::<Value>(&text).unwrap()),
+            _ => {}
+        }
+    };
+    assert_eq!(u16::from(close.code), 1008);
+    let errors: Vec<&Value> = replies.iter().filter(|r| r["type"] == "error").collect();
+    let last = errors
+        .last()
+        .expect("the refusal is explained before the close");
+    let why = last["payload"]["message"].as_str().unwrap_or_default();
+    assert!(why.contains("at most 40 WebSocket messages"), "{last}");
+    let again = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/ws")).await;
+    match again {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 429);
+            let wait: u64 = response.headers()["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!((100..=120).contains(&wait), "Retry-After {wait}");
+        }
+        other => panic!("a blocked address opened a WebSocket: {other:?}"),
+    }
+    server.kill_hard();
+}

@@ -729,6 +729,70 @@ async fn concurrent_registrations_of_one_user_id_through_two_nodes_conflict() {
     .await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_registration_retried_on_the_other_node_with_its_idempotency_key_runs_once() {
+    bounded(async {
+        let db = TestDatabase::postgres().await;
+        let key = create_key(&db.url, "acme").await;
+        let (a, b) = (Node::start("A", &db.url), Node::start("B", &db.url));
+        let client = http_client();
+        a.wait_ready(&client).await;
+        b.wait_ready(&client).await;
+        let register = |node: &Node, idem: String, user_id: &str| {
+            client
+                .post(node.url("/v1/enterprise/register-account"))
+                .bearer_auth(&key)
+                .header("Idempotency-Key", idem)
+                .json(&individual(user_id))
+                .send()
+        };
+        for i in 0..10 {
+            let user_id = format!("retried-{i}");
+            let idem = format!("register-{user_id}");
+            let (first, retry) = if i % 2 == 0 { (&a, &b) } else { (&b, &a) };
+            let one = register(first, idem.clone(), &user_id).await.unwrap();
+            assert_eq!(one.status(), 201);
+            let one = one.text().await.unwrap();
+            let two = register(retry, idem.clone(), &user_id).await.unwrap();
+            assert_eq!(two.status(), 201, "the retry gets the first 201");
+            assert_eq!(two.headers()["idempotent-replayed"], "true");
+            assert_eq!(two.text().await.unwrap(), one, "the same body");
+            // Another body under that key, on either node, runs nothing.
+            let other = register(retry, idem, "someone-else").await.unwrap();
+            assert_eq!(other.status(), 422);
+        }
+        // Racing on both nodes at once with one key: one runs, one replays.
+        for i in 0..10 {
+            let user_id = format!("raced-{i}");
+            let idem = format!("race-{user_id}");
+            let (x, y) = tokio::join!(
+                register(&a, idem.clone(), &user_id),
+                register(&b, idem.clone(), &user_id)
+            );
+            let (x, y) = (x.unwrap(), y.unwrap());
+            assert_eq!((x.status().as_u16(), y.status().as_u16()), (201, 201));
+            let replays = [&x, &y]
+                .iter()
+                .filter(|r| r.headers().contains_key("idempotent-replayed"))
+                .count();
+            assert_eq!(replays, 1, "{user_id}");
+            assert_eq!(x.text().await.unwrap(), y.text().await.unwrap());
+        }
+        let api = Api {
+            client: client.clone(),
+            key: key.clone(),
+        };
+        let log = api.event_log(&a).await;
+        assert_eq!(log.len(), 20, "one registration per user, none twice");
+        let users: BTreeSet<&str> = log
+            .iter()
+            .map(|e| e["user"]["user_id"].as_str().unwrap())
+            .collect();
+        assert_eq!(users.len(), 20);
+    })
+    .await;
+}
+
 /// What the registering clients saw during the disturbance.
 #[derive(Default)]
 struct Tally {

@@ -15,8 +15,8 @@ use onboard_core::lifecycle::{self, CodeWrite, Decision, Refusal, ReviewPolicy, 
 use onboard_core::registration::Registration;
 use onboard_core::secret::KeyHash;
 use onboard_core::store::{
-    Deactivation, Decided, Enterprise, EnterpriseId, EventBounds, Grant, Minting, OutboxEntry,
-    Store, StoreError, TokenGrant, UserFilter,
+    Claim, Deactivation, Decided, Enterprise, EnterpriseId, EventBounds, Grant, IDEMPOTENCY_KEPT,
+    KeptAnswer, Minting, OutboxEntry, RequestTarget, Store, StoreError, TokenGrant, UserFilter,
 };
 use onboard_core::user::{AccountRole, Status, User};
 use onboard_core::verification::{CODE_TTL, Channel, Code, CodeRecord, MAX_ATTEMPTS};
@@ -64,6 +64,9 @@ conformance!(
         users_are_listed_in_keyset_order_with_filters_limit_and_after,
         deactivation_happens_once_and_hides_the_user,
         a_sent_code_is_confirmed_once_and_moves_the_user,
+        the_daily_code_quota_is_kept_with_the_code_and_undone_with_it,
+        an_idempotency_key_is_claimed_once_answered_then_freed_by_time,
+        concurrent_claims_of_one_idempotency_key_give_it_to_one,
         a_first_code_stored_with_the_user_confirms_like_a_sent_one,
         refusals_write_nothing_but_the_failure_count,
         wrong_codes_burn_the_code_after_max_attempts,
@@ -340,10 +343,13 @@ async fn send(
 ) -> Decided {
     let rule = |u: &User, existing: Option<&CodeRecord>| {
         let fresh = CodeRecord::new(Code::hash(u.id, channel, digits), at);
-        lifecycle::decide_send(&u.summary, existing, channel, fresh)
+        lifecycle::decide_send(&u.summary, existing, channel, fresh, QUOTA)
     };
     decide(store, e, user_id, Some(channel), at, &rule).await
 }
+
+/// The daily code quota the conformance rules run with.
+const QUOTA: u32 = 3;
 
 /// Presents `digits` on `channel` at `at` (the verify rule, auto review).
 async fn confirm(
@@ -743,7 +749,7 @@ async fn deactivation_happens_once_and_hides_the_user(store: Arc<dyn Store>) {
     assert_eq!(list(store, acme, UserFilter::default()).await, ["john"]);
     let rule = |u: &User, existing: Option<&CodeRecord>| {
         let fresh = CodeRecord::new("h".into(), NOW);
-        lifecycle::decide_send(&u.summary, existing, Channel::Email, fresh)
+        lifecycle::decide_send(&u.summary, existing, Channel::Email, fresh, QUOTA)
     };
     let decided = store
         .decide(acme, "jane", Some(Channel::Email), NOW, &rule)
@@ -811,6 +817,7 @@ async fn a_sent_code_is_confirmed_once_and_moves_the_user(store: Arc<dyn Store>)
             sent_at: NOW,
             expires_at: NOW + CODE_TTL,
             failed_attempts: 0,
+            recent_sends: vec![NOW],
         })
     );
     assert_eq!(latest(store, acme).await, 1, "a send logs no event");
@@ -868,11 +875,67 @@ async fn a_sent_code_is_confirmed_once_and_moves_the_user(store: Arc<dyn Store>)
                 c,
                 Channel::Email,
                 CodeRecord::new("h".into(), NOW),
+                QUOTA,
             )
         })
         .await
         .unwrap();
     assert!(unknown.is_none());
+}
+
+async fn the_daily_code_quota_is_kept_with_the_code_and_undone_with_it(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    let acme = enterprise(store, "acme").await.id;
+    register(store, acme, individual("jane")).await;
+    let times: Vec<OffsetDateTime> = (0..QUOTA)
+        .map(|i| NOW + Duration::minutes(i64::from(i)))
+        .collect();
+    for (i, at) in times.iter().enumerate() {
+        let sent = send(store, acme, "jane", Channel::Email, &format!("{i:06}"), *at).await;
+        assert_eq!(sent.outcome, Ok(()), "send {i}");
+    }
+    let stored = stored_code(store, acme, "jane", Channel::Email)
+        .await
+        .unwrap();
+    assert_eq!(
+        stored.recent_sends, times,
+        "every send of the day is kept, in order"
+    );
+
+    // The next one within the day is refused until the first leaves the window.
+    let at = NOW + Duration::hours(1);
+    let refused = send(store, acme, "jane", Channel::Email, "999999", at).await;
+    assert_eq!(
+        refused.outcome,
+        Err(Refusal::QuotaSpent(Channel::Email, QUOTA, 23 * 3600))
+    );
+    assert_eq!(
+        stored_code(store, acme, "jane", Channel::Email)
+            .await
+            .unwrap(),
+        stored
+    );
+
+    // A failed delivery is undone with its send: the quota does not count it.
+    let next_day = NOW + Duration::hours(24);
+    let sent = send(store, acme, "jane", Channel::Email, "424242", next_day).await;
+    assert_eq!(sent.outcome, Ok(()));
+    store
+        .restore_code(
+            acme,
+            "jane",
+            Channel::Email,
+            next_day,
+            sent.previous_code.as_ref(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        stored_code(store, acme, "jane", Channel::Email)
+            .await
+            .unwrap(),
+        stored
+    );
 }
 
 async fn refusals_write_nothing_but_the_failure_count(store: Arc<dyn Store>) {
@@ -1799,4 +1862,91 @@ async fn active_among_names_only_active_users_of_the_enterprise(store: Arc<dyn S
         .chain(["jane".into()])
         .collect();
     assert_eq!(store.active_among(acme, &many).await.unwrap(), ["jane"]);
+}
+
+fn register_target() -> RequestTarget {
+    RequestTarget {
+        method: "POST".into(),
+        path: "/v1/enterprise/register-account".into(),
+    }
+}
+
+async fn an_idempotency_key_is_claimed_once_answered_then_freed_by_time(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    let acme = enterprise(store, "acme").await.id;
+    let globex = enterprise(store, "globex").await.id;
+    let target = register_target();
+    let lease = NOW + Duration::seconds(60);
+    let claim = |e, at, until| store.claim_idempotency_key(e, "k1", &target, at, until);
+    assert_eq!(claim(acme, NOW, lease).await.unwrap(), Claim::Claimed);
+    assert_eq!(claim(acme, NOW, lease).await.unwrap(), Claim::InFlight);
+    assert_eq!(
+        claim(globex, NOW, lease).await.unwrap(),
+        Claim::Claimed,
+        "keys are per enterprise"
+    );
+
+    // A claim whose lease ran out (its node died) is free again.
+    let later = NOW + Duration::seconds(61);
+    assert_eq!(
+        claim(globex, later, later + Duration::seconds(60))
+            .await
+            .unwrap(),
+        Claim::Claimed
+    );
+
+    let answer = KeptAnswer {
+        request: target.clone(),
+        fingerprint: "f".repeat(64),
+        status: 201,
+        body: r#"{"data":{"user_id":"jane"}}"#.into(),
+    };
+    store
+        .keep_idempotent_answer(acme, "k1", &answer, NOW)
+        .await
+        .unwrap();
+    // Release leaves a kept answer alone.
+    store.release_idempotency_key(acme, "k1").await.unwrap();
+    let kept = Claim::Answered(answer.clone());
+    assert_eq!(claim(acme, later, later).await.unwrap(), kept);
+    let almost = NOW + IDEMPOTENCY_KEPT - Duration::seconds(1);
+    assert_eq!(claim(acme, almost, almost).await.unwrap(), kept);
+
+    // A released claim is free at once.
+    store.release_idempotency_key(globex, "k1").await.unwrap();
+    assert_eq!(claim(globex, later, lease).await.unwrap(), Claim::Claimed);
+
+    // Pruning a day on removes the answer; the key is new again.
+    let day = NOW + IDEMPOTENCY_KEPT + Duration::seconds(1);
+    store.prune(Retention::default(), day).await.unwrap();
+    assert_eq!(
+        claim(acme, day, day + Duration::seconds(60)).await.unwrap(),
+        Claim::Claimed
+    );
+}
+
+async fn concurrent_claims_of_one_idempotency_key_give_it_to_one(store: Arc<dyn Store>) {
+    let acme = enterprise(store.as_ref(), "acme").await.id;
+    for round in 0..10 {
+        let key = format!("race-{round}");
+        let claims = (0..8).map(|_| {
+            let store = store.clone();
+            let key = key.clone();
+            tokio::spawn(async move {
+                let lease = NOW + Duration::seconds(60);
+                store
+                    .claim_idempotency_key(acme, &key, &register_target(), NOW, lease)
+                    .await
+            })
+        });
+        let mut claimed = 0;
+        for claim in futures_util::future::join_all(claims).await {
+            match claim.unwrap() {
+                Ok(Claim::Claimed) => claimed += 1,
+                Ok(Claim::InFlight) | Err(StoreError::Unavailable(_)) => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(claimed, 1, "round {round}");
+    }
 }

@@ -104,6 +104,10 @@ pub enum Refusal {
     Unsupported,
     #[error("An {0} code was sent less than 30 seconds ago; retry in {1} seconds")]
     Throttled(Channel, u64),
+    /// The daily quota of codes on the channel is spent (429): the quota and the
+    /// seconds until one more may be sent.
+    #[error("At most {1} {0} codes may be sent to a user in 24 hours; retry in {2} seconds")]
+    QuotaSpent(Channel, u32, u64),
     #[error("No {0} code has been sent; request one first")]
     NoCode(Channel),
     #[error("The {0} code is wrong; {1} attempts left")]
@@ -228,12 +232,14 @@ impl Decision {
     }
 }
 
-/// May a code be sent on `channel` now? If so, store `fresh` in place of the old one.
+/// May a code be sent on `channel` now, with at most `daily_quota` codes per user
+/// and channel in 24 hours? If so, store `fresh` in place of the old one.
 pub fn decide_send(
     user: &UserSummary,
     existing: Option<&CodeRecord>,
     channel: Channel,
     fresh: CodeRecord,
+    daily_quota: u32,
 ) -> Decision {
     if let Err(refusal) = may_verify(user, channel) {
         return Decision::refuse(refusal);
@@ -241,6 +247,10 @@ pub fn decide_send(
     if let Some(wait) = existing.and_then(|c| c.resend_wait(fresh.sent_at)) {
         return Decision::refuse(Refusal::Throttled(channel, wait));
     }
+    let fresh = match fresh.following(existing, daily_quota) {
+        Ok(fresh) => fresh,
+        Err(wait) => return Decision::refuse(Refusal::QuotaSpent(channel, daily_quota, wait)),
+    };
     Decision {
         code: CodeWrite::Replace(fresh),
         transition: None,

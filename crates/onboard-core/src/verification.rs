@@ -92,7 +92,13 @@ pub struct CodeRecord {
     pub sent_at: OffsetDateTime,
     pub expires_at: OffsetDateTime,
     pub failed_attempts: u32,
+    /// When the codes of the last [`CODE_QUOTA_WINDOW`] on this channel were sent,
+    /// oldest first, this one included: the daily quota counts them.
+    pub recent_sends: Vec<OffsetDateTime>,
 }
+
+/// The span over which codes per user and channel are counted.
+pub const CODE_QUOTA_WINDOW: Duration = Duration::hours(24);
 
 impl CodeRecord {
     pub fn new(hash: String, now: OffsetDateTime) -> Self {
@@ -101,7 +107,28 @@ impl CodeRecord {
             sent_at: now,
             expires_at: now + CODE_TTL,
             failed_attempts: 0,
+            recent_sends: vec![now],
         }
+    }
+
+    /// With `quota` codes per [`CODE_QUOTA_WINDOW`], may this code follow the sends
+    /// of `before`? If so the code, carrying the sends still in the window; if not,
+    /// the seconds until the oldest of them leaves it.
+    pub fn following(mut self, before: Option<&CodeRecord>, quota: u32) -> Result<CodeRecord, u64> {
+        let now = self.sent_at;
+        let start = now - CODE_QUOTA_WINDOW;
+        let mut recent: Vec<OffsetDateTime> = before
+            .map(|code| code.recent_sends.clone())
+            .unwrap_or_default();
+        recent.retain(|sent| *sent > start && *sent <= now);
+        let quota = usize::try_from(quota.max(1)).unwrap_or(usize::MAX);
+        if recent.len() >= quota {
+            let frees = recent[recent.len() - quota] + CODE_QUOTA_WINDOW;
+            return Err(((frees - now).whole_milliseconds().max(1) as u64).div_ceil(1000));
+        }
+        recent.push(now);
+        self.recent_sends = recent;
+        Ok(self)
     }
 
     /// Seconds until another code may be sent, if one may not be sent now.
@@ -133,6 +160,27 @@ mod tests {
             Code::hash(a, Channel::Email, "123456"),
             Code::hash(a, Channel::Sms, "123456")
         );
+    }
+
+    #[test]
+    fn the_daily_quota_counts_the_sends_of_the_last_24_hours() {
+        let start = OffsetDateTime::UNIX_EPOCH;
+        let mut code = CodeRecord::new("h".into(), start);
+        for minute in 1..3 {
+            let next = CodeRecord::new("h".into(), start + Duration::minutes(minute));
+            code = next.following(Some(&code), 3).expect("within the quota");
+        }
+        assert_eq!(code.recent_sends.len(), 3);
+        // The fourth within the day waits for the first to leave the window.
+        let fourth = CodeRecord::new("h".into(), start + Duration::hours(1));
+        assert_eq!(fourth.clone().following(Some(&code), 3), Err(23 * 3600));
+        // A day after the first send there is room again, and the window slides.
+        let later = CodeRecord::new("h".into(), start + Duration::hours(24));
+        let later = later
+            .following(Some(&code), 3)
+            .expect("the first send left");
+        assert_eq!(later.recent_sends.len(), 3);
+        assert_eq!(later.recent_sends[0], start + Duration::minutes(1));
     }
 
     #[test]

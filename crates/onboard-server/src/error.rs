@@ -28,6 +28,8 @@ pub enum Edge {
     NoRoute,
     /// A route has the path but not the method (405).
     WrongMethod,
+    /// Over a published per-address limit (429), for this many seconds more.
+    RateLimited(u64),
 }
 
 impl ApiError {
@@ -45,9 +47,12 @@ impl From<ServiceError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let retry_after = match &self {
-            ApiError::Service(ServiceError::Refused(Refusal::Throttled(_, wait))) => Some(*wait),
+            ApiError::Service(ServiceError::Refused(
+                Refusal::Throttled(_, wait) | Refusal::QuotaSpent(_, _, wait),
+            )) => Some(*wait),
             ApiError::Service(ServiceError::Unavailable(_)) => Some(1),
             ApiError::Service(ServiceError::Throttled { retry_after, .. }) => Some(*retry_after),
+            ApiError::Edge(Edge::RateLimited(retry_after), _) => Some(*retry_after),
             _ => None,
         };
         let (status, error, errors) = match self {
@@ -86,6 +91,7 @@ fn edge_status(edge: Edge) -> StatusCode {
         Edge::TooSlow => StatusCode::REQUEST_TIMEOUT,
         Edge::NoRoute => StatusCode::NOT_FOUND,
         Edge::WrongMethod => StatusCode::METHOD_NOT_ALLOWED,
+        Edge::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
     }
 }
 
@@ -96,7 +102,10 @@ fn status_of(e: &ServiceError) -> StatusCode {
         ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
         ServiceError::Conflict(_) => StatusCode::CONFLICT,
         ServiceError::Forbidden(_) => StatusCode::FORBIDDEN,
-        ServiceError::Refused(Refusal::Throttled(..)) => StatusCode::TOO_MANY_REQUESTS,
+        ServiceError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        ServiceError::Refused(Refusal::Throttled(..) | Refusal::QuotaSpent(..)) => {
+            StatusCode::TOO_MANY_REQUESTS
+        }
         ServiceError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
         ServiceError::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
         ServiceError::DeliveryFailed(_) => StatusCode::BAD_GATEWAY,

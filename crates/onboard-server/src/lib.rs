@@ -12,10 +12,12 @@ pub mod edge;
 pub mod error;
 pub mod extract;
 pub mod feed;
+pub mod idempotency;
 mod logging;
 pub mod metrics;
 pub mod routes;
 pub mod state;
+pub mod vendor_limits;
 
 use std::future::Future;
 
@@ -31,7 +33,13 @@ pub const DEFAULT_BODY_LIMIT: usize = 256 * 1024;
 /// The whole application, ready to serve.
 pub fn app(state: AppState) -> axum::Router {
     let metrics = state.feed.metrics.clone();
-    routes::router(state).layer(middleware::from_fn_with_state(
+    let vendor_limits = state.vendor_limits.clone();
+    let retries = middleware::from_fn_with_state(state.clone(), idempotency::idempotent);
+    let mut router = routes::router(state).layer(retries);
+    if let Some(limits) = vendor_limits {
+        router = router.layer(middleware::from_fn_with_state(limits, vendor_limits::rest));
+    }
+    router.layer(middleware::from_fn_with_state(
         metrics,
         logging::log_request,
     ))

@@ -10,6 +10,7 @@ use tokio_util::task::TaskTracker;
 use crate::feed::hub::Hub;
 use crate::feed::limits::{Connections, FeedLimits};
 use crate::metrics::Metrics;
+use crate::vendor_limits::{VendorLimitSettings, VendorLimits};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -23,6 +24,8 @@ pub struct AppState {
     pub edge: EdgeLimits,
     /// What housekeeping prunes, and how often it runs.
     pub housekeeping: Housekeeping,
+    /// The vendor's per-address limits, when emulated (`--vendor-limits`).
+    pub vendor_limits: Option<Arc<VendorLimits>>,
 }
 
 /// The server's periodic upkeep: pruning the event log beyond retention, expired
@@ -52,6 +55,8 @@ pub struct Feed {
     pub shutdown: CancellationToken,
     /// The running sessions, so that shutdown can wait for them.
     pub tracker: TaskTracker,
+    /// The vendor's per-address WebSocket limits, when emulated.
+    pub vendor_limits: Option<Arc<VendorLimits>>,
 }
 
 /// What a server is built from, beside the domain.
@@ -62,6 +67,8 @@ pub struct Options {
     pub feed: FeedLimits,
     pub edge: EdgeLimits,
     pub housekeeping: Housekeeping,
+    /// Emulate the vendor's published per-address limits (off by default).
+    pub vendor_limits: Option<VendorLimitSettings>,
 }
 
 impl Default for Options {
@@ -72,6 +79,7 @@ impl Default for Options {
             feed: FeedLimits::default(),
             edge: EdgeLimits::default(),
             housekeeping: Housekeeping::default(),
+            vendor_limits: None,
         }
     }
 }
@@ -85,8 +93,10 @@ impl AppState {
             feed.broadcast_capacity,
             feed.poll_interval,
         );
+        let vendor_limits = options.vendor_limits.map(VendorLimits::new);
         AppState {
             onboarding,
+            vendor_limits: vendor_limits.clone(),
             body_limit: options.body_limit,
             sandbox: options.sandbox,
             edge: options.edge,
@@ -98,6 +108,7 @@ impl AppState {
                 metrics: Arc::default(),
                 shutdown: CancellationToken::new(),
                 tracker: TaskTracker::new(),
+                vendor_limits,
             }),
         }
     }

@@ -16,6 +16,7 @@
 mod access;
 pub mod engine;
 mod events;
+mod idempotency;
 mod tokens;
 mod users;
 
@@ -28,8 +29,9 @@ use onboard_core::access::{
 use onboard_core::events::{ChangeNotifier, Event, Retention};
 use onboard_core::secret::KeyHash;
 use onboard_core::store::{
-    Deactivation, Decide, Decided, Enterprise, EnterpriseId, EventBounds, Grant, Listed, Minting,
-    OutboxEntry, Store, StoreError, TokenGrant, UserFilter, UserRow, from_micros,
+    Claim, Deactivation, Decide, Decided, Enterprise, EnterpriseId, EventBounds, Grant, KeptAnswer,
+    Listed, Minting, OutboxEntry, RequestTarget, Store, StoreError, TokenGrant, UserFilter,
+    UserRow, from_micros,
 };
 use onboard_core::user::User;
 use onboard_core::verification::{Channel, CodeRecord};
@@ -265,7 +267,38 @@ impl<E: Engine> Store for SqlStore<E> {
     }
 
     async fn prune(&self, retention: Retention, now: OffsetDateTime) -> Result<u64, StoreError> {
-        events::prune(&self.engine, retention, now).await
+        let removed = events::prune(&self.engine, retention, now).await?;
+        idempotency::prune(&self.engine, now).await?;
+        Ok(removed)
+    }
+
+    async fn claim_idempotency_key(
+        &self,
+        enterprise: EnterpriseId,
+        key: &str,
+        request: &RequestTarget,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+    ) -> Result<Claim, StoreError> {
+        idempotency::claim(&self.engine, enterprise, key, request, now, lease_until).await
+    }
+
+    async fn keep_idempotent_answer(
+        &self,
+        enterprise: EnterpriseId,
+        key: &str,
+        answer: &KeptAnswer,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        idempotency::keep(&self.engine, enterprise, key, answer, now).await
+    }
+
+    async fn release_idempotency_key(
+        &self,
+        enterprise: EnterpriseId,
+        key: &str,
+    ) -> Result<(), StoreError> {
+        idempotency::release(&self.engine, enterprise, key).await
     }
 
     // --- API keys and operators ---

@@ -254,8 +254,8 @@ async fn read_code(
 ) -> Result<Option<CodeRecord>, StoreError> {
     let rows = tx
         .fetch(
-            "SELECT code_hash, sent_at, expires_at, failed_attempts FROM verification_codes \
-             WHERE user_position = ? AND channel = ?",
+            "SELECT code_hash, sent_at, expires_at, failed_attempts, recent_sends \
+             FROM verification_codes WHERE user_position = ? AND channel = ?",
             args![position, channel.as_str()],
         )
         .await?;
@@ -267,7 +267,25 @@ async fn read_code(
         sent_at: from_micros(row.int("sent_at")?),
         expires_at: from_micros(row.int("expires_at")?),
         failed_attempts: u32::try_from(row.int("failed_attempts")?).unwrap_or(u32::MAX),
+        recent_sends: sends_from(&row.text("recent_sends")?)?,
     }))
+}
+
+/// The `recent_sends` column: microseconds since the epoch, comma-separated.
+fn sends_text(sends: &[OffsetDateTime]) -> String {
+    let times: Vec<String> = sends.iter().map(|t| micros(*t).to_string()).collect();
+    times.join(",")
+}
+
+fn sends_from(text: &str) -> Result<Vec<OffsetDateTime>, StoreError> {
+    text.split(',')
+        .filter(|t| !t.is_empty())
+        .map(|t| {
+            t.parse::<i64>()
+                .map(from_micros)
+                .map_err(|_| StoreError::Internal(format!("unreadable recent_sends {text:?}")))
+        })
+        .collect()
 }
 
 async fn write_code(
@@ -281,13 +299,19 @@ async fn write_code(
         CodeWrite::Keep => return Ok(()),
         CodeWrite::Replace(code) => (
             "INSERT INTO verification_codes \
-             (user_position, channel, code_hash, sent_at, expires_at, failed_attempts) \
-             VALUES (?, ?, ?, ?, ?, 0) \
+             (user_position, channel, code_hash, sent_at, expires_at, failed_attempts, \
+             recent_sends) VALUES (?, ?, ?, ?, ?, 0, ?) \
              ON CONFLICT (user_position, channel) DO UPDATE SET code_hash = excluded.code_hash, \
-             sent_at = excluded.sent_at, expires_at = excluded.expires_at, failed_attempts = 0",
+             sent_at = excluded.sent_at, expires_at = excluded.expires_at, failed_attempts = 0, \
+             recent_sends = excluded.recent_sends",
             [
                 key,
-                args![code.hash, micros(code.sent_at), micros(code.expires_at)],
+                args![
+                    code.hash,
+                    micros(code.sent_at),
+                    micros(code.expires_at),
+                    sends_text(&code.recent_sends)
+                ],
             ]
             .concat(),
         ),
@@ -323,14 +347,15 @@ pub(crate) async fn restore_code<E: Engine>(
         Some(code) => (
             format!(
                 "UPDATE verification_codes SET code_hash = ?, sent_at = ?, expires_at = ?, \
-                 failed_attempts = ? {TARGET}"
+                 failed_attempts = ?, recent_sends = ? {TARGET}"
             ),
             [
                 args![
                     code.hash.clone(),
                     micros(code.sent_at),
                     micros(code.expires_at),
-                    i64::from(code.failed_attempts)
+                    i64::from(code.failed_attempts),
+                    sends_text(&code.recent_sends)
                 ],
                 target,
             ]

@@ -10,7 +10,9 @@
 
 mod cursor;
 mod feed;
+mod idempotency;
 pub use cursor::Cursor;
+pub use idempotency::{IdempotencyKey, MAX_IDEMPOTENCY_KEY, Retry};
 mod log;
 mod quota;
 pub use feed::{Changes, FeedItem, LogRead, MAX_EVENTS_PER_READ};
@@ -54,6 +56,9 @@ pub enum ServiceError {
     /// The operator named may not do this (disabled, or not an admin).
     #[error("{0}")]
     Forbidden(String),
+    /// A well-formed request that cannot be carried out as asked (422).
+    #[error("{0}")]
+    Unprocessable(String),
     /// The user's state forbids the request (422), or it is throttled (429).
     #[error("{0}")]
     Refused(Refusal),

@@ -19,6 +19,9 @@ pub struct Quotas {
     pub tokens_per_minute: u32,
     /// Subscriptions that replay history (`after`).
     pub replays_per_minute: u32,
+    /// Verification codes per user and channel in 24 hours (the registration's
+    /// first code included).
+    pub codes_per_day: u32,
 }
 
 impl Default for Quotas {
@@ -26,6 +29,7 @@ impl Default for Quotas {
         Quotas {
             tokens_per_minute: 10_000,
             replays_per_minute: 60,
+            codes_per_day: 10,
         }
     }
 }

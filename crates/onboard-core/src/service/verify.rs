@@ -22,9 +22,10 @@ impl Onboarding {
     ) -> Result<CodeSent, ServiceError> {
         let now = self.clock.now();
         let code = Code::generate(self.random.as_ref());
+        let quota = self.quotas.codes_per_day;
         let decide: Decide<'_> = &|user, existing| {
             let fresh = CodeRecord::new(Code::hash(user.id, channel, code.expose()), now);
-            lifecycle::decide_send(&user.summary, existing, channel, fresh)
+            lifecycle::decide_send(&user.summary, existing, channel, fresh, quota)
         };
         let decided = self.run(enterprise, user_id, Some(channel), decide).await?;
         let previous = decided.previous_code.as_ref();

@@ -13,11 +13,13 @@ pub mod protocol;
 pub mod session;
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::{Extension, State, WebSocketUpgrade};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Extension, State, WebSocketUpgrade};
 use axum::response::{IntoResponse, Response};
 
 use crate::edge::ConnectionSlot;
-use crate::error::ApiError;
+use crate::error::{ApiError, Edge};
 
 use crate::state::AppState;
 
@@ -25,6 +27,7 @@ use crate::state::AppState;
 pub async fn upgrade(
     State(state): State<AppState>,
     slot: Option<Extension<ConnectionSlot>>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     let ws = match ws {
@@ -35,6 +38,13 @@ pub async fn upgrade(
         }
     };
     let feed = state.feed.clone();
+    let peer = peer.map(|Extension(ConnectInfo(peer))| peer.ip());
+    if let (Some(limits), Some(ip)) = (&feed.vendor_limits, peer)
+        && let Err(exceeded) = limits.ws_connection(ip)
+    {
+        let refusal = ApiError::Edge(Edge::RateLimited(exceeded.retry_after), exceeded.sentence());
+        return refusal.into_response();
+    }
     // The library's cap sits above the protocol's: the session answers a message
     // between the two with an error reply, and one above the library's with an
     // error reply and a 1009 close.
@@ -47,7 +57,7 @@ pub async fn upgrade(
             let tracker = feed.tracker.clone();
             // The session holds the connection's place under the node's cap.
             let slot = slot.map(|Extension(slot)| slot);
-            tracker.track_future(session::run(socket, feed, slot))
+            tracker.track_future(session::run(socket, feed, slot, peer))
         })
 }
 

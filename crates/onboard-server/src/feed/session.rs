@@ -51,12 +51,19 @@ struct Session {
     /// A catch-up could not read the log (the database was away): when to try
     /// again, even if no new event comes to prompt it.
     retry_catch_up: Option<tokio::time::Instant>,
+    /// The client's address, for the vendor's per-address limits.
+    peer: Option<std::net::IpAddr>,
 }
 
 /// How soon a failed catch-up is tried again.
 const RETRY_CATCH_UP: std::time::Duration = std::time::Duration::from_secs(1);
 
-pub async fn run(socket: WebSocket, feed: Arc<Feed>, connection: Option<ConnectionSlot>) {
+pub async fn run(
+    socket: WebSocket,
+    feed: Arc<Feed>,
+    connection: Option<ConnectionSlot>,
+    peer: Option<std::net::IpAddr>,
+) {
     let limits = &feed.limits;
     let mut session = Session {
         socket,
@@ -71,6 +78,7 @@ pub async fn run(socket: WebSocket, feed: Arc<Feed>, connection: Option<Connecti
         auth_failures: 0,
         _connection: connection,
         retry_catch_up: None,
+        peer,
     };
     feed.metrics
         .ws_sessions
@@ -194,6 +202,15 @@ impl Session {
             Message::Close(_) => return Err(Gone),
             Message::Ping(_) | Message::Pong(_) => return Ok(()),
         };
+        if let (Some(limits), Some(ip)) = (&self.feed.vendor_limits, self.peer)
+            && let Err(exceeded) = limits.ws_message(ip)
+        {
+            // Over the vendor's budget the address is blocked: say why, and close.
+            self.refuse(Refusal::new("unknown", exceeded.sentence()))
+                .await?;
+            self.close(close_code::POLICY, "rate limit exceeded").await;
+            return Err(Gone);
+        }
         if !self.limiter.allow() {
             let limits = &self.feed.limits;
             let why = format!(

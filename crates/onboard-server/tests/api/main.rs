@@ -23,6 +23,7 @@ mod feed_history;
 mod feed_replay;
 mod golden;
 mod health;
+mod idempotency;
 mod keys;
 mod listing;
 mod openapi;

@@ -397,6 +397,43 @@ async fn a_new_code_replaces_the_old_one() {
 }
 
 #[tokio::test]
+async fn the_eleventh_code_of_a_day_is_429_until_the_first_is_a_day_old() {
+    let clock = manual_clock();
+    let app = spawn_app_with(AppOptions::with_clock(&clock)).await;
+    let key = &app.key_a;
+    // The registration sends the first email code; nine more fill the day's ten.
+    app.register_ok(key, &fixtures::individual("jane")).await;
+    for i in 1..10 {
+        clock.set(crate::helpers::START + Duration::minutes(i));
+        body_ok(app.send_code(key, "jane", "email").await, StatusCode::OK).await;
+    }
+    clock.set(crate::helpers::START + Duration::hours(2));
+    let response = app.send_code(key, "jane", "email").await;
+    let header = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .map(|v| v.to_str().unwrap().to_owned());
+    assert_eq!(header.as_deref(), Some("79200"), "22 hours to wait");
+    let sentence = refusal(response, StatusCode::TOO_MANY_REQUESTS).await;
+    assert!(sentence.contains("At most 10 email codes"), "{sentence}");
+    assert_eq!(
+        app.messages(key, "jane").await.len(),
+        10,
+        "nothing more sent"
+    );
+
+    // A day after the first code, one more may go.
+    clock.set(crate::helpers::START + Duration::hours(24));
+    body_ok(app.send_code(key, "jane", "email").await, StatusCode::OK).await;
+    // The window slides: past the resend interval, the second code of yesterday
+    // is still inside it.
+    clock.set(crate::helpers::START + Duration::hours(24) + Duration::seconds(40));
+    let response = app.send_code(key, "jane", "email").await;
+    let sentence = refusal(response, StatusCode::TOO_MANY_REQUESTS).await;
+    assert!(sentence.contains("retry in 20 seconds"), "{sentence}");
+}
+
+#[tokio::test]
 async fn a_second_send_within_30_seconds_is_429_with_retry_after() {
     let clock = manual_clock();
     let app = spawn_app_with(AppOptions::with_clock(&clock)).await;

@@ -28,6 +28,8 @@ mod golden;
 mod health;
 #[path = "../api/helpers.rs"]
 mod helpers;
+#[path = "../api/idempotency.rs"]
+mod idempotency;
 #[path = "../api/keys.rs"]
 mod keys;
 #[path = "../api/listing.rs"]
