@@ -196,6 +196,13 @@ pub struct EventOut {
     #[serde(rename = "type")]
     pub r#type: String,
     pub cause: String,
+    /// The operator whose action caused the event (approve, reject); absent for
+    /// the user's own steps. An addition to the log's shape, not the feed's.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub operator: Option<String>,
+    /// The operator's note on that action (possibly empty); absent with `operator`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub note: Option<String>,
     pub created_at: String,
     pub user: EndUserSummary,
 }

@@ -43,6 +43,8 @@ pub struct Event {
     pub event_id: i64,
     pub kind: EventKind,
     pub cause: String,
+    /// The operator who caused the event and their note, when one did.
+    pub by: Option<crate::access::Attribution>,
     pub user: UserSummary,
     pub at: OffsetDateTime,
 }
@@ -53,6 +55,8 @@ impl Event {
             event_id: self.event_id,
             r#type: self.kind.as_str().to_owned(),
             cause: self.cause.clone(),
+            operator: self.by.as_ref().map(|by| by.operator.clone()),
+            note: self.by.as_ref().map(|by| by.note.clone()),
             created_at: crate::time_format::rfc3339_millis(self.at),
             user: self.user.to_wire(),
         }

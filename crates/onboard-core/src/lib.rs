@@ -13,8 +13,10 @@
 //! - [`events`] is the append-only log every change writes;
 //! - [`delivery`] is the port through which codes reach users;
 //! - [`clock`], [`random`] and [`secret`] are injected time, injected randomness
-//!   and the hashed secrets.
+//!   and the hashed secrets;
+//! - [`access`] is who may call and act: API keys that end, and operators.
 
+pub mod access;
 pub mod clock;
 pub mod delivery;
 pub mod events;

@@ -24,6 +24,7 @@ mod feed_replay;
 mod golden;
 mod health;
 mod idempotency;
+mod keys;
 mod listing;
 mod openapi;
 mod paging;

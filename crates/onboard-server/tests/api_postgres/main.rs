@@ -30,6 +30,8 @@ mod health;
 mod helpers;
 #[path = "../api/idempotency.rs"]
 mod idempotency;
+#[path = "../api/keys.rs"]
+mod keys;
 #[path = "../api/listing.rs"]
 mod listing;
 #[path = "../api/openapi.rs"]
