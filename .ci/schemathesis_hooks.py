@@ -15,6 +15,9 @@ import schemathesis
 STORED_DATA_PROBLEMS = (
     ("advisor_user_id", "which is not an active advisor"),
     ("advisor_user_id", "which is a client, not an advisor"),
+    # A webhook URL whose host is (or resolves to) a private address: the schema
+    # cannot know what a name resolves to.
+    ("url", "which is not a public address"),
 )
 
 # Whole-request refusals of the same kind: `after` past the latest event_id of the
@@ -24,6 +27,8 @@ STORED_DATA_ERRORS = (
     "is beyond the latest event_id",
     "cursor needs a limit",
     "cursor is not one this server issued",
+    # A webhook replay `after` past the latest event_id of the log.
+    "and the latest event_id",
 )
 
 

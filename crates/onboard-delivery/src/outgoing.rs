@@ -121,8 +121,9 @@ impl WebhookSender for HttpWebhookSender {
         if allow_private_networks || target.ip_literal().is_some() {
             return Ok(());
         }
-        match tokio::net::lookup_host((target.host.as_str(), target.port)).await {
-            Ok(addresses) => {
+        let lookup = tokio::net::lookup_host((target.host.as_str(), target.port));
+        match tokio::time::timeout(std::time::Duration::from_secs(2), lookup).await {
+            Ok(Ok(addresses)) => {
                 let addresses: Vec<IpAddr> = addresses.map(|a| a.ip()).collect();
                 match addresses.iter().find(|ip| !is_public(**ip)) {
                     Some(ip) => Err(format!(
@@ -133,7 +134,7 @@ impl WebhookSender for HttpWebhookSender {
                 }
             }
             // A name that does not resolve now may later; every send checks again.
-            Err(_) => Ok(()),
+            Ok(Err(_)) | Err(_) => Ok(()),
         }
     }
 

@@ -206,7 +206,7 @@ pub async fn deliveries(
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::bad_request("limit must be from 1 to 1000"));
     }
-    let cursor = match params.cursor.as_deref() {
+    let cursor = match params.cursor.as_deref().filter(|c| !c.is_empty()) {
         Some(text) => Some(state.onboarding.decode_cursor(enterprise.id, text).await?),
         None => None,
     };
