@@ -15,6 +15,9 @@ import schemathesis
 STORED_DATA_PROBLEMS = (
     ("advisor_user_id", "which is not an active advisor"),
     ("advisor_user_id", "which is a client, not an advisor"),
+    # A webhook URL whose host is (or resolves to) a private address: the schema
+    # cannot know what a name resolves to.
+    ("url", "which is not a public address"),
 )
 
 # (field or field prefix, words) of problems that tie parts of one request together
@@ -54,6 +57,8 @@ STORED_DATA_ERRORS = (
     "is beyond the latest event_id",
     "cursor needs a limit",
     "cursor is not one this server issued",
+    # A webhook replay `after` past the latest event_id of the log.
+    "and the latest event_id",
 )
 
 

@@ -196,14 +196,18 @@ pub struct EventOut {
     #[serde(rename = "type")]
     pub r#type: String,
     pub cause: String,
+    /// The operator whose action caused the event (approve, reject); absent for
+    /// the user's own steps. An addition to the log's shape, not the feed's.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub operator: Option<String>,
+    /// The operator's note on that action (possibly empty); absent with `operator`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub note: Option<String>,
     pub created_at: String,
     pub user: EndUserSummary,
     /// `edd.requested` and `edd.updated`: the request right after the change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub edd_request: Option<EddRequestOut>,
-    /// `edd.updated` when an operator marked the request reviewed: who, and why.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub review: Option<EddReviewOut>,
     /// `document.uploaded`: the document's metadata.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub document: Option<DocumentOut>,
@@ -347,6 +351,38 @@ pub enum ServerMessage {
     Reply(Reply),
 }
 
+/// A webhook endpoint (CONTRACT §9). `secret` appears only when the endpoint is
+/// created and when its secret is rotated.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WebhookEndpointOut {
+    pub id: String,
+    pub url: String,
+    pub description: String,
+    /// `null`: every event type.
+    pub event_types: Option<Vec<String>>,
+    pub enabled: bool,
+    pub created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub secret: Option<String>,
+    /// Why the server disabled the endpoint (`null` unless it did).
+    pub disabled_reason: Option<String>,
+}
+
+/// One attempt of the deliveries list (CONTRACT §9).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WebhookAttemptOut {
+    pub event_id: i64,
+    pub webhook_id: String,
+    pub attempt: u32,
+    pub attempted_at: String,
+    /// `succeeded`, `pending` (will be retried) or `failed` (given up).
+    pub status: String,
+    pub status_code: Option<u16>,
+    pub duration_ms: i64,
+    /// The first KiB of the answer, or why there was none.
+    pub response: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -432,13 +468,6 @@ pub struct EddRequestOut {
     pub status: String,
     pub date_added: String,
     pub date_updated: String,
-}
-
-/// The operator and note of a review, as given (CONTRACT §7, §8).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EddReviewOut {
-    pub operator: Option<String>,
-    pub note: Option<String>,
 }
 
 /// A stored document's metadata (CONTRACT §7, extension).

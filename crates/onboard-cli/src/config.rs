@@ -72,6 +72,8 @@ pub struct FileConfig {
     #[serde(default)]
     pub limits: LimitsConfig,
     #[serde(default)]
+    pub webhooks: WebhooksConfig,
+    #[serde(default)]
     pub validation: ValidationConfig,
     #[serde(default)]
     pub edd: EddConfig,
@@ -128,6 +130,22 @@ pub struct LimitsConfig {
     pub codes_per_day: Option<u64>,
     /// Emulate the vendor's published per-address rate limits (default false).
     pub vendor_limits: Option<bool>,
+}
+
+/// Outgoing event webhooks (CONTRACT §9).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// Loopback, private and link-local targets are allowed (default false).
+    pub allow_private_networks: Option<bool>,
+    /// The waits between attempts, in seconds (default 5, 300, 1800, 7200, 18000,
+    /// 36000, 36000).
+    pub retry_schedule: Option<Vec<u64>>,
+    /// How long one attempt may take (default 15000).
+    pub timeout_ms: Option<u64>,
+    /// Days of failure without a success after which an endpoint is disabled
+    /// (default 5).
+    pub disable_after_days: Option<u64>,
 }
 
 /// Validation rules an operator may tighten (CONTRACT §3).
@@ -294,6 +312,22 @@ impl FileConfig {
             as_u64(events.max_connections_per_key),
             1,
             1_000_000,
+        )?;
+        let hooks = &self.webhooks;
+        if let Some(schedule) = &hooks.retry_schedule {
+            if schedule.len() > 20 {
+                bail!("webhooks.retry_schedule must list at most 20 waits");
+            }
+            for wait in schedule {
+                check_opt("webhooks.retry_schedule", Some(*wait), 0, 7 * 24 * 3600)?;
+            }
+        }
+        check_opt("webhooks.timeout_ms", hooks.timeout_ms, 1, 600_000)?;
+        check_opt(
+            "webhooks.disable_after_days",
+            hooks.disable_after_days,
+            1,
+            365,
         )?;
         if let Some(webhook) = &self.sms.webhook {
             check_opt(

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Subcommand;
 use onboard_core::clock::SystemClock;
-use onboard_core::edd::{Form, Review};
+use onboard_core::edd::Form;
 use onboard_core::service::Onboarding;
 
 use crate::{DatabaseArgs, open_store};
@@ -36,12 +36,13 @@ pub enum EddCommand {
         enterprise: String,
         /// The request's id.
         request_id: i64,
-        /// Who reviewed it.
+        /// The operator reviewing (see `onboard operators`); required, so that
+        /// every decision in the event log names who made it.
         #[arg(long)]
-        operator: Option<String>,
-        /// Why, or what was found.
-        #[arg(long)]
-        note: Option<String>,
+        operator: String,
+        /// What was found: recorded with the decision in the event log.
+        #[arg(long, default_value = "")]
+        note: String,
         #[command(flatten)]
         database: DatabaseArgs,
     },
@@ -77,9 +78,9 @@ pub async fn run(command: EddCommand) -> anyhow::Result<()> {
         } => {
             let onboarding = service(&database).await?;
             let enterprise = onboarding.enterprise_named(&enterprise).await?;
-            let review = Review { operator, note };
+            let actor = onboarding.actor(&operator).await?;
             onboarding
-                .review_edd(&enterprise, request_id, review)
+                .review_edd(&enterprise, request_id, &actor, &note)
                 .await
                 .with_context(|| format!("Failed to review EDD request {request_id}"))?
         }

@@ -6,7 +6,9 @@ mod admin;
 pub mod config;
 mod database;
 mod edd;
+mod keys;
 mod operator;
+mod operators;
 mod serve;
 mod watch;
 
@@ -45,6 +47,19 @@ pub enum Command {
     Edd(edd::EddCommand),
     /// Follow the live feed: one JSON line per event, resuming after disconnects.
     Watch(watch::WatchArgs),
+    /// Create, list, revoke and rotate an enterprise's API keys.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+    /// Manage operators: the people who review users and manage keys.
+    #[command(subcommand)]
+    Operators(operators::OperatorsCommand),
+}
+
+/// How a listing is printed: a table for people, JSON for scripts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Output {
+    Table,
+    Json,
 }
 
 /// Where the data lives: an embedded SQLite database in `--data-dir` unless
@@ -88,6 +103,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Users(command) => operator::users(command).await,
         Command::Outbox(command) => operator::outbox(command).await,
         Command::Watch(args) => watch::run(args).await,
+        Command::Keys(command) => keys::keys(command).await,
+        Command::Operators(command) => operators::operators(command).await,
         Command::Edd(command) => edd::run(command).await,
     }
 }

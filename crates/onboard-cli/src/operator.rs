@@ -25,6 +25,13 @@ pub struct ReviewArgs {
     enterprise: String,
     /// The enterprise's user_id of the user.
     user_id: String,
+    /// The operator deciding (see `onboard operators`); required, so that every
+    /// decision in the event log names who made it.
+    #[arg(long)]
+    operator: String,
+    /// Why: recorded with the decision in the event log.
+    #[arg(long, default_value = "")]
+    note: String,
     #[command(flatten)]
     database: DatabaseArgs,
 }
@@ -52,9 +59,10 @@ pub async fn users(command: UsersCommand) -> anyhow::Result<()> {
     let store = open_store(&args.database).await?;
     let onboarding = Onboarding::new(store, Arc::new(SystemClock));
     let enterprise = onboarding.enterprise_named(&args.enterprise).await?;
+    let actor = onboarding.actor(&args.operator).await?;
     let user_id = NoSuchUser::User.parse(&args.user_id)?;
     onboarding
-        .review(&enterprise, &user_id, approve)
+        .review(&enterprise, &user_id, approve, &actor, &args.note)
         .await
         .with_context(|| format!("Failed to review {}", args.user_id))?;
     let user = onboarding.user(&enterprise, &user_id).await?;

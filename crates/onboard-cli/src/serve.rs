@@ -12,8 +12,9 @@ use onboard_core::delivery::Delivery;
 use onboard_core::events::Retention;
 use onboard_core::lifecycle::{Jurisdictions, ReviewPolicy};
 use onboard_core::registration::Rules;
-use onboard_core::service::{Onboarding, Quotas, Review};
+use onboard_core::service::{Onboarding, Quotas, Review, WebhookSettings};
 use onboard_core::store::Store;
+use onboard_delivery::outgoing::HttpWebhookSender;
 use onboard_delivery::smtp::SmtpChannel;
 use onboard_delivery::webhook::WebhookChannel;
 use onboard_server::edge::EdgeLimits;
@@ -51,6 +52,14 @@ pub struct ServeArgs {
     /// (then 429 with Retry-After). Off by default.
     #[arg(long, env = "ONBOARD_VENDOR_LIMITS")]
     pub vendor_limits: bool,
+    /// Webhook endpoints may be on loopback, private or link-local addresses
+    /// (development and tests; refused by default).
+    #[arg(long, env = "ONBOARD_WEBHOOKS_ALLOW_PRIVATE_NETWORKS")]
+    pub webhooks_allow_private_networks: bool,
+    /// The waits between webhook attempts, in seconds, e.g. `1,1,2` [default:
+    /// 5,300,1800,7200,18000,36000,36000].
+    #[arg(long, env = "ONBOARD_WEBHOOK_RETRY_SCHEDULE", value_delimiter = ',')]
+    pub webhook_retry_schedule: Option<Vec<u64>>,
     /// What happens when a user has met every requirement: `auto` (VERIFIED at
     /// once) or `manual` (PENDING until `onboard users approve`) [default: auto].
     #[arg(long, env = "ONBOARD_REVIEW_POLICY")]
@@ -109,6 +118,8 @@ pub struct Settings {
     pub server: Options,
     /// The EDD questionnaires (`[[edd.prompts]]`, or the shipped ones).
     pub edd: onboard_core::edd::Questionnaires,
+    /// How event webhooks are sent.
+    pub webhooks: WebhookSettings,
     /// The file, for the delivery channels it configures.
     pub file: FileConfig,
 }
@@ -141,6 +152,7 @@ impl Settings {
             vendor_limits: (args.vendor_limits || file.limits.vendor_limits.unwrap_or(false))
                 .then(VendorLimitSettings::default),
         };
+        let webhooks = webhook_settings(&args, &file)?;
         Ok(Settings {
             listen: args.listen.or(file.listen).unwrap_or(DEFAULT_LISTEN),
             database: args.database,
@@ -151,6 +163,7 @@ impl Settings {
             quotas: quotas(&file),
             edd: file.edd.questionnaires()?,
             server,
+            webhooks,
             file,
         })
     }
@@ -179,7 +192,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .with_delivery(delivery)
         .with_rules(settings.rules)
         .with_quotas(settings.quotas)
-        .with_edd(settings.edd);
+        .with_edd(settings.edd)
+        .with_webhooks(
+            Arc::new(HttpWebhookSender::new().map_err(anyhow::Error::msg)?),
+            settings.webhooks,
+        );
     let state = AppState::new(onboarding, settings.server);
     tracing::info!(%address, "onboard is serving");
     onboard_server::serve(listener, state, shutdown_signal())
@@ -314,6 +331,38 @@ fn delivery(file: &FileConfig, store: Arc<dyn Store>) -> anyhow::Result<Delivery
 }
 
 /// The per-key budgets of `[limits]`; the rest keep their defaults.
+fn webhook_settings(args: &ServeArgs, file: &FileConfig) -> anyhow::Result<WebhookSettings> {
+    let hooks = &file.webhooks;
+    let mut settings = WebhookSettings {
+        allow_private_networks: args.webhooks_allow_private_networks
+            || hooks.allow_private_networks.unwrap_or(false),
+        ..WebhookSettings::default()
+    };
+    if let Some(waits) = args
+        .webhook_retry_schedule
+        .as_ref()
+        .or(hooks.retry_schedule.as_ref())
+    {
+        if waits.len() > 20 {
+            anyhow::bail!("--webhook-retry-schedule lists at most 20 waits");
+        }
+        for wait in waits {
+            in_range("webhook retry schedule", *wait, 0, 7 * 24 * 3600)?;
+        }
+        settings.schedule.waits = waits
+            .iter()
+            .map(|s| Duration::seconds(i64::try_from(*s).unwrap_or(0)))
+            .collect();
+    }
+    if let Some(ms) = hooks.timeout_ms {
+        settings.schedule.timeout = std::time::Duration::from_millis(ms);
+    }
+    if let Some(days) = hooks.disable_after_days {
+        settings.schedule.disable_after = Duration::days(i64::try_from(days).unwrap_or(5));
+    }
+    Ok(settings)
+}
+
 fn quotas(file: &FileConfig) -> Quotas {
     let mut quotas = Quotas::default();
     let limits = &file.limits;

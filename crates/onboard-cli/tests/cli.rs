@@ -391,10 +391,10 @@ async fn operators_approve_and_reject_users_that_manual_review_holds() {
     };
     server.wait_ready(&api.client).await;
 
-    for user_id in ["alice", "bob", "carol"] {
+    for user_id in ["alice", "bob", "carol", "dave"] {
         api.register(user_id).await;
     }
-    for user_id in ["alice", "bob"] {
+    for user_id in ["alice", "bob", "dave"] {
         api.verify(user_id, "email", &api.code(user_id, "email").await)
             .await;
         api.send(user_id, "sms").await;
@@ -408,46 +408,105 @@ async fn operators_approve_and_reject_users_that_manual_review_holds() {
     }
 
     let data_dir = dir.path();
-    let approved = onboard_ok(
-        &["users", "approve", "--enterprise", "acme", "alice"],
-        data_dir,
-    );
+    let password = onboard_ok(&["operators", "create", "--name", "ana"], data_dir);
+    assert_eq!(password.trim().len(), 24, "{password:?}");
+    let by_ana = ["--operator", "ana", "--note", "documents checked"];
+    let review = |verb: &'static str, enterprise: &'static str, user: &'static str| {
+        let mut args = vec!["users", verb, "--enterprise", enterprise, user];
+        args.extend(by_ana);
+        args
+    };
+    let approved = onboard_ok(&review("approve", "acme", "alice"), data_dir);
     assert_eq!(approved.trim(), "alice is now VERIFIED");
-    let rejected = onboard_ok(
-        &["users", "reject", "--enterprise", "acme", "bob"],
-        data_dir,
-    );
+    let rejected = onboard_ok(&review("reject", "acme", "bob"), data_dir);
     assert_eq!(rejected.trim(), "bob is now UNSUPPORTED");
-    // The running server reads what the operator wrote.
+    // The running server reads what the operator wrote, and the log names her.
     assert_eq!(api.state("alice").await.0, "VERIFIED");
     assert_eq!(api.state("bob").await.0, "UNSUPPORTED");
+    let events = api.get("/v1/enterprise/events").await;
+    let decisions: Vec<_> = events["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e.get("operator").is_some())
+        .map(|e| {
+            (
+                e["user"]["user_id"].clone(),
+                e["operator"].clone(),
+                e["note"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        decisions,
+        [
+            (json!("alice"), json!("ana"), json!("documents checked")),
+            (json!("bob"), json!("ana"), json!("documents checked")),
+        ]
+    );
 
     let cases = [
         (
             "requirements outstanding",
-            ["users", "approve", "--enterprise", "acme", "carol"],
+            review("approve", "acme", "carol"),
             "outstanding: email, sms",
         ),
         (
             "approved twice",
-            ["users", "approve", "--enterprise", "acme", "alice"],
+            review("approve", "acme", "alice"),
             "VERIFIED, not PENDING",
         ),
         (
             "an unknown user",
-            ["users", "reject", "--enterprise", "acme", "nobody"],
+            review("reject", "acme", "nobody"),
             "nobody",
         ),
         (
             "an unknown enterprise",
-            ["users", "approve", "--enterprise", "globex", "carol"],
+            review("approve", "globex", "carol"),
             "globex",
+        ),
+        (
+            "no operator named",
+            vec!["users", "reject", "--enterprise", "acme", "carol"],
+            "--operator",
+        ),
+        (
+            "an unknown operator",
+            vec![
+                "users",
+                "reject",
+                "--enterprise",
+                "acme",
+                "carol",
+                "--operator",
+                "zed",
+            ],
+            "No operator is named \"zed\"",
         ),
     ];
     for (case, args, expected) in cases {
         let stderr = onboard_fails(&args, data_dir);
         assert!(stderr.contains(expected), "{case}: {stderr}");
     }
+    // A disabled operator cannot act, and nothing changes.
+    onboard_ok(&["operators", "disable", "ana"], data_dir);
+    for user_id in ["dave", "carol"] {
+        let stderr = onboard_fails(&review("approve", "acme", user_id), data_dir);
+        assert!(
+            stderr.contains("a disabled operator cannot act"),
+            "{stderr}"
+        );
+        let stderr = onboard_fails(&review("reject", "acme", user_id), data_dir);
+        assert!(
+            stderr.contains("a disabled operator cannot act"),
+            "{stderr}"
+        );
+    }
+    assert_eq!(
+        api.state("dave").await,
+        (json!("PENDING"), json!({"email": false, "sms": false}))
+    );
     assert_eq!(
         api.state("carol").await,
         (json!("PENDING"), json!({"email": true, "sms": true}))

@@ -273,8 +273,17 @@ async fn the_feed_starts_after_an_event_and_resumes_across_restarts_without_gap_
 
     // The server dies; a change lands while it is down; it comes back.
     server.kill_hard().await;
+    onboard(&["operators", "create", "--name", "ops"], dir.path()).await;
     let out = onboard(
-        &["users", "reject", "--enterprise", ENTERPRISE, "f-2"],
+        &[
+            "users",
+            "reject",
+            "--enterprise",
+            ENTERPRISE,
+            "f-2",
+            "--operator",
+            "ops",
+        ],
         dir.path(),
     )
     .await;

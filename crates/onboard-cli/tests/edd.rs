@@ -106,6 +106,22 @@ async fn an_operator_opens_and_reviews_a_request_from_the_command_line() {
     .await;
     assert!(why.contains("individual or business"), "{why}");
 
+    // Only an operator account may close it.
+    let why = onboard_fails(
+        &[
+            "edd",
+            "review",
+            "--enterprise",
+            ENTERPRISE,
+            &id,
+            "--operator",
+            "olivia",
+        ],
+        dir.path(),
+    )
+    .await;
+    assert!(why.contains("olivia"), "{why}");
+    onboard(&["operators", "create", "--name", "olivia"], dir.path()).await;
     let printed = onboard(
         &[
             "edd",
@@ -126,8 +142,8 @@ async fn an_operator_opens_and_reviews_a_request_from_the_command_line() {
     let events = get_json(&server, &key, "/v1/enterprise/events").await;
     let last = events["data"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["type"], "edd.updated");
-    assert_eq!(last["review"]["operator"], "olivia");
-    assert_eq!(last["review"]["note"], "documents match");
+    assert_eq!(last["operator"], "olivia");
+    assert_eq!(last["note"], "documents match");
     let user = get_json(&server, &key, "/v1/enterprise/users/cli_user").await;
     assert_eq!(user["data"]["status"], "PENDING");
 
@@ -148,7 +164,15 @@ async fn an_operator_opens_and_reviews_a_request_from_the_command_line() {
     let second: Value = serde_json::from_str(printed.trim()).unwrap();
     assert_eq!(second["ddq_id"], 2);
     let why = onboard_fails(
-        &["edd", "review", "--enterprise", ENTERPRISE, "999"],
+        &[
+            "edd",
+            "review",
+            "--enterprise",
+            ENTERPRISE,
+            "999",
+            "--operator",
+            "olivia",
+        ],
         dir.path(),
     )
     .await;

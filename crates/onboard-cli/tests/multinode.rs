@@ -17,6 +17,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
+use onboard_api::FeedPayload;
+use onboard_client::{FeedClient, FeedUpdate};
 use onboard_testkit::TestDatabase;
 use onboard_testkit::fixtures::individual;
 use serde_json::{Value, json};
@@ -264,92 +266,66 @@ fn describe(e: reqwest::Error) -> String {
 
 /// What a feed connection saw: a feed message, or something that must not happen.
 enum Frame {
-    Event(i64, Value),
+    Event(i64, Box<FeedPayload>),
     Problem(String),
 }
 
-/// A WebSocket subscriber of `private.enterprise.users`. Its reader checks that
-/// `sequence` counts every server message 1, 2, 3… and forwards feed messages.
+/// A subscriber of `private.enterprise.users` through the client crate, on one
+/// connection: a reconnect, a server error or a `sequence` that does not count
+/// every server message 1, 2, 3… is reported as a problem, not smoothed over.
 struct Subscriber {
     name: String,
     frames: mpsc::UnboundedReceiver<Frame>,
     /// Feed messages received so far, in arrival order: (event_id, payload).
-    received: Vec<(i64, Value)>,
+    received: Vec<(i64, FeedPayload)>,
     reader: tokio::task::JoinHandle<()>,
 }
 
 impl Subscriber {
     async fn connect(name: &str, node: &Node, key: &str, after: Option<i64>) -> Subscriber {
-        let connect = tokio_tungstenite::connect_async(node.ws.as_str());
-        let (mut ws, _) = tokio::time::timeout(Duration::from_secs(10), connect)
-            .await
-            .expect("the WebSocket connects in time")
-            .expect("the WebSocket connects");
-        let mut subscribe = json!({"type": "subscribe", "feeds": ["private.enterprise.users"]});
-        if let Some(after) = after {
-            subscribe["after"] = json!(after);
-        }
-        let auth = json!({"type": "authenticate", "apiKey": key, "enterprise": true});
-        for (sequence, (message, action)) in [(auth, "authenticate"), (subscribe, "subscribe")]
-            .into_iter()
-            .enumerate()
-        {
-            ws.send(Message::text(message.to_string())).await.unwrap();
-            let reply = tokio::time::timeout(Duration::from_secs(10), ws.next())
-                .await
-                .unwrap_or_else(|_| panic!("{name}: no reply to {action}"))
-                .expect("the connection stays open")
-                .unwrap();
-            let reply: Value = serde_json::from_str(reply.to_text().unwrap()).unwrap();
-            assert_eq!(reply["type"], "success", "{name}: {action}: {reply}");
-            assert_eq!(reply["action"], action, "{reply}");
-            assert_eq!(reply["sequence"], sequence as u64 + 1, "{reply}");
+        let client = FeedClient::new(&node.ws, key)
+            .expect("a ws:// URL")
+            .connect_timeout(Duration::from_secs(10));
+        let mut subscription = client.subscribe(after);
+        let first = tokio::time::timeout(Duration::from_secs(10), subscription.next()).await;
+        match first {
+            Ok(Ok(FeedUpdate::Subscribed { .. })) => {}
+            other => panic!("{name}: the subscription was not confirmed: {other:?}"),
         }
         let (tx, frames) = mpsc::unbounded_channel();
         let who = name.to_owned();
         let reader = tokio::spawn(async move {
+            // The replies to `authenticate` and `subscribe` were messages 1 and 2.
             let mut expected = 3;
-            while let Some(frame) = ws.next().await {
-                let text = match frame {
-                    Ok(Message::Text(text)) => text,
-                    Ok(Message::Close(close)) => {
-                        let _ = tx.send(Frame::Problem(format!("closed: {close:?}")));
-                        return;
+            loop {
+                let frame = match subscription.next().await {
+                    Ok(FeedUpdate::Message(message)) if message.sequence != expected => {
+                        let why = format!(
+                            "{who}: sequence {} after {}",
+                            message.sequence,
+                            expected - 1
+                        );
+                        Frame::Problem(why)
                     }
-                    Ok(_) => continue,
-                    Err(e) => {
-                        let _ = tx.send(Frame::Problem(format!("read failed: {e}")));
-                        return;
+                    Ok(FeedUpdate::Message(message)) => {
+                        expected += 1;
+                        if message.recipient == "private.enterprise.users" {
+                            Frame::Event(message.event_id, Box::new(message.payload))
+                        } else {
+                            Frame::Problem(format!("{who}: a message for {}", message.recipient))
+                        }
                     }
+                    Ok(FeedUpdate::Reconnecting { reason, .. }) => {
+                        Frame::Problem(format!("{who}: the connection dropped: {reason}"))
+                    }
+                    Ok(other) => Frame::Problem(format!("{who}: unexpected {other:?}")),
+                    Err(e) => Frame::Problem(format!("{who}: the subscription ended: {e}")),
                 };
-                let value: Value = match serde_json::from_str(text.as_str()) {
-                    Ok(value) => value,
-                    Err(_) => {
-                        let _ = tx.send(Frame::Problem(format!("not JSON: {text}")));
-                        return;
-                    }
-                };
-                if value["sequence"] != expected {
-                    let why = format!(
-                        "{who}: sequence {} after {}",
-                        value["sequence"],
-                        expected - 1
-                    );
-                    let _ = tx.send(Frame::Problem(why));
-                    return;
-                }
-                expected += 1;
-                let frame = match value["event_id"].as_i64() {
-                    Some(id) if value["recipient"] == "private.enterprise.users" => {
-                        Frame::Event(id, value["payload"].clone())
-                    }
-                    _ => Frame::Problem(format!("{who}: unexpected message {value}")),
-                };
-                if tx.send(frame).is_err() {
+                let stop = matches!(frame, Frame::Problem(_));
+                if tx.send(frame).is_err() || stop {
                     return;
                 }
             }
-            let _ = tx.send(Frame::Problem("the connection ended".into()));
         });
         Subscriber {
             name: name.to_owned(),
@@ -361,12 +337,12 @@ impl Subscriber {
 
     /// Receives until a message with `event_id >= last` arrived, or panics at the
     /// deadline; returns everything received so far.
-    async fn receive_through(&mut self, last: i64, within: Duration) -> &[(i64, Value)] {
+    async fn receive_through(&mut self, last: i64, within: Duration) -> &[(i64, FeedPayload)] {
         let deadline = tokio::time::Instant::now() + within;
         while self.received.last().is_none_or(|(id, _)| *id < last) {
             let frame = tokio::time::timeout_at(deadline, self.frames.recv()).await;
             match frame {
-                Ok(Some(Frame::Event(id, payload))) => self.received.push((id, payload)),
+                Ok(Some(Frame::Event(id, payload))) => self.received.push((id, *payload)),
                 Ok(Some(Frame::Problem(why))) => panic!("{}: {why}", self.name),
                 Ok(None) => panic!("{}: the reader stopped", self.name),
                 Err(_) => panic!(
@@ -417,10 +393,14 @@ fn assert_matches_log(subscriber: &Subscriber, log: &BTreeMap<i64, Value>) {
     for (id, payload) in &subscriber.received {
         let event = &log[id];
         let user = &event["user"];
-        assert_eq!(payload["user_id"], user["user_id"], "event {id}");
-        assert_eq!(payload["status"], user["status"], "event {id}");
+        assert_eq!(payload.user_id, user["user_id"], "event {id}");
+        assert_eq!(payload.status, user["status"], "event {id}");
+        let requirements = json!({
+            "email": payload.requirements.email,
+            "sms": payload.requirements.sms,
+        });
         assert_eq!(
-            payload["requirements"], user["requirements"],
+            requirements, user["requirements"],
             "event {id} ({})",
             event["type"]
         );
@@ -551,14 +531,16 @@ async fn subscribers_on_node_b_receive_everything_written_through_both_nodes_in_
         let gone_payload = subscribers[0]
             .received
             .iter()
-            .find(|(_, p)| p["user_id"] == gone)
+            .find(|(_, p)| p.user_id == gone)
             .expect("the deactivated user was registered on the feed");
         let sample = subscribers[0].received.iter().take(10);
         for (id, payload) in sample.chain([gone_payload]) {
-            let token = payload["user_token"]["token"]
-                .as_str()
-                .unwrap_or_else(|| panic!("event {id} carries a user token: {payload}"));
-            assert_eq!(payload["user_token"]["partner_user_id"], payload["user_id"]);
+            let token = payload
+                .user_token
+                .as_ref()
+                .unwrap_or_else(|| panic!("event {id} carries a user token: {payload:?}"));
+            assert_eq!(token.partner_user_id, payload.user_id);
+            let token = &token.token;
             let me = api
                 .client
                 .get(nodes[0].url("/v1/user"))
@@ -566,12 +548,12 @@ async fn subscribers_on_node_b_receive_everything_written_through_both_nodes_in_
                 .send()
                 .await
                 .unwrap();
-            if payload["user_id"] == gone {
+            if payload.user_id == gone {
                 assert_eq!(me.status(), 401, "{gone}'s token stopped working");
             } else {
                 assert_eq!(me.status(), 200, "event {id}'s token on node A");
                 let me: Value = me.json().await.unwrap();
-                assert_eq!(me["data"]["user_id"], payload["user_id"]);
+                assert_eq!(me["data"]["user_id"], payload.user_id.as_str());
                 checked += 1;
             }
         }

@@ -204,8 +204,17 @@ async fn watch_rides_out_a_server_restart_and_prints_every_event_once() {
 
     server.kill_hard().await;
     // A change while the server is down, straight into the database.
+    onboard(&["operators", "create", "--name", "ops"], dir.path()).await;
     let out = onboard(
-        &["users", "reject", "--enterprise", ENTERPRISE, "r-1"],
+        &[
+            "users",
+            "reject",
+            "--enterprise",
+            ENTERPRISE,
+            "r-1",
+            "--operator",
+            "ops",
+        ],
         dir.path(),
     )
     .await;

@@ -2,7 +2,7 @@
 //! event in the same transaction as the change, with a per-enterprise `event_id`
 //! that grows by one. The feed, the REST replay and the audit trail all read it.
 
-use onboard_api::{DocumentOut, EddRequestOut, EddReviewOut, EventOut};
+use onboard_api::{DocumentOut, EddRequestOut, EventOut};
 use time::OffsetDateTime;
 
 use crate::user::UserSummary;
@@ -64,6 +64,8 @@ pub struct Event {
     pub event_id: i64,
     pub kind: EventKind,
     pub cause: String,
+    /// The operator who caused the event and their note, when one did.
+    pub by: Option<crate::access::Attribution>,
     pub user: UserSummary,
     pub at: OffsetDateTime,
     /// What an EDD or document event is about; `None` for user events.
@@ -74,11 +76,9 @@ pub struct Event {
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventDetail {
-    EddRequest {
-        request: EddRequestOut,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        review: Option<EddReviewOut>,
-    },
+    /// `edd.requested`, `edd.updated`: the request right after the change.
+    EddRequest(EddRequestOut),
+    /// `document.uploaded`: the document's metadata.
     Document(DocumentOut),
 }
 
@@ -88,14 +88,12 @@ impl Event {
             event_id: self.event_id,
             r#type: self.kind.as_str().to_owned(),
             cause: self.cause.clone(),
+            operator: self.by.as_ref().map(|by| by.operator.clone()),
+            note: self.by.as_ref().map(|by| by.note.clone()),
             created_at: crate::time_format::rfc3339_millis(self.at),
             user: self.user.to_wire(),
             edd_request: match &self.detail {
-                Some(EventDetail::EddRequest { request, .. }) => Some(request.clone()),
-                _ => None,
-            },
-            review: match &self.detail {
-                Some(EventDetail::EddRequest { review, .. }) => review.clone(),
+                Some(EventDetail::EddRequest(request)) => Some(request.clone()),
                 _ => None,
             },
             document: match &self.detail {

@@ -14,8 +14,10 @@
 //! - [`delivery`] is the port through which codes reach users;
 //! - [`edd`] is enhanced due diligence: questionnaires, requests, documents;
 //! - [`clock`], [`random`] and [`secret`] are injected time, injected randomness
-//!   and the hashed secrets.
+//!   and the hashed secrets;
+//! - [`access`] is who may call and act: API keys that end, and operators.
 
+pub mod access;
 pub mod clock;
 pub mod delivery;
 pub mod edd;
@@ -35,3 +37,4 @@ pub mod user;
 pub mod values;
 pub mod verification;
 pub mod vocab;
+pub mod webhooks;

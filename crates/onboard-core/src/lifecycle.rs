@@ -85,6 +85,8 @@ pub struct Transition {
     pub status: Status,
     pub requirements: Requirements,
     pub cause: String,
+    /// The operator who caused it, and their note; `None` for the user's own steps.
+    pub by: Option<crate::access::Attribution>,
 }
 
 /// Why a lifecycle request was refused: 422 in the API, 429 when throttled.
@@ -130,11 +132,13 @@ pub fn registered(account_type: AccountType, unsupported_in: Option<&str>) -> Tr
             status: Status::Unsupported,
             requirements,
             cause: format!("registered in unsupported jurisdiction {code}"),
+            by: None,
         },
         None => Transition {
             status: Status::Pending,
             requirements,
             cause: "registered".into(),
+            by: None,
         },
     }
 }
@@ -181,6 +185,7 @@ pub fn advance(
         status,
         requirements,
         cause,
+        by: None,
     })
 }
 

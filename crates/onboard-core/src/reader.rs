@@ -77,6 +77,11 @@ impl<'p> Obj<'p> {
     }
 
     /// Removes a field; JSON `null` counts as absent.
+    /// Whether the field was sent at all (`null` included).
+    pub fn has(&self, name: &str) -> bool {
+        self.map.contains_key(name)
+    }
+
     pub fn take(&mut self, name: &str) -> Option<Value> {
         self.map.remove(name).filter(|v| !v.is_null())
     }

@@ -6,6 +6,7 @@
 //! Neither logs a code, an address or a secret; their errors are sentences safe to
 //! show an API client.
 
+pub mod outgoing;
 pub mod smtp;
 pub mod webhook;
 

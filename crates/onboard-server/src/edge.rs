@@ -104,6 +104,18 @@ pub async fn serve(
         state.housekeeping,
         feed.shutdown.clone(),
     ));
+    let (webhooks, stop) = (state.onboarding.clone(), feed.shutdown.clone());
+    feed.tracker
+        .spawn(async move { webhooks.run_webhooks(stop.cancelled()).await });
+    // Key revocations and expiries, from any process, reach this node's caches
+    // and feed sessions within a poll (CONTRACT §8).
+    let stop = feed.shutdown.clone();
+    feed.tracker.spawn(
+        state
+            .onboarding
+            .clone()
+            .watch_keys(async move { stop.cancelled().await }),
+    );
     let router = crate::app(state);
     let metrics = feed.metrics.clone();
 

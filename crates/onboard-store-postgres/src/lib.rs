@@ -198,6 +198,7 @@ impl Engine for PostgresEngine {
     const DIALECT: Dialect = Dialect {
         for_update: " FOR UPDATE",
         for_share: " FOR SHARE",
+        skip_locked: " FOR UPDATE SKIP LOCKED",
         notify_event: Some(listen::NOTIFY),
     };
 

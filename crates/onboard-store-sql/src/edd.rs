@@ -7,8 +7,8 @@
 
 use std::collections::BTreeSet;
 
-use onboard_api::EddReviewOut;
-use onboard_core::edd::{Document, EddRequest, EddStatus, Form, Review, stem};
+use onboard_core::access::Attribution;
+use onboard_core::edd::{Document, EddRequest, EddStatus, Form, stem};
 use onboard_core::events::{EventDetail, EventKind};
 use onboard_core::secret::KeyHash;
 use onboard_core::store::{
@@ -130,11 +130,11 @@ async fn set_status<E: Engine>(
     Ok(())
 }
 
-/// An `edd.*` event: what kind, why, and the review if it is one.
+/// An `edd.*` event: what kind, why, and the operator who caused it, if one did.
 struct Change<'a> {
     kind: EventKind,
     cause: &'a str,
-    review: Option<&'a Review>,
+    by: Option<&'a Attribution>,
     now: OffsetDateTime,
 }
 
@@ -148,17 +148,13 @@ async fn append_request_event<E: Engine>(
     let Change {
         kind,
         cause,
-        review,
+        by,
         now,
     } = change;
-    let detail = EventDetail::EddRequest {
-        request: request.to_wire(),
-        review: review.map(|r| EddReviewOut {
-            operator: r.operator.clone(),
-            note: r.note.clone(),
-        }),
-    };
-    let row = EventRow::encode_detailed(kind, cause, &user.summary, &detail, now)?;
+    let detail = EventDetail::EddRequest(request.to_wire());
+    let mut row = EventRow::encode_detailed(kind, cause, &user.summary, &detail, now)?;
+    row.operator = by.map(|by| by.operator.clone());
+    row.note = by.map(|by| by.note.clone());
     events::append_row::<E>(tx, enterprise, request.user_id.as_str(), row).await?;
     Ok(())
 }
@@ -195,7 +191,7 @@ pub(crate) async fn open_request<E: Engine>(
     let change = Change {
         kind: EventKind::EddRequested,
         cause,
-        review: None,
+        by: None,
         now,
     };
     append_request_event::<E>(&mut tx, enterprise, &user, &request, change).await?;
@@ -293,7 +289,7 @@ pub(crate) async fn record_answers<E: Engine>(
     let change = Change {
         kind: EventKind::EddUpdated,
         cause,
-        review: None,
+        by: None,
         now,
     };
     append_request_event::<E>(&mut tx, enterprise, &user, &request, change).await?;
@@ -305,7 +301,7 @@ pub(crate) async fn review<E: Engine>(
     engine: &E,
     enterprise: EnterpriseId,
     request_id: i64,
-    review: &Review,
+    by: &Attribution,
     now: OffsetDateTime,
 ) -> Result<EddReviewing, StoreError> {
     let mut tx = engine.begin().await?;
@@ -333,14 +329,14 @@ pub(crate) async fn review<E: Engine>(
     }
     tx.execute(
         "UPDATE edd_requests SET reviewed_by = ?, review_note = ? WHERE id = ?",
-        args![&review.operator, &review.note, request_id],
+        args![&by.operator, &by.note, request_id],
     )
     .await?;
     set_status::<E>(&mut tx, &mut request, EddStatus::Reviewed, now).await?;
     let change = Change {
         kind: EventKind::EddUpdated,
         cause: "reviewed by an operator",
-        review: Some(review),
+        by: Some(by),
         now,
     };
     append_request_event::<E>(&mut tx, enterprise, &user, &request, change).await?;
@@ -377,7 +373,7 @@ pub(crate) async fn store_documents<E: Engine>(
         let change = Change {
             kind: EventKind::EddUpdated,
             cause: "every named file uploaded",
-            review: None,
+            by: None,
             now,
         };
         append_request_event::<E>(&mut tx, enterprise, &user, request, change).await?;

@@ -168,6 +168,10 @@ pub struct Dialect {
     pub for_update: &'static str,
     /// Appended to a `SELECT` of a row the transaction relies on but does not change.
     pub for_share: &'static str,
+    /// Locks the rows a statement picks, skipping rows another transaction holds
+    /// (work queues): `FOR UPDATE SKIP LOCKED`, or nothing where one writer runs
+    /// at a time.
+    pub skip_locked: &'static str,
     /// A statement run by every transaction that appends an event, with the
     /// enterprise id (text) as its one parameter, so that other processes learn
     /// of the event when (and only when) it commits.

@@ -1,5 +1,6 @@
 //! The `events` table: append inside a writer's transaction, read by id, prune.
 
+use onboard_core::access::Attribution;
 use onboard_core::events::{Event, EventKind, Retention};
 use onboard_core::store::{EnterpriseId, EventBounds, EventRow, StoreError, micros};
 use onboard_core::user::UserSummary;
@@ -21,10 +22,13 @@ pub(crate) async fn append<E: Engine>(
     enterprise: EnterpriseId,
     kind: EventKind,
     cause: &str,
+    by: Option<&Attribution>,
     user: &UserSummary,
     now: OffsetDateTime,
 ) -> Result<i64, StoreError> {
-    let row = EventRow::encode(kind, cause, user, now)?;
+    let mut row = EventRow::encode(kind, cause, user, now)?;
+    row.operator = by.map(|by| by.operator.clone());
+    row.note = by.map(|by| by.note.clone());
     append_row::<E>(tx, enterprise, user.user_id.as_str(), row).await
 }
 
@@ -44,14 +48,16 @@ pub(crate) async fn append_row<E: Engine>(
         .await?;
     let event_id = one(bumped)?.int("last_event_id")?;
     tx.execute(
-        "INSERT INTO events (enterprise_id, event_id, user_id, kind, cause, snapshot, \
-         created_at, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO events (enterprise_id, event_id, user_id, kind, cause, operator, note, \
+         snapshot, created_at, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         args![
             enterprise.0,
             event_id,
             user_id,
             row.kind,
             row.cause,
+            row.operator,
+            row.note,
             row.snapshot,
             row.created_at,
             row.detail
@@ -72,7 +78,8 @@ pub(crate) async fn read<E: Engine>(
 ) -> Result<Vec<Event>, StoreError> {
     let rows = engine
         .read(
-            "SELECT event_id, kind, cause, snapshot, created_at, detail FROM events \
+            "SELECT event_id, kind, cause, operator, note, snapshot, created_at, detail \
+             FROM events \
              WHERE enterprise_id = ? AND event_id > ? ORDER BY event_id LIMIT ?",
             args![enterprise.0, after, i64::from(limit)],
         )
@@ -83,6 +90,8 @@ pub(crate) async fn read<E: Engine>(
                 event_id: r.int("event_id")?,
                 kind: r.text("kind")?,
                 cause: r.text("cause")?,
+                operator: r.opt_text("operator")?,
+                note: r.opt_text("note")?,
                 snapshot: r.text("snapshot")?,
                 created_at: r.int("created_at")?,
                 detail: r.opt_text("detail")?,

@@ -11,31 +11,38 @@
 //! - `users`: users and their codes; the lifecycle's read-decide-write.
 //! - `events`: the append-only event log, its bounds and pruning.
 //! - `tokens`: user tokens and the outbox.
+//! - `access`: API keys, the key generation, and operators.
 //! - `edd`: EDD requests, answers and documents (stored in pieces).
 
+mod access;
 mod edd;
 pub mod engine;
 mod events;
 mod idempotency;
 mod tokens;
 mod users;
+mod webhooks;
 
 use std::sync::Weak;
 
 use async_trait::async_trait;
+use onboard_core::access::{
+    ApiKeyId, ApiKeyRecord, Attribution, NewApiKey, Operator, OperatorChange, Revocation, Rotation,
+};
 use onboard_core::edd::{Document, EddRequest};
 use onboard_core::events::{ChangeNotifier, Event, Retention};
 use onboard_core::secret::KeyHash;
 use onboard_core::store::{
     Claim, Deactivation, Decide, Decided, Enterprise, EnterpriseId, EventBounds, Grant, KeptAnswer,
     Listed, Minting, OutboxEntry, RequestTarget, Store, StoreError, TokenGrant, UserFilter,
-    UserRow, from_micros, micros,
+    UserRow, from_micros,
 };
 use onboard_core::store::{
     DocumentsStored, EddAnswering, EddAnswers, EddOpening, EddReviewing, NewDocument,
 };
 use onboard_core::user::User;
 use onboard_core::verification::{Channel, CodeRecord};
+use onboard_core::webhooks::{Attempt, AttemptStatus, Endpoint, EndpointChange, Progress};
 use time::OffsetDateTime;
 
 pub use engine::{Dialect, Engine, Row, Tx, Value};
@@ -102,12 +109,7 @@ impl<E: Engine> Store for SqlStore<E> {
         key_hash: &KeyHash,
         now: OffsetDateTime,
     ) -> Result<Enterprise, StoreError> {
-        let sql = format!(
-            "INSERT INTO enterprises (name, api_key_hash, created_at) VALUES (?, ?, ?) \
-             RETURNING {ENTERPRISE_COLUMNS}"
-        );
-        let params = args![name, key_hash.as_str(), micros(now)];
-        enterprise_from(&one(self.engine.write(&sql, params).await?)?)
+        access::create_enterprise(&self.engine, name, key_hash, now).await
     }
 
     async fn list_enterprises(&self) -> Result<Vec<Enterprise>, StoreError> {
@@ -120,9 +122,12 @@ impl<E: Engine> Store for SqlStore<E> {
         &self,
         key_hash: &KeyHash,
     ) -> Result<Option<Enterprise>, StoreError> {
-        let sql = format!("SELECT {ENTERPRISE_COLUMNS} FROM enterprises WHERE api_key_hash = ?");
-        let rows = self.engine.read(&sql, args![key_hash.as_str()]).await?;
-        first(rows).as_ref().map(enterprise_from).transpose()
+        // Any key not revoked; expiry needs the service's clock, which the
+        // authenticating caller (`api_key_by_hash`) applies.
+        Ok(access::by_hash(&self.engine, key_hash)
+            .await?
+            .filter(|(_, key)| key.revoked_at.is_none())
+            .map(|(enterprise, _)| enterprise))
     }
 
     async fn enterprise_by_name(&self, name: &str) -> Result<Option<Enterprise>, StoreError> {
@@ -304,6 +309,163 @@ impl<E: Engine> Store for SqlStore<E> {
         idempotency::release(&self.engine, enterprise, key).await
     }
 
+    async fn create_endpoint(&self, endpoint: &Endpoint) -> Result<Endpoint, StoreError> {
+        webhooks::create(&self.engine, endpoint).await
+    }
+
+    async fn endpoints(&self, enterprise: EnterpriseId) -> Result<Vec<Endpoint>, StoreError> {
+        webhooks::list(&self.engine, enterprise).await
+    }
+
+    async fn endpoint(
+        &self,
+        enterprise: EnterpriseId,
+        id: &str,
+    ) -> Result<Option<Endpoint>, StoreError> {
+        webhooks::get(&self.engine, enterprise, id).await
+    }
+
+    async fn change_endpoint(
+        &self,
+        enterprise: EnterpriseId,
+        id: &str,
+        change: &EndpointChange,
+    ) -> Result<Option<Endpoint>, StoreError> {
+        webhooks::change(&self.engine, enterprise, id, change).await
+    }
+
+    async fn delete_endpoint(
+        &self,
+        enterprise: EnterpriseId,
+        id: &str,
+    ) -> Result<bool, StoreError> {
+        webhooks::delete(&self.engine, enterprise, id).await
+    }
+
+    async fn lease_endpoints(
+        &self,
+        owner: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<Endpoint>, StoreError> {
+        webhooks::lease(&self.engine, owner, now, until, limit).await
+    }
+
+    async fn record_progress(
+        &self,
+        owner: &str,
+        endpoint_id: &str,
+        progress: &Progress,
+        attempt: Option<&Attempt>,
+        until: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        webhooks::record(&self.engine, owner, endpoint_id, progress, attempt, until).await
+    }
+
+    async fn release_endpoint(&self, owner: &str, endpoint_id: &str) -> Result<(), StoreError> {
+        webhooks::release(&self.engine, owner, endpoint_id).await
+    }
+
+    async fn attempts(
+        &self,
+        enterprise: EnterpriseId,
+        endpoint_id: &str,
+        status: Option<AttemptStatus>,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<Attempt>, StoreError> {
+        webhooks::attempts(&self.engine, enterprise, endpoint_id, status, before, limit).await
+    }
+
+    // --- API keys and operators ---
+
+    async fn insert_api_key(
+        &self,
+        key: &NewApiKey,
+        now: OffsetDateTime,
+    ) -> Result<ApiKeyRecord, StoreError> {
+        access::insert(&self.engine, key, now).await
+    }
+
+    async fn list_api_keys(
+        &self,
+        enterprise: EnterpriseId,
+    ) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        access::list(&self.engine, enterprise).await
+    }
+
+    async fn api_key_by_hash(
+        &self,
+        hash: &KeyHash,
+    ) -> Result<Option<(Enterprise, ApiKeyRecord)>, StoreError> {
+        access::by_hash(&self.engine, hash).await
+    }
+
+    async fn revoke_api_key(
+        &self,
+        enterprise: EnterpriseId,
+        id: &ApiKeyId,
+        by: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<Revocation, StoreError> {
+        access::revoke(&self.engine, enterprise, id, by, now).await
+    }
+
+    async fn rotate_api_key(
+        &self,
+        id: &ApiKeyId,
+        successor: &NewApiKey,
+        old_expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<Rotation, StoreError> {
+        access::rotate(&self.engine, id, successor, old_expires_at, now).await
+    }
+
+    async fn touch_api_key(&self, id: &ApiKeyId, now: OffsetDateTime) -> Result<(), StoreError> {
+        access::touch(&self.engine, id, now).await
+    }
+
+    async fn key_generation(&self) -> Result<i64, StoreError> {
+        access::generation(&self.engine).await
+    }
+
+    async fn api_keys_changed_since(
+        &self,
+        generation: i64,
+    ) -> Result<(Vec<ApiKeyRecord>, i64), StoreError> {
+        access::changed_since(&self.engine, generation).await
+    }
+
+    async fn insert_operator(&self, operator: &Operator) -> Result<(), StoreError> {
+        access::insert_operator(&self.engine, operator).await
+    }
+
+    async fn list_operators(&self) -> Result<Vec<Operator>, StoreError> {
+        access::list_operators(&self.engine).await
+    }
+
+    async fn operator_by_name(&self, name: &str) -> Result<Option<Operator>, StoreError> {
+        access::operator_by_name(&self.engine, name).await
+    }
+
+    async fn disable_operator(
+        &self,
+        name: &str,
+        now: OffsetDateTime,
+    ) -> Result<OperatorChange, StoreError> {
+        access::disable_operator(&self.engine, name, now).await
+    }
+
+    async fn set_operator_password(
+        &self,
+        name: &str,
+        password_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<OperatorChange, StoreError> {
+        access::set_operator_password(&self.engine, name, password_hash, now).await
+    }
+
     // ---- Enhanced due diligence and documents (CONTRACT §7) ----
 
     async fn open_edd_request(
@@ -349,10 +511,10 @@ impl<E: Engine> Store for SqlStore<E> {
         &self,
         enterprise: EnterpriseId,
         request_id: i64,
-        review: &onboard_core::edd::Review,
+        by: &Attribution,
         now: OffsetDateTime,
     ) -> Result<EddReviewing, StoreError> {
-        edd::review(&self.engine, enterprise, request_id, review, now).await
+        edd::review(&self.engine, enterprise, request_id, by, now).await
     }
 
     async fn store_documents(

@@ -110,7 +110,7 @@ pub(crate) async fn insert<E: Engine>(
         write_code(&mut tx, position, channel, CodeWrite::Replace(code.clone())).await?;
     }
     let kind = EventKind::Registered;
-    events::append::<E>(&mut tx, enterprise, kind, cause, &user.summary, now).await?;
+    events::append::<E>(&mut tx, enterprise, kind, cause, None, &user.summary, now).await?;
     tx.commit().await
 }
 
@@ -170,7 +170,16 @@ pub(crate) async fn deactivate<E: Engine>(
     };
     let summary = row_from(&row, false)?.decode_summary()?.user;
     let kind = EventKind::Deactivated;
-    events::append::<E>(&mut tx, enterprise, kind, "deactivated", &summary, now).await?;
+    events::append::<E>(
+        &mut tx,
+        enterprise,
+        kind,
+        "deactivated",
+        None,
+        &summary,
+        now,
+    )
+    .await?;
     tx.commit().await?;
     Ok(Deactivation::Deactivated)
 }
@@ -217,7 +226,17 @@ pub(crate) async fn decide<E: Engine>(
                 ],
             )
             .await?;
-            events::append::<E>(&mut tx, enterprise, EventKind::Updated, &t.cause, s, now).await?;
+            let by = t.by.as_ref();
+            events::append::<E>(
+                &mut tx,
+                enterprise,
+                EventKind::Updated,
+                &t.cause,
+                by,
+                s,
+                now,
+            )
+            .await?;
         }
     }
     tx.commit().await?;

@@ -154,6 +154,7 @@ impl Engine for SqliteEngine {
     const DIALECT: Dialect = Dialect {
         for_update: "",
         for_share: "",
+        skip_locked: "",
         notify_event: None,
     };
 

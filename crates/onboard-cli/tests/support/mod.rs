@@ -60,6 +60,13 @@ pub struct Server {
 
 impl Server {
     pub async fn start(data_dir: &Path, port: u16) -> Server {
+        let data_dir = data_dir.to_str().expect("a UTF-8 temporary path");
+        Server::start_on(&["--data-dir", data_dir], port).await
+    }
+
+    /// A server on the database the arguments name (`--data-dir …` or
+    /// `--database-url …`).
+    pub async fn start_on(database: &[&str], port: u16) -> Server {
         let child = Command::new(BIN)
             .args([
                 "serve",
@@ -67,8 +74,7 @@ impl Server {
                 "--listen",
                 &format!("127.0.0.1:{port}"),
             ])
-            .arg("--data-dir")
-            .arg(data_dir)
+            .args(database)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::null())

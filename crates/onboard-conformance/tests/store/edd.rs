@@ -5,7 +5,8 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use onboard_core::edd::{Answer, Answers, EddStatus, Form, Review, Uploader};
+use onboard_core::access::Attribution;
+use onboard_core::edd::{Answer, Answers, EddStatus, Form, Uploader};
 use onboard_core::events::{EventDetail, EventKind};
 use onboard_core::secret::KeyHash;
 use onboard_core::store::{
@@ -154,9 +155,9 @@ pub(super) async fn an_edd_request_walks_its_status_path_with_an_event_per_step(
         matches!(again.unwrap(), EddAnswering::NotTaking(r) if r.status == EddStatus::InReview)
     );
 
-    let review = Review {
-        operator: Some("olivia".into()),
-        note: Some("fine".into()),
+    let review = Attribution {
+        operator: "olivia".into(),
+        note: "fine".into(),
     };
     let reviewed = store
         .review_edd_request(acme, request.id, &review, later)
@@ -180,7 +181,7 @@ pub(super) async fn an_edd_request_walks_its_status_path_with_an_event_per_step(
         .iter()
         .map(|e| {
             let about = match &e.detail {
-                Some(EventDetail::EddRequest { request, .. }) => Some(request.status.as_str()),
+                Some(EventDetail::EddRequest(request)) => Some(request.status.as_str()),
                 Some(EventDetail::Document(d)) => Some(d.filename.as_str()),
                 None => None,
             };
@@ -200,16 +201,8 @@ pub(super) async fn an_edd_request_walks_its_status_path_with_an_event_per_step(
         ]
     );
     assert_eq!(super::ids(&events), (1..=7).collect::<Vec<_>>());
-    let Some(EventDetail::EddRequest {
-        review: Some(r), ..
-    }) = &events[6].detail
-    else {
-        panic!("the review event names its operator");
-    };
-    assert_eq!(
-        (r.operator.as_deref(), r.note.as_deref()),
-        (Some("olivia"), Some("fine"))
-    );
+    assert_eq!(events[6].by.as_ref(), Some(&review));
+    assert!(events[..6].iter().all(|e| e.by.is_none()));
     assert!(all_events(store, other).await.is_empty());
 
     // A new request may be opened once the last is reviewed; lists filter.

@@ -19,7 +19,7 @@ pub use documents::{
     DOCUMENT_TYPES, Document, FileKind, LEGACY_FILE_TYPES, MAX_FILENAME, Uploader, check_filename,
     stem,
 };
-pub use request::{EddRequest, EddStatus, Review};
+pub use request::{EddRequest, EddStatus};
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -82,10 +82,3 @@ impl EddRequest {
         }
     }
 }
-
-/// The operator who closed a request, and why (kept in its event).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Review {
-    pub operator: Option<String>,
-    pub note: Option<String>,
-}

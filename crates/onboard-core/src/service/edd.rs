@@ -5,7 +5,7 @@ use onboard_api::FieldProblem;
 use serde_json::Value;
 
 use super::{Onboarding, ServiceError, user_not_found};
-use crate::edd::{Document, EddRequest, FileKind, Form, Prompt, Review, Uploader};
+use crate::edd::{Document, EddRequest, FileKind, Form, Prompt, Uploader};
 use crate::events::ChangeNotifier as _;
 use crate::reader::{Obj, Problems};
 use crate::secret::KeyHash;
@@ -129,17 +129,20 @@ impl Onboarding {
         }
     }
 
-    /// Marks a request REVIEWED (CLI `onboard edd review`, the console).
+    /// Marks a request REVIEWED (CLI `onboard edd review`, the console); its
+    /// `edd.updated` event names the operator and their note.
     pub async fn review_edd(
         &self,
         enterprise: &Enterprise,
         request_id: i64,
-        review: Review,
+        by: &super::Actor,
+        note: &str,
     ) -> Result<EddRequest, ServiceError> {
+        let attribution = by.attribution(note)?;
         let now = self.clock.now();
         match self
             .store
-            .review_edd_request(enterprise.id, request_id, &review, now)
+            .review_edd_request(enterprise.id, request_id, &attribution, now)
             .await?
         {
             EddReviewing::Reviewed(request) => {

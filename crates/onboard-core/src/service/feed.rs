@@ -67,10 +67,23 @@ impl FeedItem {
 /// Wake-ups per enterprise: a reader waits on [`Onboarding::changes`]; every
 /// commit (of this process, or of another one the store hears) signals it. A
 /// signal that finds no waiter is kept for the next wait, so none is lost.
+/// The second field wakes whoever follows every enterprise (the webhook
+/// dispatcher).
 #[derive(Default)]
-pub struct Changes(Mutex<HashMap<EnterpriseId, Weak<Notify>>>);
+pub struct Changes(Mutex<HashMap<EnterpriseId, Weak<Notify>>>, Notify);
 
 impl Changes {
+    /// Resolves after the next change of any enterprise (or at once, if one came
+    /// since the last wait).
+    pub(crate) async fn any(&self) {
+        self.1.notified().await;
+    }
+
+    /// Wakes whoever follows every enterprise, without a commit (a replay asked).
+    pub(crate) fn wake_any(&self) {
+        self.1.notify_one();
+    }
+
     fn watch(&self, enterprise: EnterpriseId) -> Arc<Notify> {
         let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(notify) = map.get(&enterprise).and_then(Weak::upgrade) {
@@ -85,6 +98,7 @@ impl Changes {
 
 impl ChangeNotifier for Changes {
     fn changed(&self, enterprise: EnterpriseId) {
+        self.1.notify_one();
         let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(notify) = map.get(&enterprise).and_then(Weak::upgrade) {
             notify.notify_one();

@@ -5,7 +5,8 @@
 //!
 //! The methods live by topic: [`users`] (register, read, list, deactivate),
 //! [`verify`] (codes and reviews), [`tokens`] (user auth tokens), [`log`] (events
-//! and the outbox).
+//! and the outbox), [`keys`] (authentication and key revocation on every
+//! node), [`key_admin`] (creating, revoking, rotating keys) and [`operators`].
 
 mod cursor;
 mod edd;
@@ -22,19 +23,27 @@ pub use quota::Quotas;
 mod tokens;
 mod users;
 mod verify;
+mod webhooks;
+pub use webhooks::{
+    EndpointInput, MAX_ENDPOINTS, SendResult, WebhookRequest, WebhookSender, WebhookSettings,
+};
+// API keys and operators (CONTRACT §8).
+mod key_admin;
+mod keys;
+mod operators;
+pub use key_admin::{CreatedKey, RotatedKey};
+pub use keys::{KEY_POLL, KeyAuth, KeyEnds};
+pub use operators::Actor;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use onboard_api::FieldProblem;
-use time::{Duration, OffsetDateTime};
 
 use crate::clock::Clock;
 use crate::delivery::Delivery;
 pub use crate::events::ChangeNotifier;
 use crate::lifecycle::{Jurisdictions, Refusal, ReviewPolicy};
 use crate::random::{OsRandom, Random};
-use crate::secret::KeyHash;
 use crate::store::{Enterprise, Store, StoreError};
 use crate::user::UserSummary;
 use crate::values::UserId;
@@ -52,6 +61,9 @@ pub enum ServiceError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// The operator named may not do this (disabled, or not an admin).
+    #[error("{0}")]
+    Forbidden(String),
     /// A well-formed request that cannot be carried out as asked (422).
     #[error("{0}")]
     Unprocessable(String),
@@ -122,67 +134,16 @@ pub struct Onboarding {
     rules: crate::registration::Rules,
     buckets: Arc<quota::AllBuckets>,
     /// Recently seen API keys: most requests then skip a database round trip.
-    keys: Arc<KeyCache>,
+    keys: Arc<keys::KeyCache>,
     /// Recently refused keys: a client repeating an unknown key is refused
     /// without a database round trip.
-    refused: Arc<RefusedKeys>,
+    refused: Arc<keys::RefusedKeys>,
+    /// The keys that ended, as the key watcher last published them.
+    key_watch: Arc<keys::KeyWatch>,
+    /// How webhooks are sent, when this server sends them.
+    webhooks: Option<(Arc<dyn WebhookSender>, WebhookSettings)>,
     /// The EDD questionnaires (CONTRACT §7): shipped, or the operator's.
     edd: Arc<crate::edd::Questionnaires>,
-}
-
-/// API key hashes that recently authenticated, and their enterprise. Keys are
-/// never revoked or reassigned, so an entry cannot go stale; the age limit only
-/// bounds how long one is kept.
-#[derive(Default)]
-struct KeyCache(Mutex<HashMap<KeyHash, (Enterprise, OffsetDateTime)>>);
-
-impl KeyCache {
-    /// Entries older than this are looked up again.
-    const MAX_AGE: Duration = Duration::minutes(5);
-    /// A bound on memory: past it the cache starts afresh.
-    const MAX_ENTRIES: usize = 10_000;
-
-    fn get(&self, hash: &KeyHash, now: OffsetDateTime) -> Option<Enterprise> {
-        let cache = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let (enterprise, seen) = cache.get(hash)?;
-        (now - *seen < Self::MAX_AGE).then(|| enterprise.clone())
-    }
-
-    fn put(&self, hash: KeyHash, enterprise: Enterprise, now: OffsetDateTime) {
-        let mut cache = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if cache.len() >= Self::MAX_ENTRIES {
-            cache.clear();
-        }
-        cache.insert(hash, (enterprise, now));
-    }
-}
-
-/// Hashes of keys that were recently refused, each for [`RefusedKeys::TTL`]: short,
-/// so that a key created a moment later (on any node) is refused for seconds at
-/// most. Bounded in memory: when full, expired entries go, and if none had
-/// expired the cache starts afresh (costing only database round trips).
-#[derive(Default)]
-struct RefusedKeys(Mutex<HashMap<KeyHash, std::time::Instant>>);
-
-impl RefusedKeys {
-    const TTL: std::time::Duration = std::time::Duration::from_secs(2);
-    const MAX_ENTRIES: usize = 4096;
-
-    fn contains(&self, hash: &KeyHash) -> bool {
-        let refused = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        refused.get(hash).is_some_and(|at| at.elapsed() < Self::TTL)
-    }
-
-    fn insert(&self, hash: KeyHash) {
-        let mut refused = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if refused.len() >= Self::MAX_ENTRIES {
-            refused.retain(|_, at| at.elapsed() < Self::TTL);
-            if refused.len() >= Self::MAX_ENTRIES {
-                refused.clear();
-            }
-        }
-        refused.insert(hash, std::time::Instant::now());
-    }
 }
 
 impl Onboarding {
@@ -202,6 +163,8 @@ impl Onboarding {
             buckets: Arc::default(),
             keys: Arc::default(),
             refused: Arc::default(),
+            webhooks: None,
+            key_watch: Arc::default(),
             edd: Arc::default(),
         }
     }
@@ -234,24 +197,6 @@ impl Onboarding {
     pub fn with_delivery(mut self, delivery: Delivery) -> Self {
         self.delivery = delivery;
         self
-    }
-
-    /// The enterprise a bearer API key belongs to.
-    pub async fn authenticate(&self, api_key: &str) -> Result<Enterprise, ServiceError> {
-        let hash = KeyHash::of(api_key);
-        let now = self.clock.now();
-        if let Some(enterprise) = self.keys.get(&hash, now) {
-            return Ok(enterprise);
-        }
-        if self.refused.contains(&hash) {
-            return Err(ServiceError::Unauthorized);
-        }
-        let Some(enterprise) = self.store.enterprise_by_key(&hash).await? else {
-            self.refused.insert(hash);
-            return Err(ServiceError::Unauthorized);
-        };
-        self.keys.put(hash, enterprise.clone(), now);
-        Ok(enterprise)
     }
 
     /// The enterprise an operator names on the command line.
@@ -293,32 +238,5 @@ impl NoSuchUser {
     /// names nobody, and is answered as such.
     pub fn parse(self, raw: &str) -> Result<UserId, ServiceError> {
         UserId::parse(raw).map_err(|_| self.error(raw))
-    }
-}
-
-#[cfg(test)]
-mod refused_keys_tests {
-    use super::*;
-
-    #[test]
-    fn refused_keys_are_remembered_briefly_and_the_cache_stays_bounded() {
-        let refused = RefusedKeys::default();
-        let key = KeyHash::of("onb_unknown");
-        assert!(!refused.contains(&key));
-        refused.insert(key.clone());
-        assert!(refused.contains(&key));
-        assert!(!refused.contains(&KeyHash::of("onb_other")));
-        for i in 0..RefusedKeys::MAX_ENTRIES * 3 {
-            refused.insert(KeyHash::of(&format!("onb_guess_{i}")));
-        }
-        let held = refused.0.lock().unwrap().len();
-        assert!(held <= RefusedKeys::MAX_ENTRIES, "{held} entries");
-        // An entry older than the TTL no longer refuses.
-        let stale = KeyHash::of("onb_created_later");
-        let long_ago = std::time::Instant::now()
-            .checked_sub(RefusedKeys::TTL)
-            .expect("the monotonic clock runs longer than the TTL");
-        refused.0.lock().unwrap().insert(stale.clone(), long_ago);
-        assert!(!refused.contains(&stale));
     }
 }

@@ -121,21 +121,30 @@ impl Onboarding {
         Ok(())
     }
 
-    /// `onboard users approve|reject`: an operator's decision under `manual` review.
+    /// `onboard users approve|reject`: an operator's decision under `manual`
+    /// review. The `user.updated` event it appends names the operator and the note.
     pub async fn review(
         &self,
         enterprise: &Enterprise,
         user_id: &UserId,
         approve: bool,
+        by: &super::Actor,
+        note: &str,
     ) -> Result<(), ServiceError> {
+        let attribution = by.attribution(note)?;
         let trigger = if approve {
             Trigger::Approved
         } else {
             Trigger::Rejected
         };
         let policy = self.review.policy;
-        let decide: Decide<'_> =
-            &|user, _| lifecycle::decide_review(&user.summary, trigger, policy);
+        let decide: Decide<'_> = &|user, _| {
+            let mut decision = lifecycle::decide_review(&user.summary, trigger, policy);
+            if let Some(transition) = &mut decision.transition {
+                transition.by = Some(attribution.clone());
+            }
+            decision
+        };
         self.run(enterprise, user_id, None, decide).await?;
         self.changes.changed(enterprise.id);
         Ok(())

@@ -16,11 +16,15 @@ pub use rows::{EventRow, SUMMARY_COLUMNS, UserRow, from_micros, micros};
 
 use std::sync::Weak;
 
+use crate::access::{
+    ApiKeyId, ApiKeyRecord, NewApiKey, Operator, OperatorChange, Revocation, Rotation,
+};
 use crate::events::{ChangeNotifier, Event, Retention};
 use crate::lifecycle::{Decision, Refusal};
 use crate::secret::KeyHash;
 use crate::user::{AccountRole, Status, User, UserSummary};
 use crate::verification::{Channel, CodeRecord};
+use crate::webhooks::{Attempt, AttemptStatus, Endpoint, EndpointChange, Progress};
 
 pub use crate::tenant::{Enterprise, EnterpriseId};
 
@@ -207,6 +211,86 @@ pub trait Store: Send + Sync + 'static {
     /// keys older than [`IDEMPOTENCY_KEPT`]; returns how many events went.
     async fn prune(&self, retention: Retention, now: OffsetDateTime) -> Result<u64, StoreError>;
 
+    // --- API keys and operators (CONTRACT §8) ---
+
+    /// Stores a new key of an existing enterprise and moves the key generation.
+    async fn insert_api_key(
+        &self,
+        key: &NewApiKey,
+        now: OffsetDateTime,
+    ) -> Result<ApiKeyRecord, StoreError>;
+
+    /// The enterprise's keys, oldest first, revoked and expired ones included.
+    async fn list_api_keys(
+        &self,
+        enterprise: EnterpriseId,
+    ) -> Result<Vec<ApiKeyRecord>, StoreError>;
+
+    /// The key that hashes to `hash` and its enterprise, whatever its state.
+    async fn api_key_by_hash(
+        &self,
+        hash: &KeyHash,
+    ) -> Result<Option<(Enterprise, ApiKeyRecord)>, StoreError>;
+
+    /// Revokes a key of the enterprise (refused when unknown or already
+    /// revoked) and moves the key generation, in one transaction.
+    async fn revoke_api_key(
+        &self,
+        enterprise: EnterpriseId,
+        id: &ApiKeyId,
+        by: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<Revocation, StoreError>;
+
+    /// Stores `successor` and makes the key `id` expire at `old_expires_at` (or
+    /// its own earlier expiry), in one transaction that moves the key
+    /// generation. Refused when the key is unknown, revoked, expired at `now`
+    /// or already rotated.
+    async fn rotate_api_key(
+        &self,
+        id: &ApiKeyId,
+        successor: &NewApiKey,
+        old_expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<Rotation, StoreError>;
+
+    /// Records a use of the key, unless one was recorded less than a minute
+    /// before `now` (so a busy key costs one write a minute, cluster-wide).
+    async fn touch_api_key(&self, id: &ApiKeyId, now: OffsetDateTime) -> Result<(), StoreError>;
+
+    /// The key generation: moves with every change of any key.
+    async fn key_generation(&self) -> Result<i64, StoreError>;
+
+    /// The keys whose last change came after `generation`, and the generation
+    /// they bring the reader to.
+    async fn api_keys_changed_since(
+        &self,
+        generation: i64,
+    ) -> Result<(Vec<ApiKeyRecord>, i64), StoreError>;
+
+    /// Stores a new operator; `Conflict` when the name is taken.
+    async fn insert_operator(&self, operator: &Operator) -> Result<(), StoreError>;
+
+    /// Every operator, by name.
+    async fn list_operators(&self) -> Result<Vec<Operator>, StoreError>;
+
+    async fn operator_by_name(&self, name: &str) -> Result<Option<Operator>, StoreError>;
+
+    /// Disables an operator from `now` on.
+    async fn disable_operator(
+        &self,
+        name: &str,
+        now: OffsetDateTime,
+    ) -> Result<OperatorChange, StoreError>;
+
+    /// Replaces an operator's password hash (a disabled operator's too: it
+    /// stays disabled).
+    async fn set_operator_password(
+        &self,
+        name: &str,
+        password_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<OperatorChange, StoreError>;
     // --- Idempotency keys (CONTRACT §8) ---
 
     /// Claims `key` for the request about to run, unless an answer kept less than
@@ -238,6 +322,67 @@ pub trait Store: Send + Sync + 'static {
         enterprise: EnterpriseId,
         key: &str,
     ) -> Result<(), StoreError>;
+
+    // --- Outgoing webhooks (CONTRACT §9) ---
+
+    /// Stores a new endpoint; it starts after the enterprise's latest event (its
+    /// `cursor` is set here, in the same statement). Returns it as stored.
+    async fn create_endpoint(&self, endpoint: &Endpoint) -> Result<Endpoint, StoreError>;
+
+    async fn endpoints(&self, enterprise: EnterpriseId) -> Result<Vec<Endpoint>, StoreError>;
+
+    async fn endpoint(
+        &self,
+        enterprise: EnterpriseId,
+        id: &str,
+    ) -> Result<Option<Endpoint>, StoreError>;
+
+    /// Applies an enterprise's change; `None` when it has no such endpoint.
+    async fn change_endpoint(
+        &self,
+        enterprise: EnterpriseId,
+        id: &str,
+        change: &EndpointChange,
+    ) -> Result<Option<Endpoint>, StoreError>;
+
+    /// Deletes an endpoint and its attempts; `false` when there was none.
+    async fn delete_endpoint(&self, enterprise: EnterpriseId, id: &str)
+    -> Result<bool, StoreError>;
+
+    /// Leases up to `limit` endpoints that have a message due at `now` and no
+    /// live lease, to `owner` until `until`. Two callers never lease one endpoint.
+    async fn lease_endpoints(
+        &self,
+        owner: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<Endpoint>, StoreError>;
+
+    /// Records where a leased endpoint stands (and the attempt that got it
+    /// there, if any), renewing the lease to `until`. `false` when `owner` no
+    /// longer holds the lease (nothing was written).
+    async fn record_progress(
+        &self,
+        owner: &str,
+        endpoint_id: &str,
+        progress: &Progress,
+        attempt: Option<&Attempt>,
+        until: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+
+    /// Gives a lease back.
+    async fn release_endpoint(&self, owner: &str, endpoint_id: &str) -> Result<(), StoreError>;
+
+    /// An endpoint's attempts, newest first, before `before` (a position).
+    async fn attempts(
+        &self,
+        enterprise: EnterpriseId,
+        endpoint_id: &str,
+        status: Option<AttemptStatus>,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<Attempt>, StoreError>;
 
     // ---- Enhanced due diligence and documents (CONTRACT §7) ----
 
@@ -280,12 +425,12 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<EddAnswering, StoreError>;
 
     /// Marks a request REVIEWED, with an `edd.updated` event naming the
-    /// operator and note.
+    /// operator and their note.
     async fn review_edd_request(
         &self,
         enterprise: EnterpriseId,
         request_id: i64,
-        review: &crate::edd::Review,
+        by: &crate::access::Attribution,
         now: OffsetDateTime,
     ) -> Result<EddReviewing, StoreError>;
 

@@ -117,6 +117,9 @@ pub struct EventRow {
     pub event_id: i64,
     pub kind: String,
     pub cause: String,
+    /// Who caused the event (both or neither are set).
+    pub operator: Option<String>,
+    pub note: Option<String>,
     pub snapshot: String,
     pub created_at: i64,
     /// The [`EventDetail`] of an EDD or document event, as JSON.
@@ -136,6 +139,8 @@ impl EventRow {
             event_id: 0,
             kind: kind.as_str().to_owned(),
             cause: cause.to_owned(),
+            operator: None,
+            note: None,
             snapshot,
             created_at: micros(now),
             detail: None,
@@ -165,6 +170,10 @@ impl EventRow {
             event_id: self.event_id,
             kind: EventKind::parse(&self.kind).map_err(|_| corrupt("event kind"))?,
             cause: self.cause,
+            by: self.operator.map(|operator| crate::access::Attribution {
+                operator,
+                note: self.note.unwrap_or_default(),
+            }),
             user: UserSummary::from_stored(wire).map_err(|_| corrupt("event snapshot"))?,
             at: from_micros(self.created_at),
             detail: self

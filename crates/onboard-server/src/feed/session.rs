@@ -7,7 +7,8 @@ use std::time::Instant;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, close_code};
 use onboard_api::{FeedMessage, USERS_FEED};
-use onboard_core::service::{FeedItem, LogRead};
+use onboard_core::access::ApiKeyId;
+use onboard_core::service::{FeedItem, KeyEnds, LogRead};
 use onboard_core::store::Enterprise;
 use onboard_core::time_format::unix_nanos;
 use tokio::sync::broadcast::error::RecvError;
@@ -34,6 +35,9 @@ struct Session {
     /// Server messages sent so far; the next one carries `sequence + 1`.
     sequence: u64,
     enterprise: Option<Enterprise>,
+    /// The key this connection authenticated with, and the list of ended keys
+    /// it watches: when the key is listed, the session is told why and closed.
+    key: Option<(ApiKeyId, tokio::sync::watch::Receiver<Arc<KeyEnds>>)>,
     /// Holds this connection's place in the per-key count while authenticated.
     _slot: Option<Slot>,
     live: Option<Live>,
@@ -67,6 +71,7 @@ pub async fn run(
         feed: feed.clone(),
         sequence: 0,
         enterprise: None,
+        key: None,
         _slot: None,
         live: None,
         refusals_in_a_row: 0,
@@ -114,6 +119,7 @@ impl Session {
                     self.on_live(received).await
                 }
                 _ = ping.tick() => self.keep_alive(last_heard).await,
+                () = key_ended(&mut self.key), if self.key.is_some() => self.check_key().await,
                 () = sleep_until(self.retry_catch_up), if self.retry_catch_up.is_some() => {
                     self.catch_up().await
                 }
@@ -264,8 +270,8 @@ impl Session {
                 ))
                 .await;
         }
-        let enterprise = match self.feed.hub.onboarding().authenticate(api_key).await {
-            Ok(enterprise) => enterprise,
+        let auth = match self.feed.hub.onboarding().authenticate_key(api_key).await {
+            Ok(auth) => auth,
             Err(e) => {
                 self.auth_failures += 1;
                 self.refuse_counted(Refusal::new(ACTION, e.to_string()))
@@ -281,6 +287,7 @@ impl Session {
                 return Ok(());
             }
         };
+        let enterprise = auth.enterprise;
         let max = self.feed.limits.max_connections_per_key;
         let Some(slot) = self.feed.connections.acquire(enterprise.id, max) else {
             let why = format!("this key already has {max} open connections on this server");
@@ -290,7 +297,27 @@ impl Session {
         };
         self.enterprise = Some(enterprise);
         self._slot = Some(slot);
-        self.success(ACTION, None).await
+        let ends = self.feed.hub.onboarding().key_ends();
+        self.key = Some((auth.key, ends));
+        self.success(ACTION, None).await?;
+        // The key may have ended between the lookup and now.
+        self.check_key().await
+    }
+
+    /// Ends the session, saying why, once its key is revoked or expired.
+    async fn check_key(&mut self) -> Result<(), Gone> {
+        let Some((key, ends)) = &mut self.key else {
+            return Ok(());
+        };
+        let Some(why) = ends.borrow_and_update().why(key) else {
+            return Ok(());
+        };
+        self.live = None;
+        self.refuse(Refusal::new("authenticate", why.sentence()))
+            .await?;
+        self.close(close_code::POLICY, "API key no longer valid")
+            .await;
+        Err(Gone)
     }
 
     /// Refuses each name that is no vendor feed (one error reply each) and keeps
@@ -499,6 +526,18 @@ impl Session {
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Resolves when the list of ended keys moves (never, once the publisher is gone).
+async fn key_ended(key: &mut Option<(ApiKeyId, tokio::sync::watch::Receiver<Arc<KeyEnds>>)>) {
+    match key {
+        Some((_, ends)) => {
+            if ends.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
         None => std::future::pending().await,
     }
 }

@@ -12,6 +12,7 @@ mod tokens;
 mod upload;
 mod users;
 mod verify;
+mod webhooks;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -65,6 +66,28 @@ pub fn router(state: AppState) -> Router {
         // Extensions (CONTRACT §2, "Extensions").
         .route("/v1/user", get(tokens::me))
         .route("/v1/enterprise/events", get(events::list_events))
+        .route(
+            "/v1/enterprise/webhooks",
+            get(webhooks::list).post(webhooks::create),
+        )
+        .route(
+            "/v1/enterprise/webhooks/{id}",
+            get(webhooks::get)
+                .patch(webhooks::update)
+                .delete(webhooks::delete),
+        )
+        .route(
+            "/v1/enterprise/webhooks/{id}/rotate-secret",
+            post(webhooks::rotate),
+        )
+        .route(
+            "/v1/enterprise/webhooks/{id}/deliveries",
+            get(webhooks::deliveries),
+        )
+        .route(
+            "/v1/enterprise/webhooks/{id}/replay",
+            post(webhooks::replay),
+        )
         .route("/ws", get(crate::feed::upgrade))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

@@ -1,6 +1,7 @@
 //! Enhanced due diligence (CONTRACT §7): prompts, requests, answers and their
 //! status path, end to end through the real server, with the events they write.
 
+use onboard_core::access::{Password, Role};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -49,6 +50,16 @@ fn assert_millis(text: &Value) {
 }
 
 impl TestApp {
+    /// A reviewer account named `name`, ready to act.
+    pub async fn operator(&self, name: &str) -> onboard_core::service::Actor {
+        let password = Password::chosen("a long enough password").unwrap();
+        self.onboarding
+            .create_operator(name, Role::Reviewer, &password)
+            .await
+            .unwrap();
+        self.onboarding.actor(name).await.unwrap()
+    }
+
     /// `POST /v1/sandbox/eddq/requests {"user_id"}`.
     pub async fn open_edd(&self, key: &str, user_id: &str) -> reqwest::Response {
         self.post_json(
@@ -164,11 +175,12 @@ async fn the_edd_walk_goes_from_requested_to_reviewed_with_every_shape_of_the_co
     // An operator closes it: REVIEWED, with the operator and note in its event.
     let enterprise = app.enterprise("enterprise-a").await;
     let id = requests[0]["id"].as_i64().unwrap();
-    let review = onboard_core::edd::Review {
-        operator: Some("olivia".into()),
-        note: Some("source of funds checked".into()),
-    };
-    let reviewed = app.onboarding.review_edd(&enterprise, id, review).await;
+    let olivia = app.operator("olivia").await;
+    let note = "source of funds checked";
+    let reviewed = app
+        .onboarding
+        .review_edd(&enterprise, id, &olivia, note)
+        .await;
     assert_eq!(reviewed.unwrap().status.as_str(), "REVIEWED");
     let requests = app.edd_requests(&app.key_a, "").await;
     assert_eq!(requests[0]["status"], "REVIEWED");
@@ -198,8 +210,14 @@ async fn the_edd_walk_goes_from_requested_to_reviewed_with_every_shape_of_the_co
     );
     let last = events.last().unwrap();
     assert_eq!(
-        last["review"],
-        json!({"operator": "olivia", "note": "source of funds checked"})
+        (&last["operator"], &last["note"]),
+        (&json!("olivia"), &json!("source of funds checked"))
+    );
+    // The events before it were no operator's doing.
+    assert!(
+        events[..events.len() - 1]
+            .iter()
+            .all(|e| e.get("operator").is_none())
     );
     assert_eq!(last["user"]["user_id"], "edd_user");
 }
@@ -353,15 +371,15 @@ async fn a_second_request_while_one_is_open_is_a_conflict_naming_it() {
     );
     // Once reviewed, a new one may be opened.
     let enterprise = app.enterprise("enterprise-a").await;
-    let review = onboard_core::edd::Review {
-        operator: None,
-        note: None,
-    };
+    let olivia = app.operator("olivia").await;
     app.onboarding
-        .review_edd(&enterprise, id, review.clone())
+        .review_edd(&enterprise, id, &olivia, "")
         .await
         .unwrap();
-    let again = app.onboarding.review_edd(&enterprise, id, review).await;
+    let again = app
+        .onboarding
+        .review_edd(&enterprise, id, &olivia, "")
+        .await;
     assert!(again.unwrap_err().to_string().contains("already REVIEWED"));
     let second = body_ok(
         app.open_edd(&app.key_a, "corp_user").await,
@@ -450,11 +468,11 @@ async fn another_enterprises_requests_are_invisible_and_its_users_404() {
         .as_i64()
         .unwrap();
     let enterprise_b = app.enterprise("enterprise-b").await;
-    let review = onboard_core::edd::Review {
-        operator: None,
-        note: None,
-    };
-    let refused = app.onboarding.review_edd(&enterprise_b, id, review).await;
+    let olivia = app.operator("olivia").await;
+    let refused = app
+        .onboarding
+        .review_edd(&enterprise_b, id, &olivia, "")
+        .await;
     assert!(
         matches!(
             refused,

@@ -9,8 +9,9 @@ use onboard_core::clock::{Clock, ManualClock, SystemClock};
 use onboard_core::delivery::{Deliver, Delivery};
 use onboard_core::lifecycle::{Jurisdictions, ReviewPolicy};
 use onboard_core::secret::ApiKey;
-use onboard_core::service::{Onboarding, Review};
+use onboard_core::service::{Onboarding, Review, WebhookSettings};
 use onboard_core::store::{Enterprise, Store};
+use onboard_delivery::outgoing::HttpWebhookSender;
 use onboard_server::edge::EdgeLimits;
 use onboard_server::feed::limits::FeedLimits;
 use onboard_server::state::Housekeeping;
@@ -76,6 +77,8 @@ pub struct AppOptions {
     pub edge: EdgeLimits,
     /// Retention and how often the server prunes.
     pub housekeeping: Housekeeping,
+    /// How event webhooks are sent (as `onboard serve` sends them, by default).
+    pub webhooks: WebhookSettings,
 }
 
 impl AppOptions {
@@ -146,7 +149,11 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
             policy: options.policy,
             unsupported: Jurisdictions::new(options.unsupported),
         })
-        .with_delivery(delivery);
+        .with_delivery(delivery)
+        .with_webhooks(
+            Arc::new(HttpWebhookSender::new().expect("an HTTP client")),
+            options.webhooks,
+        );
     let server_options = Options {
         sandbox: true,
         feed: options.feed,

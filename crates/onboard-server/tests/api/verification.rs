@@ -3,6 +3,7 @@
 //! attempts and throttling on a manual clock, jurisdictions, manual review and the
 //! events each step writes.
 
+use onboard_core::access::{Password, Role};
 use onboard_core::lifecycle::{Refusal, ReviewPolicy};
 use onboard_core::service::ServiceError;
 use reqwest::StatusCode;
@@ -696,6 +697,12 @@ async fn under_manual_review_a_verified_user_waits_for_an_operator() {
     .await;
     let key = &app.key_a;
     let enterprise = app.enterprise("enterprise-a").await;
+    let password = Password::chosen("a long enough password").unwrap();
+    app.onboarding
+        .create_operator("ana", Role::Reviewer, &password)
+        .await
+        .unwrap();
+    let ana = app.onboarding.actor("ana").await.unwrap();
     for user_id in ["approved", "rejected", "half-done"] {
         app.register_ok(key, &fixtures::individual(user_id)).await;
         verify_email(&app, user_id).await;
@@ -709,19 +716,37 @@ async fn under_manual_review_a_verified_user_waits_for_an_operator() {
     }
 
     app.onboarding
-        .review(&enterprise, &uid("approved"), true)
+        .review(
+            &enterprise,
+            &uid("approved"),
+            true,
+            &ana,
+            "checked the documents",
+        )
         .await
         .unwrap();
     assert_state(&app, "approved", "VERIFIED", requirements(false, false)).await;
     app.onboarding
-        .review(&enterprise, &uid("rejected"), false)
+        .review(
+            &enterprise,
+            &uid("rejected"),
+            false,
+            &ana,
+            "checked the documents",
+        )
         .await
         .unwrap();
     assert_state(&app, "rejected", "UNSUPPORTED", requirements(false, false)).await;
 
     let outstanding = app
         .onboarding
-        .review(&enterprise, &uid("half-done"), true)
+        .review(
+            &enterprise,
+            &uid("half-done"),
+            true,
+            &ana,
+            "checked the documents",
+        )
         .await;
     assert!(
         matches!(
@@ -734,7 +759,13 @@ async fn under_manual_review_a_verified_user_waits_for_an_operator() {
 
     let twice = app
         .onboarding
-        .review(&enterprise, &uid("approved"), true)
+        .review(
+            &enterprise,
+            &uid("approved"),
+            true,
+            &ana,
+            "checked the documents",
+        )
         .await;
     assert!(
         matches!(
@@ -745,14 +776,23 @@ async fn under_manual_review_a_verified_user_waits_for_an_operator() {
     );
     let unknown = app
         .onboarding
-        .review(&enterprise, &uid("nobody"), true)
+        .review(
+            &enterprise,
+            &uid("nobody"),
+            true,
+            &ana,
+            "checked the documents",
+        )
         .await;
     assert!(
         matches!(unknown, Err(ServiceError::NotFound(_))),
         "{unknown:?}"
     );
     let foreign = app.enterprise("enterprise-b").await;
-    let elsewhere = app.onboarding.review(&foreign, &uid("corp"), true).await;
+    let elsewhere = app
+        .onboarding
+        .review(&foreign, &uid("corp"), true, &ana, "checked the documents")
+        .await;
     assert!(
         matches!(elsewhere, Err(ServiceError::NotFound(_))),
         "{elsewhere:?}"
@@ -792,6 +832,74 @@ async fn under_manual_review_a_verified_user_waits_for_an_operator() {
             ("rejected", "rejected by an operator")
         ]
     );
+    let decided: Vec<&Value> = events["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["cause"].as_str().unwrap().contains("operator"))
+        .collect();
+    for event in &decided {
+        assert_eq!(event["operator"], "ana", "{event}");
+        assert_eq!(event["note"], "checked the documents", "{event}");
+    }
+    // The user's own steps name no operator.
+    let own = &events["data"][0];
+    assert!(
+        own.get("operator").is_none() && own.get("note").is_none(),
+        "{own}"
+    );
+}
+
+#[tokio::test]
+async fn a_disabled_operator_cannot_approve_and_nothing_changes() {
+    let app = spawn_app_with(AppOptions {
+        policy: ReviewPolicy::Manual,
+        ..AppOptions::default()
+    })
+    .await;
+    let key = &app.key_a;
+    app.register_ok(key, &fixtures::corporation("corp")).await;
+    verify_email(&app, "corp").await;
+    let password = Password::chosen("a long enough password").unwrap();
+    app.onboarding
+        .create_operator("bo", Role::Admin, &password)
+        .await
+        .unwrap();
+    let bo = app.onboarding.actor("bo").await.unwrap();
+    app.onboarding.disable_operator("bo").await.unwrap();
+
+    let refused = app.onboarding.actor("bo").await;
+    assert!(
+        matches!(&refused, Err(ServiceError::Forbidden(why)) if why.contains("disabled")),
+        "{refused:?}"
+    );
+    let unknown = app.onboarding.actor("nobody").await;
+    assert!(
+        matches!(unknown, Err(ServiceError::NotFound(_))),
+        "{unknown:?}"
+    );
+    // An `Actor` checked before the operator was disabled does not outlive it
+    // through `verify_operator` either: the sign-in is refused.
+    let signed_in = app
+        .onboarding
+        .verify_operator("bo", &password)
+        .await
+        .unwrap();
+    assert!(signed_in.is_none());
+    assert_eq!(bo.name.as_str(), "bo");
+    assert_state(&app, "corp", "PENDING", requirements(false, false)).await;
+    let events = body_ok(
+        app.get_with(key, "/v1/enterprise/events").await,
+        StatusCode::OK,
+    )
+    .await;
+    let by_operator = events["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e.get("operator").is_some())
+        .count();
+    assert_eq!(by_operator, 0);
 }
 
 #[tokio::test]

@@ -34,6 +34,8 @@ mod health;
 mod helpers;
 #[path = "../api/idempotency.rs"]
 mod idempotency;
+#[path = "../api/keys.rs"]
+mod keys;
 #[path = "../api/listing.rs"]
 mod listing;
 #[path = "../api/openapi.rs"]
@@ -52,5 +54,7 @@ mod users;
 mod validation;
 #[path = "../api/verification.rs"]
 mod verification;
+#[path = "../api/webhooks.rs"]
+mod webhooks;
 #[path = "../api/ws.rs"]
 mod ws;

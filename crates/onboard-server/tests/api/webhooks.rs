@@ -1,0 +1,378 @@
+//! Outgoing webhooks (CONTRACT §9) against a real HTTP receiver on loopback: each
+//! message verified with an independent Standard Webhooks implementation.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode as AxumStatus};
+use axum::routing::post;
+use onboard_core::service::WebhookSettings;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use standardwebhooks::Webhook;
+
+use crate::fixtures;
+use crate::helpers::{AppOptions, TestApp, spawn_app, spawn_app_with};
+
+/// One POST the receiver got.
+#[derive(Debug, Clone)]
+struct Received {
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Received {
+    fn id(&self) -> String {
+        self.headers["webhook-id"].to_str().unwrap().to_owned()
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+
+    fn verifies_with(&self, secret: &str) -> bool {
+        Webhook::new(secret)
+            .unwrap()
+            .verify(&self.body, &self.headers)
+            .is_ok()
+    }
+}
+
+/// A webhook receiver on 127.0.0.1: records every POST and answers with the
+/// statuses queued (200 once the queue is empty).
+#[derive(Clone, Default)]
+struct Receiver {
+    received: Arc<Mutex<Vec<Received>>>,
+    answers: Arc<Mutex<VecDeque<u16>>>,
+}
+
+impl Receiver {
+    async fn start() -> (Receiver, String) {
+        let receiver = Receiver::default();
+        let app = axum::Router::new()
+            .route("/hook", post(receive))
+            .with_state(receiver.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (receiver, url)
+    }
+
+    fn fail_next(&self, statuses: &[u16]) {
+        self.answers.lock().unwrap().extend(statuses);
+    }
+
+    fn all(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+
+    /// Waits (bounded) until `n` POSTs arrived.
+    async fn wait_for(&self, n: usize) -> Vec<Received> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let all = self.all();
+            if all.len() >= n {
+                return all;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{} of {n} webhooks arrived: {:?}",
+                all.len(),
+                all.iter().map(Received::id).collect::<Vec<_>>()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+async fn receive(State(receiver): State<Receiver>, headers: HeaderMap, body: Bytes) -> AxumStatus {
+    receiver
+        .received
+        .lock()
+        .unwrap()
+        .push(Received { headers, body });
+    let status = receiver.answers.lock().unwrap().pop_front().unwrap_or(200);
+    AxumStatus::from_u16(status).unwrap()
+}
+
+/// A server that may send to loopback, retrying at once (0 s waits).
+async fn app_for_tests() -> TestApp {
+    let mut webhooks = WebhookSettings {
+        allow_private_networks: true,
+        ..WebhookSettings::default()
+    };
+    webhooks.schedule.waits = vec![time::Duration::ZERO; 3];
+    spawn_app_with(AppOptions {
+        webhooks,
+        ..AppOptions::default()
+    })
+    .await
+}
+
+async fn create(app: &TestApp, key: &str, body: Value) -> (StatusCode, Value) {
+    let response = app.post_json(key, "/v1/enterprise/webhooks", &body).await;
+    let status = response.status();
+    (status, response.json().await.unwrap())
+}
+
+async fn endpoint_for(app: &TestApp, url: &str) -> (String, String) {
+    let (status, body) = create(app, &app.key_a, json!({"url": url})).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let data = &body["data"];
+    (
+        data["id"].as_str().unwrap().to_owned(),
+        data["secret"].as_str().unwrap().to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn a_loopback_url_is_refused_unless_private_networks_are_allowed() {
+    let app = spawn_app().await;
+    for url in [
+        "http://127.0.0.1:9/hook",
+        "http://localhost:9/hook",
+        "http://[::1]/hook",
+        "http://169.254.169.254/latest/meta-data",
+        "http://10.0.0.7/hook",
+    ] {
+        let (status, body) = create(&app, &app.key_a, json!({"url": url})).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{url}: {body}");
+        assert_eq!(body["errors"][0]["field"], "url", "{body}");
+    }
+    let (status, body) = create(&app, &app.key_a, json!({"url": "ftp://example.com"})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+}
+
+#[tokio::test]
+async fn endpoints_are_created_with_a_secret_shown_once_and_kept_per_enterprise() {
+    let app = app_for_tests().await;
+    let (status, body) = create(
+        &app,
+        &app.key_a,
+        json!({"url": "http://127.0.0.1:9/hook", "description": "crm",
+               "event_types": ["user.registered"]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let data = &body["data"];
+    let id = data["id"].as_str().unwrap();
+    assert!(data["secret"].as_str().unwrap().starts_with("whsec_"));
+    assert_eq!(data["event_types"], json!(["user.registered"]));
+    assert_eq!(data["enabled"], true);
+
+    let list = app.get_with(&app.key_a, "/v1/enterprise/webhooks").await;
+    let list: Value = list.json().await.unwrap();
+    assert_eq!(list["data"][0]["id"], id);
+    assert!(list["data"][0].get("secret").is_none(), "{list}");
+
+    let path = format!("/v1/enterprise/webhooks/{id}");
+    let foreign = app.get_with(&app.key_b, &path).await;
+    assert_eq!(foreign.status(), StatusCode::NOT_FOUND);
+    let patched = app
+        .client
+        .patch(app.url(&path))
+        .bearer_auth(&app.key_a)
+        .json(&json!({"description": "billing", "event_types": null, "enabled": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), StatusCode::OK);
+    let patched: Value = patched.json().await.unwrap();
+    assert_eq!(patched["data"]["description"], "billing");
+    assert_eq!(patched["data"]["event_types"], Value::Null);
+    assert_eq!(patched["data"]["enabled"], false);
+
+    let bad = create(
+        &app,
+        &app.key_a,
+        json!({"url": "http://127.0.0.1:9/", "event_types": ["user.nope"], "colour": 1}),
+    )
+    .await;
+    assert_eq!(bad.0, StatusCode::BAD_REQUEST);
+    assert_eq!(bad.1["errors"].as_array().unwrap().len(), 2, "{}", bad.1);
+
+    let deleted = app
+        .client
+        .delete(app.url(&path))
+        .bearer_auth(&app.key_a)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::OK);
+    assert_eq!(
+        app.get_with(&app.key_a, &path).await.status(),
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn every_event_arrives_signed_in_order_and_a_failing_receiver_gets_each_under_one_id() {
+    let app = app_for_tests().await;
+    let (receiver, url) = Receiver::start().await;
+    let (_, secret) = endpoint_for(&app, &url).await;
+    // The first message fails twice before it succeeds; the others wait for it.
+    receiver.fail_next(&[500, 503]);
+    for user in ["ann", "bob", "cy"] {
+        app.register_ok(&app.key_a, &fixtures::individual(user))
+            .await;
+    }
+    let got = receiver.wait_for(5).await;
+    let ids: Vec<String> = got.iter().map(Received::id).collect();
+    assert_eq!(ids[0], ids[1], "a retry keeps its webhook-id");
+    assert_eq!(ids[1], ids[2]);
+    assert_eq!(ids.len(), 5, "{ids:?}");
+    let event_ids: Vec<i64> = got
+        .iter()
+        .map(|r| r.json()["event_id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(event_ids, [1, 1, 1, 2, 3], "in event_id order");
+    for message in &got {
+        assert!(message.verifies_with(&secret), "{message:?}");
+        let body = message.json();
+        assert_eq!(body["type"], "user.registered");
+        assert_eq!(body["data"]["event_id"], body["event_id"]);
+    }
+    assert_eq!(got[3].json()["data"]["user"]["user_id"], "bob");
+    // Nothing more arrives.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(receiver.all().len(), 5);
+}
+
+#[tokio::test]
+async fn deliveries_are_listed_and_a_replay_resends_the_same_ids() {
+    let app = app_for_tests().await;
+    let (receiver, url) = Receiver::start().await;
+    let (id, secret) = endpoint_for(&app, &url).await;
+    receiver.fail_next(&[502]);
+    for user in ["ann", "bob"] {
+        app.register_ok(&app.key_a, &fixtures::individual(user))
+            .await;
+    }
+    let first = receiver.wait_for(3).await;
+    let path = format!("/v1/enterprise/webhooks/{id}/deliveries");
+    let list: Value = app.get_with(&app.key_a, &path).await.json().await.unwrap();
+    let statuses: Vec<(&str, i64)> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["status"].as_str().unwrap(),
+                a["event_id"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        [("succeeded", 2), ("succeeded", 1), ("pending", 1)],
+        "newest first"
+    );
+    assert_eq!(list["data"][2]["status_code"], 502);
+    let failed: Value = app
+        .get_with(&app.key_a, &format!("{path}?status=pending"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(failed["data"].as_array().unwrap().len(), 1);
+
+    let replay = format!("/v1/enterprise/webhooks/{id}/replay");
+    let response = app
+        .post_json(&app.key_a, &replay, &json!({"after": 0}))
+        .await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let again = receiver.wait_for(5).await;
+    assert_eq!(again[3].id(), first[1].id(), "event 1 again, same id");
+    assert_eq!(again[4].id(), first[2].id(), "event 2 again, same id");
+    assert!(again[4].verifies_with(&secret));
+
+    let response = app
+        .post_json(&app.key_a, &replay, &json!({"event_id": 1}))
+        .await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let once_more = receiver.wait_for(6).await;
+    assert_eq!(once_more[5].id(), first[1].id());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        receiver.all().len(),
+        6,
+        "a one-event replay sends one message"
+    );
+    let unknown = app
+        .post_json(&app.key_a, &replay, &json!({"event_id": 99}))
+        .await;
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    let both = app
+        .post_json(&app.key_a, &replay, &json!({"after": 0, "event_id": 1}))
+        .await;
+    assert_eq!(both.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn a_rotated_secret_verifies_beside_the_new_one_during_its_grace() {
+    let app = app_for_tests().await;
+    let (receiver, url) = Receiver::start().await;
+    let (id, old) = endpoint_for(&app, &url).await;
+    let path = format!("/v1/enterprise/webhooks/{id}/rotate-secret");
+    let rotated = app
+        .post_json(&app.key_a, &path, &json!({"grace_seconds": 3600}))
+        .await;
+    assert_eq!(rotated.status(), StatusCode::OK);
+    let rotated: Value = rotated.json().await.unwrap();
+    let new = rotated["data"]["secret"].as_str().unwrap().to_owned();
+    assert_ne!(new, old);
+    app.register_ok(&app.key_a, &fixtures::individual("ann"))
+        .await;
+    let got = receiver.wait_for(1).await;
+    assert!(got[0].verifies_with(&old), "the old secret, in its grace");
+    assert!(got[0].verifies_with(&new), "the new secret");
+
+    // Without a grace the old secret stops at once.
+    let rotated = app
+        .post_json(&app.key_a, &path, &json!({"grace_seconds": 0}))
+        .await;
+    let newest: Value = rotated.json().await.unwrap();
+    let newest = newest["data"]["secret"].as_str().unwrap().to_owned();
+    app.register_ok(&app.key_a, &fixtures::individual("bob"))
+        .await;
+    let got = receiver.wait_for(2).await;
+    assert!(got[1].verifies_with(&newest));
+    assert!(
+        !got[1].verifies_with(&new),
+        "the previous secret no longer signs"
+    );
+}
+
+#[tokio::test]
+async fn a_410_gone_disables_the_endpoint() {
+    let app = app_for_tests().await;
+    let (receiver, url) = Receiver::start().await;
+    let (id, _) = endpoint_for(&app, &url).await;
+    receiver.fail_next(&[410]);
+    app.register_ok(&app.key_a, &fixtures::individual("ann"))
+        .await;
+    receiver.wait_for(1).await;
+    let path = format!("/v1/enterprise/webhooks/{id}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let endpoint: Value = app.get_with(&app.key_a, &path).await.json().await.unwrap();
+        if endpoint["data"]["enabled"] == false {
+            let reason = endpoint["data"]["disabled_reason"].as_str().unwrap();
+            assert!(reason.contains("410"), "{reason}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{endpoint}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    app.register_ok(&app.key_a, &fixtures::individual("bob"))
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        receiver.all().len(),
+        1,
+        "a disabled endpoint receives nothing"
+    );
+}
