@@ -376,3 +376,32 @@ async fn a_410_gone_disables_the_endpoint() {
         "a disabled endpoint receives nothing"
     );
 }
+
+#[tokio::test]
+async fn edd_and_document_events_are_sent_to_endpoints_that_ask_for_them() {
+    use crate::documents::{Part, png, upload_legacy};
+    let app = app_for_tests().await;
+    let (receiver, url) = Receiver::start().await;
+    let types = json!(["edd.requested", "document.uploaded"]);
+    let (status, body) = create(&app, &app.key_a, json!({"url": url, "event_types": types})).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let secret = body["data"]["secret"].as_str().unwrap().to_owned();
+    app.register_ok(&app.key_a, &fixtures::individual("edd_hook"))
+        .await;
+    let opened = app.open_edd(&app.key_a, "edd_hook").await;
+    assert_eq!(opened.status(), StatusCode::CREATED);
+    let files = [Part::file("files", "id.png", png(500))];
+    let response = upload_legacy(&app, &app.key_a, "edd_hook", r#"{"id.png": "ID"}"#, &files).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+
+    let got = receiver.wait_for(2).await;
+    let bodies: Vec<Value> = got.iter().map(Received::json).collect();
+    assert!(got.iter().all(|m| m.verifies_with(&secret)));
+    assert_eq!(bodies[0]["type"], "edd.requested");
+    assert_eq!(bodies[0]["data"]["edd_request"]["status"], "REQUESTED");
+    assert_eq!(bodies[1]["type"], "document.uploaded");
+    assert_eq!(bodies[1]["data"]["document"]["filename"], "id.png");
+    assert_eq!(bodies[1]["data"]["user"]["user_id"], "edd_hook");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(receiver.all().len(), 2, "the registration is not asked for");
+}
