@@ -140,6 +140,7 @@ pub struct Onboarding {
     key_watch: Arc<keys::KeyWatch>,
     /// How webhooks are sent, when this server sends them.
     webhooks: Option<(Arc<dyn WebhookSender>, WebhookSettings)>,
+    deliveries: Arc<crate::webhooks::DeliveryCounts>,
 }
 
 impl Onboarding {
@@ -160,6 +161,7 @@ impl Onboarding {
             keys: Arc::default(),
             refused: Arc::default(),
             webhooks: None,
+            deliveries: Arc::default(),
             key_watch: Arc::default(),
         }
     }
