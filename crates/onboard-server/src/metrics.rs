@@ -177,28 +177,6 @@ impl Metrics {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn invented_methods_share_one_label() {
-        let metrics = Metrics::default();
-        for i in 0..500 {
-            let method = format!("INVENTED{i}");
-            metrics.record(&method, UNMATCHED, 405, Duration::from_millis(1));
-        }
-        metrics.record("GET", "/healthz", 200, Duration::from_millis(1));
-        let text = metrics.render(0);
-        assert!(text.contains(
-            "onboard_http_requests_total{method=\"OTHER\",route=\"unmatched\",status=\"405\"} 500"
-        ), "{text}");
-        assert!(!text.contains("INVENTED"), "{text}");
-        assert_eq!(method_label("PATCH"), "PATCH");
-        assert_eq!(method_label("get"), "OTHER");
-    }
-}
-
 /// The webhook series: attempts of this node by outcome; every enabled
 /// endpoint's backlog and the age of its oldest undelivered event (left out
 /// when the database cannot say).
@@ -244,5 +222,27 @@ pub fn render_webhooks(
             "onboard_webhook_oldest_pending_seconds{{endpoint=\"{}\"}} {age:.3}",
             b.endpoint_id
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invented_methods_share_one_label() {
+        let metrics = Metrics::default();
+        for i in 0..500 {
+            let method = format!("INVENTED{i}");
+            metrics.record(&method, UNMATCHED, 405, Duration::from_millis(1));
+        }
+        metrics.record("GET", "/healthz", 200, Duration::from_millis(1));
+        let text = metrics.render(0);
+        assert!(text.contains(
+            "onboard_http_requests_total{method=\"OTHER\",route=\"unmatched\",status=\"405\"} 500"
+        ), "{text}");
+        assert!(!text.contains("INVENTED"), "{text}");
+        assert_eq!(method_label("PATCH"), "PATCH");
+        assert_eq!(method_label("get"), "OTHER");
     }
 }
