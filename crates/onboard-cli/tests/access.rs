@@ -461,6 +461,47 @@ async fn two_postgres_nodes_take_a_key_the_command_made_and_refuse_it_within_a_s
         assert!(why.contains("revoked"), "{why}");
         assert_eq!(code, 1008);
     }
+
+    // A rotation: during its grace the old key and the new one work on both
+    // nodes; after it, the old key is refused on both within a second.
+    let old = only_line(
+        &ok(
+            &[&["keys", "create", "--label", "rotated"][..], &on_acme].concat(),
+            &db,
+        )
+        .await,
+    );
+    let keys: Vec<Value> = serde_json::from_str(&ok(&list, &db).await).unwrap();
+    let old_id = keys
+        .iter()
+        .find(|k| k["label"] == "rotated")
+        .and_then(|k| k["id"].as_str())
+        .unwrap()
+        .to_owned();
+    let rotate = [
+        &["keys", "rotate", old_id.as_str(), "--grace", "3s"][..],
+        &on_acme,
+    ]
+    .concat();
+    let new = only_line(&ok(&rotate, &db).await);
+    let grace_ends = Instant::now() + Duration::from_secs(3);
+    for base in bases {
+        assert_eq!(
+            status(&client, base, &old).await,
+            200,
+            "old key in its grace on {base}"
+        );
+        assert_eq!(status(&client, base, &new).await, 200, "new key on {base}");
+    }
+    tokio::time::sleep_until(grace_ends.into()).await;
+    refused_everywhere(&client, &bases, &old, grace_ends).await;
+    for base in bases {
+        assert_eq!(
+            status(&client, base, &new).await,
+            200,
+            "new key after the grace on {base}"
+        );
+    }
 }
 
 /// A database as the release before keys were a table left it: every migration

@@ -304,3 +304,63 @@ async fn watch_follows_a_wss_url_trusting_the_given_certificate() {
     assert!(stderr.contains("certificate"), "{stderr}");
     assert!(stderr.contains("reconnecting"), "{stderr}");
 }
+
+#[tokio::test]
+async fn watch_forwards_each_event_as_a_signed_webhook_to_a_local_url() {
+    use axum::body::Bytes;
+    use axum::http::HeaderMap;
+
+    type Got = Arc<Mutex<Vec<(HeaderMap, Bytes)>>>;
+    let got: Got = Arc::default();
+    let sink = got.clone();
+    let receiver = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: HeaderMap, body: Bytes| {
+            let sink = sink.clone();
+            async move {
+                sink.lock().unwrap().push((headers, body));
+                axum::http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, receiver).await.unwrap() });
+
+    let (dir, key) = support::setup().await;
+    let port = free_port();
+    let _server = Server::start(dir.path(), port).await;
+    let api = Api::new(port, &key);
+    let url = format!("ws://127.0.0.1:{port}/ws");
+    let mut watch = Watch::start_with(&url, &key, Some(0), &["--forward-to", &hook]);
+    for user in ["f-1", "f-2"] {
+        api.register(user).await;
+    }
+    let printed = watch.events(2, Duration::from_secs(15)).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while got.lock().unwrap().len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "forwarded: {}",
+            got.lock().unwrap().len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let stderr = watch.stderr.lock().unwrap().clone();
+    let secret = stderr
+        .split_whitespace()
+        .find(|w| w.starts_with("whsec_"))
+        .unwrap_or_else(|| panic!("the signing secret is printed: {stderr}"))
+        .to_owned();
+    let verifier = standardwebhooks::Webhook::new(&secret).unwrap();
+    let forwarded = got.lock().unwrap().clone();
+    for ((headers, body), event) in forwarded.iter().zip(&printed) {
+        verifier.verify(body, headers).expect("a valid signature");
+        let json: serde_json::Value = serde_json::from_slice(body).unwrap();
+        assert_eq!(json["event_id"], event.event_id);
+        assert_eq!(
+            json["data"]["payload"]["user_id"],
+            event.payload.user_id.as_str()
+        );
+    }
+}

@@ -582,3 +582,32 @@ pub enum EndpointChange {
     /// Send this one event again, then carry on where the endpoint was.
     ReplayOne(i64),
 }
+
+/// What an endpoint has yet to send, for metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backlog {
+    pub endpoint_id: String,
+    /// Events after the endpoint's cursor (some may be of types it does not want).
+    pub depth: i64,
+    /// When the oldest of them was committed.
+    pub oldest: Option<OffsetDateTime>,
+}
+
+/// Attempts made by this process, by outcome.
+#[derive(Debug, Default)]
+pub struct DeliveryCounts {
+    pub succeeded: std::sync::atomic::AtomicU64,
+    pub pending: std::sync::atomic::AtomicU64,
+    pub failed: std::sync::atomic::AtomicU64,
+}
+
+impl DeliveryCounts {
+    pub fn count(&self, status: AttemptStatus) {
+        let counter = match status {
+            AttemptStatus::Succeeded => &self.succeeded,
+            AttemptStatus::Pending => &self.pending,
+            AttemptStatus::Failed => &self.failed,
+        };
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}

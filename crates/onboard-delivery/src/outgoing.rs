@@ -107,6 +107,33 @@ fn cut(text: &str) -> String {
     text[..end].to_owned()
 }
 
+/// The address the HTTP client itself would connect to when the URL's host is
+/// an address: read by the same URL parser, which also takes spellings such as
+/// `0x7f000001`, `2130706433` or `127.1` as IPv4. `Err` for a URL it refuses.
+fn literal_address(url: &str) -> Result<Option<IpAddr>, String> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("url cannot be read: {e}"))?;
+    // The parser writes an address host in its canonical form ("127.0.0.1",
+    // "[::1]"); a name stays a name.
+    Ok(parsed.host_str().and_then(|host| {
+        host.trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .ok()
+    }))
+}
+
+/// Refuses a URL whose host, as the HTTP client reads it, is an address that is
+/// not public.
+fn check_literal(url: &str, allow_private_networks: bool) -> Result<(), String> {
+    match literal_address(url)? {
+        Some(ip) if !allow_private_networks && !is_public(ip) => Err(format!(
+            "url points at {ip}, which is not a public address (loopback, private, \
+             link-local and metadata addresses are refused)"
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Seconds of a `Retry-After` header (the HTTP-date form is not honoured).
 fn retry_after(response: &reqwest::Response) -> Option<Duration> {
     let value = response.headers().get(reqwest::header::RETRY_AFTER)?;
@@ -118,7 +145,8 @@ fn retry_after(response: &reqwest::Response) -> Option<Duration> {
 impl WebhookSender for HttpWebhookSender {
     async fn check(&self, url: &str, allow_private_networks: bool) -> Result<(), String> {
         let target = check_url(url, allow_private_networks)?;
-        if allow_private_networks || target.ip_literal().is_some() {
+        check_literal(url, allow_private_networks)?;
+        if allow_private_networks || literal_address(url)?.is_some() {
             return Ok(());
         }
         let lookup = tokio::net::lookup_host((target.host.as_str(), target.port));
@@ -140,7 +168,10 @@ impl WebhookSender for HttpWebhookSender {
 
     async fn post(&self, request: WebhookRequest) -> SendResult {
         let started = Instant::now();
-        if let Err(why) = check_url(&request.url, request.allow_private_networks) {
+        let allow = request.allow_private_networks;
+        if let Err(why) =
+            check_url(&request.url, allow).and_then(|_| check_literal(&request.url, allow))
+        {
             return failure(started, why);
         }
         let client = if request.allow_private_networks {
@@ -194,5 +225,27 @@ impl WebhookSender for HttpWebhookSender {
             duration_ms: elapsed_ms(started),
             response: cut(&String::from_utf8_lossy(&kept)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn other_spellings_of_a_private_address_are_refused_too() {
+        for url in [
+            "http://0x7f000001/hook",
+            "http://2130706433/hook",
+            "http://127.1/hook",
+            "http://0177.0.0.1/hook",
+            "http://[::ffff:169.254.169.254]/",
+            "http://[0:0:0:0:0:0:0:1]/",
+        ] {
+            assert!(check_literal(url, false).is_err(), "{url}");
+            assert!(check_literal(url, true).is_ok(), "{url}");
+        }
+        assert!(check_literal("https://example.com/hook", false).is_ok());
+        assert!(check_literal("http://93.184.216.34/hook", false).is_ok());
     }
 }

@@ -177,6 +177,54 @@ impl Metrics {
     }
 }
 
+/// The webhook series: attempts of this node by outcome; every enabled
+/// endpoint's backlog and the age of its oldest undelivered event (left out
+/// when the database cannot say).
+pub fn render_webhooks(
+    out: &mut String,
+    counts: &onboard_core::webhooks::DeliveryCounts,
+    backlog: Option<&[onboard_core::webhooks::Backlog]>,
+    now: time::OffsetDateTime,
+) {
+    out.push_str("# HELP onboard_webhook_attempts_total Webhook attempts made by this node.\n");
+    out.push_str("# TYPE onboard_webhook_attempts_total counter\n");
+    for (outcome, n) in [
+        ("succeeded", &counts.succeeded),
+        ("pending", &counts.pending),
+        ("failed", &counts.failed),
+    ] {
+        let n = n.load(Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "onboard_webhook_attempts_total{{outcome=\"{outcome}\"}} {n}"
+        );
+    }
+    let Some(backlog) = backlog else { return };
+    out.push_str("# HELP onboard_webhook_queue_depth Events an endpoint has yet to handle.\n");
+    out.push_str("# TYPE onboard_webhook_queue_depth gauge\n");
+    for b in backlog {
+        let _ = writeln!(
+            out,
+            "onboard_webhook_queue_depth{{endpoint=\"{}\"}} {}",
+            b.endpoint_id, b.depth
+        );
+    }
+    out.push_str(
+        "# HELP onboard_webhook_oldest_pending_seconds Age of the oldest event an endpoint has yet to handle.\n",
+    );
+    out.push_str("# TYPE onboard_webhook_oldest_pending_seconds gauge\n");
+    for b in backlog {
+        let age = b
+            .oldest
+            .map_or(0.0, |at| (now - at).as_seconds_f64().max(0.0));
+        let _ = writeln!(
+            out,
+            "onboard_webhook_oldest_pending_seconds{{endpoint=\"{}\"}} {age:.3}",
+            b.endpoint_id
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -42,7 +42,7 @@ use onboard_core::store::{
 };
 use onboard_core::user::User;
 use onboard_core::verification::{Channel, CodeRecord};
-use onboard_core::webhooks::{Attempt, AttemptStatus, Endpoint, EndpointChange, Progress};
+use onboard_core::webhooks::{Attempt, AttemptStatus, Backlog, Endpoint, EndpointChange, Progress};
 use time::OffsetDateTime;
 
 pub use engine::{Dialect, Engine, Row, Tx, Value};
@@ -365,6 +365,10 @@ impl<E: Engine> Store for SqlStore<E> {
 
     async fn release_endpoint(&self, owner: &str, endpoint_id: &str) -> Result<(), StoreError> {
         webhooks::release(&self.engine, owner, endpoint_id).await
+    }
+
+    async fn webhook_backlog(&self) -> Result<Vec<Backlog>, StoreError> {
+        webhooks::backlog(&self.engine).await
     }
 
     async fn attempts(

@@ -3,7 +3,7 @@
 
 use onboard_core::store::{EnterpriseId, StoreError, from_micros, micros};
 use onboard_core::webhooks::{
-    Attempt, AttemptStatus, Endpoint, EndpointChange, Progress, WebhookSecret,
+    Attempt, AttemptStatus, Backlog, Endpoint, EndpointChange, Progress, WebhookSecret,
 };
 use time::OffsetDateTime;
 
@@ -349,6 +349,28 @@ pub(crate) async fn attempts<E: Engine>(
                     .and_then(|c| u16::try_from(c).ok()),
                 duration_ms: row.int("duration_ms")?,
                 response: row.text("response")?,
+            })
+        })
+        .collect()
+}
+
+pub(crate) async fn backlog<E: Engine>(engine: &E) -> Result<Vec<Backlog>, StoreError> {
+    let rows = engine
+        .read(
+            "SELECT w.id, e.last_event_id - w.cursor AS depth, \
+             (SELECT MIN(ev.created_at) FROM events ev \
+              WHERE ev.enterprise_id = w.enterprise_id AND ev.event_id > w.cursor) AS oldest \
+             FROM webhook_endpoints w JOIN enterprises e ON e.id = w.enterprise_id \
+             WHERE w.enabled = TRUE ORDER BY w.id",
+            Vec::new(),
+        )
+        .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(Backlog {
+                endpoint_id: row.text("id")?,
+                depth: row.int("depth")?.max(0),
+                oldest: row.opt_int("oldest")?.map(from_micros),
             })
         })
         .collect()

@@ -32,9 +32,29 @@ use crate::time_format::rfc3339_millis;
 pub struct FeedItem {
     pub event: Event,
     pub token: Option<FeedToken>,
+    /// The payload as JSON, written once however many sessions send it.
+    payload_json: std::sync::OnceLock<Box<str>>,
 }
 
 impl FeedItem {
+    pub fn new(event: Event, token: Option<FeedToken>) -> FeedItem {
+        FeedItem {
+            event,
+            token,
+            payload_json: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// [`FeedItem::payload`] as JSON, serialised by the first session that sends
+    /// it; every other connection splices the same text into its envelope.
+    pub fn payload_json(&self) -> &str {
+        self.payload_json.get_or_init(|| {
+            serde_json::to_string(&self.payload())
+                .unwrap_or_default()
+                .into_boxed_str()
+        })
+    }
+
     /// Whether the event is sent on the WebSocket feed: a message goes out on
     /// registration and on every status or requirements change; deactivations,
     /// EDD and document events stay in the log (and `GET /v1/enterprise/events`)
@@ -383,7 +403,7 @@ impl Onboarding {
                     (Some(token), true) => Some(token),
                     (None, true) => minted.get(event.user.user_id.as_str()).cloned(),
                 };
-                FeedItem { event, token }
+                FeedItem::new(event, token)
             })
             .collect()
     }

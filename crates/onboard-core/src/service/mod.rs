@@ -142,6 +142,7 @@ pub struct Onboarding {
     key_watch: Arc<keys::KeyWatch>,
     /// How webhooks are sent, when this server sends them.
     webhooks: Option<(Arc<dyn WebhookSender>, WebhookSettings)>,
+    deliveries: Arc<crate::webhooks::DeliveryCounts>,
     /// The EDD questionnaires (CONTRACT §7): shipped, or the operator's.
     edd: Arc<crate::edd::Questionnaires>,
 }
@@ -164,6 +165,7 @@ impl Onboarding {
             keys: Arc::default(),
             refused: Arc::default(),
             webhooks: None,
+            deliveries: Arc::default(),
             key_watch: Arc::default(),
             edd: Arc::default(),
         }

@@ -16,8 +16,9 @@ use crate::store::Enterprise;
 use crate::time_format::rfc3339_millis;
 use crate::values::ValueError;
 use crate::webhooks::{
-    AfterAttempt, Attempt, AttemptResult, AttemptStatus, Endpoint, EndpointChange, Progress,
-    RetrySchedule, WebhookSecret, check_url, is_event_type, message_id, new_endpoint_id,
+    AfterAttempt, Attempt, AttemptResult, AttemptStatus, Backlog, DeliveryCounts, Endpoint,
+    EndpointChange, Progress, RetrySchedule, WebhookSecret, check_url, is_event_type, message_id,
+    new_endpoint_id,
 };
 
 /// How the server sends webhooks.
@@ -615,6 +616,7 @@ impl Onboarding {
             AfterAttempt::RetryAt(_) => AttemptStatus::Pending,
             AfterAttempt::GiveUp | AfterAttempt::Disable(_) => AttemptStatus::Failed,
         };
+        self.deliveries.count(status);
         let attempt = Attempt {
             position: 0,
             event_id: event.event_id,
@@ -654,5 +656,11 @@ impl Onboarding {
                 progress.next_attempt_at = None;
             }
         }
+    }
+
+    /// Attempts this process made, by outcome, and every enabled endpoint's
+    /// backlog (`None` when the database cannot say), for `/metrics`.
+    pub async fn webhook_metrics(&self) -> (&DeliveryCounts, Option<Vec<Backlog>>) {
+        (&self.deliveries, self.store.webhook_backlog().await.ok())
     }
 }

@@ -24,7 +24,7 @@ use crate::lifecycle::{Decision, Refusal};
 use crate::secret::KeyHash;
 use crate::user::{AccountRole, Status, User, UserSummary};
 use crate::verification::{Channel, CodeRecord};
-use crate::webhooks::{Attempt, AttemptStatus, Endpoint, EndpointChange, Progress};
+use crate::webhooks::{Attempt, AttemptStatus, Backlog, Endpoint, EndpointChange, Progress};
 
 pub use crate::tenant::{Enterprise, EnterpriseId};
 
@@ -373,6 +373,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Gives a lease back.
     async fn release_endpoint(&self, owner: &str, endpoint_id: &str) -> Result<(), StoreError>;
+
+    /// Every enabled endpoint's backlog: events not yet handled, and when the
+    /// oldest of them was committed.
+    async fn webhook_backlog(&self) -> Result<Vec<Backlog>, StoreError>;
 
     /// An endpoint's attempts, newest first, before `before` (a position).
     async fn attempts(

@@ -205,9 +205,86 @@ pub fn error(sequence: u64, timestamp: i64, refusal: Refusal) -> Reply {
     }
 }
 
+/// A feed message as text: this connection's envelope (`sequence`, `timestamp`)
+/// around the event's payload, which is serialised once for every connection.
+/// The same bytes `serde_json` writes for a [`onboard_api::FeedMessage`].
+pub fn feed_message(
+    sequence: u64,
+    timestamp: i64,
+    item: &onboard_core::service::FeedItem,
+) -> String {
+    let payload = item.payload_json();
+    let mut text = String::with_capacity(payload.len() + 128);
+    text.push_str("{\"sequence\":");
+    text.push_str(&sequence.to_string());
+    text.push_str(",\"recipient\":\"");
+    text.push_str(onboard_api::USERS_FEED);
+    text.push_str("\",\"timestamp\":");
+    text.push_str(&timestamp.to_string());
+    text.push_str(",\"event_id\":");
+    text.push_str(&item.event.event_id.to_string());
+    text.push_str(",\"payload\":");
+    text.push_str(payload);
+    text.push('}');
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_spliced_feed_message_is_what_serde_writes() {
+        use onboard_api::{EndUserSummary, FeedMessage, FeedToken, Requirements};
+        use onboard_core::events::{Event, EventKind};
+        use onboard_core::service::FeedItem;
+        use onboard_core::user::UserSummary;
+
+        let user = UserSummary::from_stored(EndUserSummary {
+            account_type: "individual".into(),
+            account_role: "Client".into(),
+            user_id: "jane \"q\" doe".into(),
+            advisor_user_id: None,
+            email: "jane@example.com".into(),
+            first_name: "Jäne".into(),
+            last_name: "Doe".into(),
+            phone_number: "+12223334444".into(),
+            status: "PENDING".into(),
+            requirements: Requirements {
+                email: true,
+                sms: true,
+            },
+        })
+        .unwrap();
+        let event = Event {
+            event_id: 42,
+            kind: EventKind::Registered,
+            cause: "registered".into(),
+            by: None,
+            user,
+            at: time::OffsetDateTime::UNIX_EPOCH,
+            detail: None,
+        };
+        let token = FeedToken {
+            token: "t".repeat(64),
+            expires: "2026-12-03T00:00:00.000Z".into(),
+            partner_user_id: "jane".into(),
+        };
+        let item = FeedItem::new(event, Some(token));
+        let spliced = feed_message(7, 1_717_005_327_995_988_841, &item);
+        let message = FeedMessage {
+            sequence: 7,
+            recipient: onboard_api::USERS_FEED.into(),
+            timestamp: 1_717_005_327_995_988_841,
+            event_id: 42,
+            payload: item.payload(),
+        };
+        assert_eq!(spliced, serde_json::to_string(&message).unwrap());
+        // Another connection splices the same payload text into its own envelope.
+        let other = feed_message(8, 1, &item);
+        assert!(other.ends_with(&format!("\"payload\":{}}}", item.payload_json())));
+        assert!(other.starts_with("{\"sequence\":8,"));
+    }
 
     #[test]
     fn the_vendor_examples_parse() {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, close_code};
-use onboard_api::{FeedMessage, USERS_FEED};
+use onboard_api::USERS_FEED;
 use onboard_core::access::ApiKeyId;
 use onboard_core::service::{FeedItem, KeyEnds, LogRead};
 use onboard_core::store::Enterprise;
@@ -452,14 +452,9 @@ impl Session {
     async fn deliver(&mut self, item: &FeedItem) -> Result<(), Gone> {
         if item.is_sent() {
             self.sequence += 1;
-            let message = FeedMessage {
-                sequence: self.sequence,
-                recipient: USERS_FEED.to_owned(),
-                timestamp: unix_nanos(self.feed.hub.onboarding().now()),
-                event_id: item.event.event_id,
-                payload: item.payload(),
-            };
-            self.send_json(&message).await?;
+            let timestamp = unix_nanos(self.feed.hub.onboarding().now());
+            let text = protocol::feed_message(self.sequence, timestamp, item);
+            self.send(Message::Text(text.into())).await?;
             let sent = &self.feed.metrics.feed_messages;
             sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }

@@ -212,7 +212,7 @@ async fn endpoints_are_created_with_a_secret_shown_once_and_kept_per_enterprise(
 async fn every_event_arrives_signed_in_order_and_a_failing_receiver_gets_each_under_one_id() {
     let app = app_for_tests().await;
     let (receiver, url) = Receiver::start().await;
-    let (_, secret) = endpoint_for(&app, &url).await;
+    let (id, secret) = endpoint_for(&app, &url).await;
     // The first message fails twice before it succeeds; the others wait for it.
     receiver.fail_next(&[500, 503]);
     for user in ["ann", "bob", "cy"] {
@@ -239,6 +239,22 @@ async fn every_event_arrives_signed_in_order_and_a_failing_receiver_gets_each_un
     // Nothing more arrives.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(receiver.all().len(), 5);
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "onboard_webhook_attempts_total{outcome=\"succeeded\"} 3",
+        "onboard_webhook_attempts_total{outcome=\"pending\"} 2",
+        &format!("onboard_webhook_queue_depth{{endpoint=\"{id}\"}} 0"),
+    ] {
+        assert!(metrics.contains(line), "{line} is not in {metrics}");
+    }
 }
 
 #[tokio::test]
