@@ -218,7 +218,7 @@ impl Onboarding {
         let invalid = |why: String| {
             ServiceError::Invalid(vec![onboard_api::FieldProblem {
                 field: "url".into(),
-                message: why,
+                message: why.strip_prefix("url ").unwrap_or(&why).to_owned(),
             }])
         };
         check_url(url, allow).map_err(invalid)?;
