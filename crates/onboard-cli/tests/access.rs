@@ -493,7 +493,7 @@ async fn two_postgres_nodes_take_a_key_the_command_made_and_refuse_it_within_a_s
         );
         assert_eq!(status(&client, base, &new).await, 200, "new key on {base}");
     }
-    tokio::time::sleep_until(grace_ends.into()).await;
+    tokio::time::sleep_until(grace_ends).await;
     refused_everywhere(&client, &bases, &old, grace_ends).await;
     for base in bases {
         assert_eq!(
