@@ -144,11 +144,29 @@ fn retry_after(response: &reqwest::Response) -> Option<Duration> {
 #[async_trait]
 impl WebhookSender for HttpWebhookSender {
     async fn check(&self, url: &str, allow_private_networks: bool) -> Result<(), String> {
-        let target = check_url(url, allow_private_networks)?;
-        check_literal(url, allow_private_networks)?;
-        if allow_private_networks || literal_address(url)?.is_some() {
+        check_url(url, allow_private_networks)?;
+        if allow_private_networks {
             return Ok(());
         }
+        match literal_address(url) {
+            // What the HTTP client cannot read fails at send time, saying why.
+            Err(_) => Ok(()),
+            Ok(Some(_)) => check_literal(url, false),
+            Ok(None) => self.check_name(url).await,
+        }
+    }
+
+    async fn post(&self, request: WebhookRequest) -> SendResult {
+        self.send(request).await
+    }
+}
+
+impl HttpWebhookSender {
+    /// Refuses a host name that resolves to an address that is not public.
+    async fn check_name(&self, url: &str) -> Result<(), String> {
+        let Ok(target) = onboard_core::webhooks::url_parts::Target::parse(url) else {
+            return Ok(());
+        };
         let lookup = tokio::net::lookup_host((target.host.as_str(), target.port));
         match tokio::time::timeout(std::time::Duration::from_secs(2), lookup).await {
             Ok(Ok(addresses)) => {
@@ -166,7 +184,7 @@ impl WebhookSender for HttpWebhookSender {
         }
     }
 
-    async fn post(&self, request: WebhookRequest) -> SendResult {
+    async fn send(&self, request: WebhookRequest) -> SendResult {
         let started = Instant::now();
         let allow = request.allow_private_networks;
         if let Err(why) =

@@ -219,7 +219,7 @@ impl Onboarding {
         let invalid = |why: String| {
             ServiceError::Invalid(vec![onboard_api::FieldProblem {
                 field: "url".into(),
-                message: why,
+                message: why.strip_prefix("url ").unwrap_or(&why).to_owned(),
             }])
         };
         check_url(url, allow).map_err(invalid)?;
@@ -467,7 +467,9 @@ impl Onboarding {
         }
     }
 
-    /// Leases the due endpoints and works on each, concurrently; returns how many.
+    /// Leases the due endpoints and works on each, concurrently; returns how many
+    /// moved (an attempt, or a cursor that went forward), so that the caller
+    /// waits instead of spinning when none could.
     async fn webhook_round(
         &self,
         sender: &Arc<dyn WebhookSender>,
@@ -479,7 +481,6 @@ impl Onboarding {
             .store
             .lease_endpoints(owner, now, now + LEASE, settings.concurrency)
             .await?;
-        let count = leased.len();
         let mut running = tokio::task::JoinSet::new();
         for endpoint in leased {
             let (me, sender, settings, owner) = (
@@ -490,14 +491,22 @@ impl Onboarding {
             );
             running.spawn(async move {
                 let id = endpoint.id.clone();
-                if let Err(e) = me.work_on(endpoint, &sender, &settings, &owner).await {
-                    tracing::warn!(endpoint = %id, error = %e, "webhook delivery stopped");
-                }
+                let progressed = match me.work_on(endpoint, &sender, &settings, &owner).await {
+                    Ok(progressed) => progressed,
+                    Err(e) => {
+                        tracing::warn!(endpoint = %id, error = %e, "webhook delivery stopped");
+                        false
+                    }
+                };
                 let _ = me.store.release_endpoint(&owner, &id).await;
+                progressed
             });
         }
-        while running.join_next().await.is_some() {}
-        Ok(count)
+        let mut progressed = 0;
+        while let Some(done) = running.join_next().await {
+            progressed += usize::from(done.unwrap_or(false));
+        }
+        Ok(progressed)
     }
 
     /// Sends a leased endpoint's due messages in order, until one must wait, the
@@ -508,23 +517,32 @@ impl Onboarding {
         sender: &Arc<dyn WebhookSender>,
         settings: &WebhookSettings,
         owner: &str,
-    ) -> Result<(), ServiceError> {
-        let mut progress = Progress::of(&endpoint);
+    ) -> Result<bool, ServiceError> {
+        let start = Progress::of(&endpoint);
+        let mut progress = start.clone();
         let mut sent = 0;
         while sent < MESSAGES_PER_LEASE && progress.enabled {
             let events = self
                 .store
                 .read_events(endpoint.enterprise, progress.cursor, 100)
                 .await?;
-            let Some(last) = events.last().map(|e| e.event_id) else {
-                // Nothing left (a replayed event may have been pruned meanwhile).
+            if events.is_empty() {
+                // Nothing left to read. A replayed event may have been pruned
+                // meanwhile; so may everything after the cursor (retention):
+                // what the log no longer holds cannot be sent.
                 if let Some((to, _)) = progress.replay {
                     progress.done_with(to);
                     self.save(owner, &endpoint.id, &progress, None).await?;
                     continue;
                 }
-                return Ok(());
-            };
+                let latest = self.store.event_bounds(endpoint.enterprise).await?.latest;
+                if progress.cursor < latest {
+                    progress.done_with(latest);
+                    self.save(owner, &endpoint.id, &progress, None).await?;
+                }
+                break;
+            }
+            let before = progress.cursor;
             for event in events {
                 if !endpoint.wants(event.kind.as_str()) {
                     progress.done_with(event.event_id);
@@ -540,24 +558,24 @@ impl Onboarding {
                     .save(owner, &endpoint.id, &progress, Some(&attempt))
                     .await?
                 {
-                    return Ok(());
+                    // The lease was lost: another node carries on.
+                    return Ok(true);
                 }
                 if progress.cursor < event.event_id || !progress.enabled {
                     // Waiting for a retry, or disabled.
-                    return Ok(());
+                    return Ok(true);
                 }
                 if progress.replay.is_none() && progress.cursor > event.event_id {
                     // A one-event replay ended: read on from where it resumed.
                     break;
                 }
             }
-            if progress.cursor < last {
-                // Skipped only unwanted events up to here.
-                progress.done_with(last);
+            if progress.cursor != before {
+                // Unwanted events were skipped since the last write.
+                self.save(owner, &endpoint.id, &progress, None).await?;
             }
-            self.save(owner, &endpoint.id, &progress, None).await?;
         }
-        Ok(())
+        Ok(progress != start)
     }
 
     async fn save(

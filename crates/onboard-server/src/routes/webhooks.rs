@@ -56,6 +56,14 @@ fn endpoint_id(raw: &str) -> Result<&str, ApiError> {
     }
 }
 
+/// A JSON number that is a whole number (`928` or `928.0`), within `i64`.
+fn whole(value: &Value) -> Option<i64> {
+    value.as_i64().or_else(|| {
+        let f = value.as_f64()?;
+        (f.fract() == 0.0 && f.abs() < 9.0e15).then_some(f as i64)
+    })
+}
+
 /// `POST /v1/enterprise/webhooks`: 201 with the endpoint and its secret.
 pub async fn create(
     State(state): State<AppState>,
@@ -154,7 +162,7 @@ pub async fn rotate(
         None | Some(Value::Null) => 24 * 3600,
         Some(Value::Object(map)) if map.is_empty() => 24 * 3600,
         Some(Value::Object(map)) if map.len() == 1 && map.contains_key("grace_seconds") => {
-            match map["grace_seconds"].as_i64() {
+            match whole(&map["grace_seconds"]) {
                 Some(s) if (0..=MAX_GRACE_SECONDS).contains(&s) => s,
                 _ => {
                     return Err(ApiError::bad_request(format!(
@@ -235,7 +243,7 @@ pub async fn replay(
     let id = endpoint_id(&id)?;
     let number = |value: Option<&Value>, name: &str| match value {
         None => Ok(None),
-        Some(v) => v.as_i64().filter(|n| *n >= 0).map(Some).ok_or_else(|| {
+        Some(v) => whole(v).filter(|n| *n >= 0).map(Some).ok_or_else(|| {
             ApiError::bad_request(format!("{name} must be a whole number, 0 or more"))
         }),
     };

@@ -421,3 +421,46 @@ async fn edd_and_document_events_are_sent_to_endpoints_that_ask_for_them() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(receiver.all().len(), 2, "the registration is not asked for");
 }
+
+#[tokio::test]
+async fn events_pruned_before_an_endpoint_reached_them_are_passed_over() {
+    let app = app_for_tests().await;
+    let (receiver, url) = Receiver::start().await;
+    let (id, _) = endpoint_for(&app, &url).await;
+    let path = format!("/v1/enterprise/webhooks/{id}");
+    let set_enabled = |enabled: bool| {
+        app.client
+            .patch(app.url(&path))
+            .bearer_auth(&app.key_a)
+            .json(&json!({"enabled": enabled}))
+            .send()
+    };
+    assert_eq!(set_enabled(false).await.unwrap().status(), StatusCode::OK);
+    app.register_ok(&app.key_a, &fixtures::individual("ann"))
+        .await;
+    app.register_ok(&app.key_a, &fixtures::individual("bob"))
+        .await;
+    app.prune_events(0).await;
+    assert_eq!(set_enabled(true).await.unwrap().status(), StatusCode::OK);
+    // The endpoint moves past what the log no longer holds (its backlog empties)
+    // instead of waiting for it.
+    let depth = format!("onboard_webhook_queue_depth{{endpoint=\"{id}\"}} 0");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let metrics = app.client.get(app.url("/metrics")).send().await.unwrap();
+        if metrics.text().await.unwrap().contains(&depth) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the backlog never emptied"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    app.register_ok(&app.key_a, &fixtures::individual("cy"))
+        .await;
+    let got = receiver.wait_for(1).await;
+    assert_eq!(got[0].json()["event_id"], 3);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(receiver.all().len(), 1, "nothing pruned was sent");
+}
