@@ -77,6 +77,7 @@ pub enum Target {
     FeedLatency,
     FeedFanout,
     IdleConnections,
+    WebhookDelivery,
     /// Internal: the floor server, started by the bench itself.
     #[value(hide = true)]
     FloorServer,
@@ -93,6 +94,7 @@ impl Target {
             Target::FeedLatency => vec![Scenario::FeedLatency],
             Target::FeedFanout => vec![Scenario::FeedFanout],
             Target::IdleConnections => vec![Scenario::IdleConnections],
+            Target::WebhookDelivery => vec![Scenario::WebhookDelivery],
         }
     }
 }

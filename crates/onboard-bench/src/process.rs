@@ -219,6 +219,16 @@ impl OnboardBin {
 
     /// `onboard serve` on a free loopback port, its log in `log_dir/server.log`.
     pub async fn serve(&self, db: &Database, log_dir: &Path) -> anyhow::Result<Served> {
+        self.serve_with(db, log_dir, &[]).await
+    }
+
+    /// [`OnboardBin::serve`] with more flags.
+    pub async fn serve_with(
+        &self,
+        db: &Database,
+        log_dir: &Path,
+        extra: &[&str],
+    ) -> anyhow::Result<Served> {
         let port = free_port()?;
         let mut command = Command::new(&self.0);
         command.args(["serve", "--listen", &format!("127.0.0.1:{port}")]);
@@ -226,6 +236,7 @@ impl OnboardBin {
         // idle-connections holds 10,000 WebSockets and one more, above the default
         // cap of 10,000 open connections per node.
         command.args(["--max-connections", "50000"]);
+        command.args(extra);
         Served::spawn(command, port, log_dir.join("server.log")).await
     }
 }

@@ -7,13 +7,14 @@ use std::process::Command;
 
 use serde_json::Value;
 
-const SCENARIOS: [&str; 6] = [
+const SCENARIOS: [&str; 7] = [
     "get-user",
     "list-users",
     "register",
     "feed-latency",
     "feed-fanout",
     "idle-connections",
+    "webhook-delivery",
 ];
 
 #[test]

@@ -1,4 +1,4 @@
-//! The six scenarios of the benchmark suite. Each starts its own server on a fresh database,
+//! The seven scenarios of the benchmark suite. Each starts its own server on a fresh database,
 //! measures ours, then measures its floor with the same client, and returns rows.
 
 pub mod feed_fanout;
@@ -7,6 +7,7 @@ pub mod get_user;
 pub mod idle;
 pub mod list_users;
 pub mod register;
+pub mod webhook_delivery;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -27,16 +28,18 @@ pub enum Scenario {
     FeedLatency,
     FeedFanout,
     IdleConnections,
+    WebhookDelivery,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 6] = [
+    pub const ALL: [Scenario; 7] = [
         Scenario::GetUser,
         Scenario::ListUsers,
         Scenario::Register,
         Scenario::FeedLatency,
         Scenario::FeedFanout,
         Scenario::IdleConnections,
+        Scenario::WebhookDelivery,
     ];
 
     pub fn name(self) -> &'static str {
@@ -47,6 +50,7 @@ impl Scenario {
             Scenario::FeedLatency => "feed-latency",
             Scenario::FeedFanout => "feed-fanout",
             Scenario::IdleConnections => "idle-connections",
+            Scenario::WebhookDelivery => "webhook-delivery",
         }
     }
 
@@ -58,6 +62,7 @@ impl Scenario {
             Scenario::FeedLatency => feed_latency::run(ctx).await,
             Scenario::FeedFanout => feed_fanout::run(ctx).await,
             Scenario::IdleConnections => idle::run(ctx).await,
+            Scenario::WebhookDelivery => webhook_delivery::run(ctx).await,
         }
     }
 }
@@ -118,6 +123,16 @@ impl Onboard {
     /// Creates an enterprise, loads `users` users (`user_id(prefix, 0..users)`)
     /// straight into the database, and starts `onboard serve`.
     pub async fn start(ctx: &Ctx, name: &str, users: u64) -> anyhow::Result<Onboard> {
+        Onboard::start_with(ctx, name, users, &[]).await
+    }
+
+    /// [`Onboard::start`] with more `onboard serve` flags.
+    pub async fn start_with(
+        ctx: &Ctx,
+        name: &str,
+        users: u64,
+        flags: &[&str],
+    ) -> anyhow::Result<Onboard> {
         let dir = ctx.folder(name)?;
         let database = match &ctx.database_url {
             Some(url) => Database::Url(url.clone()),
@@ -129,7 +144,7 @@ impl Onboard {
         if users > 0 {
             dataset::bulk_load(database.sqlite_path()?, &enterprise, USERS, 0..users).await?;
         }
-        let served = ctx.server.serve(&database, &dir).await?;
+        let served = ctx.server.serve_with(&database, &dir, flags).await?;
         Ok(Onboard {
             served,
             key,
