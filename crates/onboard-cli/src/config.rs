@@ -141,7 +141,8 @@ pub struct WebhooksConfig {
     /// The waits between attempts, in seconds (default 5, 300, 1800, 7200, 18000,
     /// 36000, 36000).
     pub retry_schedule: Option<Vec<u64>>,
-    /// How long one attempt may take (default 15000).
+    /// How long one attempt may take (default 15000, at most 50000: below the
+    /// 60 s lease of an endpoint).
     pub timeout_ms: Option<u64>,
     /// Days of failure without a success after which an endpoint is disabled
     /// (default 5).
@@ -322,7 +323,9 @@ impl FileConfig {
                 check_opt("webhooks.retry_schedule", Some(*wait), 0, 7 * 24 * 3600)?;
             }
         }
-        check_opt("webhooks.timeout_ms", hooks.timeout_ms, 1, 600_000)?;
+        // Below the 60 s lease an attempt runs under, so that no other node can
+        // take the endpoint while an attempt is still waiting for its answer.
+        check_opt("webhooks.timeout_ms", hooks.timeout_ms, 1, 50_000)?;
         check_opt(
             "webhooks.disable_after_days",
             hooks.disable_after_days,
