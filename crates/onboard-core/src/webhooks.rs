@@ -301,7 +301,7 @@ pub fn check_url(text: &str, allow_private: bool) -> Result<(), String> {
     };
     if host.is_empty() || !host.chars().all(name_char) {
         return Err(
-            "url's host must be a name or an IPv4 address, of letters, digits and \
+            "url must have a host that is a name or an IPv4 address, of letters, digits and \
              . _ ~ % ! $ & ' ( ) * + , ; = - (a name in its ASCII form; give an IPv6 \
              host a name)"
                 .into(),
@@ -310,7 +310,7 @@ pub fn check_url(text: &str, allow_private: bool) -> Result<(), String> {
     if !port.is_empty() {
         let digits = port.strip_prefix(':').unwrap_or("x");
         if digits.is_empty() || digits.len() > 5 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-            return Err("url's port must be 1 to 5 digits".into());
+            return Err("url must have a port of 1 to 5 digits".into());
         }
     }
     let Ok(target) = url_parts::Target::parse(text) else {

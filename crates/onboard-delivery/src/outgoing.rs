@@ -173,7 +173,7 @@ impl HttpWebhookSender {
                 let addresses: Vec<IpAddr> = addresses.map(|a| a.ip()).collect();
                 match addresses.iter().find(|ip| !is_public(**ip)) {
                     Some(ip) => Err(format!(
-                        "url's host {} resolves to {ip}, which is not a public address",
+                        "url names the host {}, which resolves to {ip}, which is not a public address",
                         target.host
                     )),
                     None => Ok(()),
