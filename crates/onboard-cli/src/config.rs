@@ -15,7 +15,7 @@
 //! [events]
 //! retention_days = 30
 //! retention_max_events = 1000000
-//! max_connections_per_key = 20000            # WebSocket connections per key
+//! max_connections_per_key = 20000            # WebSocket connections per enterprise
 //! [email]
 //! channel = "smtp"                           # or "outbox" (default)
 //! smtp = { host = "smtp.example.com", port = 587, tls = "starttls",

@@ -68,7 +68,7 @@ pub struct ServeArgs {
     /// become UNSUPPORTED, e.g. `CU,IR,US-NY`.
     #[arg(long, env = "ONBOARD_UNSUPPORTED_JURISDICTIONS", value_delimiter = ',')]
     pub unsupported_jurisdictions: Option<Vec<String>>,
-    /// Open WebSocket connections allowed per enterprise key [default: 20000].
+    /// Open WebSocket connections allowed per enterprise, all its keys together [default: 20000].
     #[arg(long, env = "ONBOARD_WS_MAX_CONNECTIONS_PER_KEY")]
     pub ws_max_connections_per_key: Option<usize>,
     #[command(flatten)]
@@ -277,7 +277,7 @@ fn limits(args: &ServeArgs, file: &FileConfig) -> anyhow::Result<(EdgeLimits, Fe
         .or(file.events.max_connections_per_key)
     {
         in_range(
-            "the WebSocket connections per key",
+            "the WebSocket connections per enterprise",
             max as u64,
             1,
             1_000_000,

@@ -86,7 +86,7 @@ impl Onboarding {
             .take(enterprise, cost, per_minute, self.clock.now())
             .map_err(|wait| ServiceError::Throttled {
                 why: format!(
-                    "at most {per_minute} user tokens are minted per minute for a key; \
+                    "at most {per_minute} user tokens are minted per minute for an enterprise; \
                      retry in {wait} seconds"
                 ),
                 retry_after: wait,
@@ -101,8 +101,8 @@ impl Onboarding {
             .take(enterprise, 1, per_minute, self.clock.now())
             .map_err(|wait| ServiceError::Throttled {
                 why: format!(
-                    "at most {per_minute} replays of history are served per minute for a \
-                     key; retry in {wait} seconds"
+                    "at most {per_minute} replays of history are served per minute for an \
+                     enterprise; retry in {wait} seconds"
                 ),
                 retry_after: wait,
             })

@@ -290,7 +290,7 @@ impl Session {
         let enterprise = auth.enterprise;
         let max = self.feed.limits.max_connections_per_key;
         let Some(slot) = self.feed.connections.acquire(enterprise.id, max) else {
-            let why = format!("this key already has {max} open connections on this server");
+            let why = format!("this enterprise already has {max} open connections on this server");
             self.refuse(Refusal::new(ACTION, why)).await?;
             self.close(close_code::POLICY, "too many connections").await;
             return Err(Gone);
