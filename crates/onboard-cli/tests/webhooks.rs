@@ -6,6 +6,8 @@
 //! message is verified with an independent Standard Webhooks implementation.
 //! Every wait is bounded, and a node's log is printed when a test fails.
 
+mod support;
+
 use std::collections::{BTreeSet, HashSet};
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -22,19 +24,12 @@ use onboard_testkit::fixtures::individual;
 use serde_json::{Value, json};
 use standardwebhooks::Webhook;
 
-const BIN: &str = env!("CARGO_BIN_EXE_onboard");
+use support::{BIN, free_port};
+
 /// No request to a node may take longer.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Retries come quickly, and there are enough of them to outlast a restart.
 const FAST_RETRIES: &str = "1,1,1,1,1,1,1,1";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// reqwest is built without a default TLS provider; the binary installs ring, and
 /// so must the tests.

@@ -53,6 +53,23 @@ impl FromRequest<AppState> for JsonBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        match OptionalJsonBody::from_request(req, state).await? {
+            OptionalJsonBody(Some(value)) => Ok(JsonBody(value)),
+            OptionalJsonBody(None) => Err(ApiError::bad_request(
+                "the request body is empty; send a JSON object",
+            )),
+        }
+    }
+}
+
+/// A request body that may be left out (empty), else JSON; the
+/// same 413 and 400 as [`JsonBody`].
+pub struct OptionalJsonBody(pub Option<Value>);
+
+impl FromRequest<AppState> for OptionalJsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::Edge(
@@ -66,12 +83,10 @@ impl FromRequest<AppState> for JsonBody {
             }
         })?;
         if bytes.is_empty() {
-            return Err(ApiError::bad_request(
-                "the request body is empty; send a JSON object",
-            ));
+            return Ok(OptionalJsonBody(None));
         }
         serde_json::from_slice(&bytes)
-            .map(JsonBody)
+            .map(|value| OptionalJsonBody(Some(value)))
             .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}")))
     }
 }

@@ -3,7 +3,6 @@
 //! replay.
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use onboard_api::{Data, Page, WebhookAttemptOut, WebhookEndpointOut};
@@ -15,7 +14,7 @@ use serde_json::Value;
 use time::Duration;
 
 use crate::error::ApiError;
-use crate::extract::{Authed, JsonBody, PathParam, QueryParams};
+use crate::extract::{Authed, JsonBody, OptionalJsonBody, PathParam, QueryParams};
 use crate::state::AppState;
 
 fn out(endpoint: &Endpoint, with_secret: bool) -> WebhookEndpointOut {
@@ -147,17 +146,9 @@ pub async fn rotate(
     State(state): State<AppState>,
     Authed(enterprise): Authed,
     PathParam(id): PathParam,
-    body: Bytes,
+    OptionalJsonBody(body): OptionalJsonBody,
 ) -> Result<Json<Data<WebhookEndpointOut>>, ApiError> {
     let id = endpoint_id(&id)?;
-    let body: Option<Value> = if body.iter().all(u8::is_ascii_whitespace) {
-        None
-    } else {
-        Some(
-            serde_json::from_slice(&body)
-                .map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))?,
-        )
-    };
     let grace = match body {
         None | Some(Value::Null) => 24 * 3600,
         Some(Value::Object(map)) if map.is_empty() => 24 * 3600,

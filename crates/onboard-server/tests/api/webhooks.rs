@@ -464,3 +464,91 @@ async fn events_pruned_before_an_endpoint_reached_them_are_passed_over() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(receiver.all().len(), 1, "nothing pruned was sent");
 }
+
+#[tokio::test]
+async fn the_webhook_routes_refuse_a_missing_or_wrong_key_and_an_oversized_body() {
+    let app = app_for_tests().await;
+    let (_, url) = Receiver::start().await;
+    let (id, _) = endpoint_for(&app, &url).await;
+    let routes = [
+        (reqwest::Method::GET, "/v1/enterprise/webhooks".to_owned()),
+        (reqwest::Method::POST, "/v1/enterprise/webhooks".to_owned()),
+        (
+            reqwest::Method::GET,
+            format!("/v1/enterprise/webhooks/{id}"),
+        ),
+        (
+            reqwest::Method::PATCH,
+            format!("/v1/enterprise/webhooks/{id}"),
+        ),
+        (
+            reqwest::Method::DELETE,
+            format!("/v1/enterprise/webhooks/{id}"),
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/v1/enterprise/webhooks/{id}/rotate-secret"),
+        ),
+        (
+            reqwest::Method::GET,
+            format!("/v1/enterprise/webhooks/{id}/deliveries"),
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/v1/enterprise/webhooks/{id}/replay"),
+        ),
+    ];
+    for (method, path) in &routes {
+        for key in [None, Some("onb_not_a_key")] {
+            let mut request = app.client.request(method.clone(), app.url(path));
+            if let Some(key) = key {
+                request = request.bearer_auth(key);
+            }
+            let response = request.json(&json!({"after": 0})).send().await.unwrap();
+            assert_eq!(
+                response.status(),
+                StatusCode::UNAUTHORIZED,
+                "{method} {path} {key:?}"
+            );
+            assert_eq!(
+                response.text().await.unwrap(),
+                crate::helpers::UNAUTHORIZED_BODY,
+                "{method} {path}"
+            );
+        }
+    }
+    // The endpoint survived the refused DELETEs, and a body over the limit is a 413.
+    let endpoint = app
+        .get_with(&app.key_a, &format!("/v1/enterprise/webhooks/{id}"))
+        .await;
+    assert_eq!(endpoint.status(), StatusCode::OK);
+    let huge = json!({"url": url, "description": "x".repeat(300 * 1024)});
+    let response = app
+        .post_json(&app.key_a, "/v1/enterprise/webhooks", &huge)
+        .await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let rotate = format!("/v1/enterprise/webhooks/{id}/rotate-secret");
+    let response = app
+        .client
+        .post(app.url(&rotate))
+        .bearer_auth(&app.key_a)
+        .body(vec![b' '; 300 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let body: Value = response.json().await.expect("a JSON error body");
+    assert!(
+        body["error"].as_str().unwrap().contains("larger than"),
+        "{body}"
+    );
+    // An empty body rotates with the default grace.
+    let response = app
+        .client
+        .post(app.url(&rotate))
+        .bearer_auth(&app.key_a)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
