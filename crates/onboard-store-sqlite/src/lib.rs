@@ -191,12 +191,7 @@ impl Tx for SqliteTx {
 impl Engine for SqliteEngine {
     type Tx = SqliteTx;
 
-    const DIALECT: Dialect = Dialect {
-        for_update: "",
-        for_share: "",
-        skip_locked: "",
-        notify_event: None,
-    };
+    const DIALECT: Dialect = Dialect::ONE_WRITER;
 
     async fn read(&self, sql: &str, args: Vec<Value>) -> Result<Vec<Row>, StoreError> {
         self.readers.with(|conn| fetch(conn, sql, &args))
