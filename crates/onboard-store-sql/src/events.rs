@@ -87,17 +87,17 @@ pub(crate) async fn read<E: Engine>(
             args![enterprise.0, after],
         )
         .await?;
-    rows.iter()
-        .map(|r| {
+    rows.into_iter()
+        .map(|mut r| {
             EventRow {
                 event_id: r.int("event_id")?,
-                kind: r.text("kind")?,
-                cause: r.text("cause")?,
-                operator: r.opt_text("operator")?,
-                note: r.opt_text("note")?,
-                snapshot: r.text("snapshot")?,
+                kind: r.take_text("kind")?,
+                cause: r.take_text("cause")?,
+                operator: r.take_opt_text("operator")?,
+                note: r.take_opt_text("note")?,
+                snapshot: r.take_text("snapshot")?,
                 created_at: r.int("created_at")?,
-                detail: r.opt_text("detail")?,
+                detail: r.take_opt_text("detail")?,
             }
             .decode()
         })
