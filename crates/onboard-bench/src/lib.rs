@@ -201,7 +201,7 @@ pub fn pin_cores(cli: &Cli) {
 
 fn database_kind(url: Option<&str>, postgres: bool) -> String {
     if postgres {
-        return "postgres (a fresh database per scenario, --postgres-url)".into();
+        return "postgres (a fresh database per scenario, --postgres-url; PostgreSQL's own processes are not pinned)".into();
     }
     match url.and_then(|u| u.split_once(':')) {
         None => "sqlite (a fresh file per scenario)".into(),
