@@ -1,5 +1,6 @@
 //! The data the scenarios use: registration bodies for distinct individuals, and
-//! rows bulk-loaded straight into the SQLite file before the server starts.
+//! rows bulk-loaded straight into the database (SQLite or PostgreSQL) before the
+//! server starts.
 //!
 //! Loading 100,000 or 1,000,000 users through HTTP would take longer than the
 //! measurement, so [`bulk_load`] writes the `users` rows through the store's bulk
@@ -9,7 +10,6 @@
 //! no events, codes or outbox rows, which the read scenarios never touch.
 
 use std::ops::Range;
-use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
@@ -19,10 +19,13 @@ use onboard_core::registration::Registration;
 use onboard_core::store::{EnterpriseId, EventRow, Store as _, UserRow};
 use onboard_core::user::UserSummary;
 use onboard_core::values::{Email, UserId};
-use onboard_store_sql::{INSERT_USER, Value, insert_args};
+use onboard_store_postgres::PoolSettings;
+use onboard_store_sql::{Engine, INSERT_USER, SqlStore, Value, insert_args};
 use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
+
+use crate::process::Database;
 
 /// Rows per transaction while bulk loading.
 const LOAD_BATCH: u64 = 20_000;
@@ -149,18 +152,42 @@ pub fn enterprise_id(conn: &rusqlite::Connection, name: &str) -> anyhow::Result<
     .with_context(|| format!("Failed to find the enterprise {name:?}"))
 }
 
-/// Writes users `prefix + i` for `i` in `range` through the store's bulk import,
-/// in big transactions (one fsync each), while the server is stopped.
+/// Writes users `prefix + i` for `i` in `range` through the store's bulk import
+/// (SQLite or PostgreSQL), in big transactions (one fsync each), while the
+/// server is stopped.
 pub async fn bulk_load(
-    path: &Path,
+    database: &Database,
+    enterprise: &str,
+    prefix: &str,
+    range: Range<u64>,
+) -> anyhow::Result<Duration> {
+    match database {
+        Database::Sqlite(path) => {
+            let store = onboard_store_sqlite::open_file(path)
+                .await
+                .context("Failed to open the database to load it")?;
+            load_into(&store, enterprise, prefix, range).await
+        }
+        Database::Postgres(db) => {
+            let store = onboard_store_postgres::open(&db.url, PoolSettings::default())
+                .await
+                .context("Failed to open the database to load it")?;
+            load_into(&store, enterprise, prefix, range).await
+        }
+        Database::Url(_) => anyhow::bail!(
+            "this scenario bulk-loads users, which needs a database the bench creates: \
+             SQLite (the default) or --postgres-url"
+        ),
+    }
+}
+
+async fn load_into<E: Engine>(
+    store: &SqlStore<E>,
     enterprise: &str,
     prefix: &str,
     range: Range<u64>,
 ) -> anyhow::Result<Duration> {
     let started = std::time::Instant::now();
-    let store = onboard_store_sqlite::open_file(path)
-        .await
-        .context("Failed to open the database to load it")?;
     let found = store.enterprise_by_name(enterprise).await?;
     let enterprise =
         found.with_context(|| format!("Failed to find the enterprise {enterprise:?}"))?;

@@ -14,6 +14,7 @@
 pub mod dataset;
 pub mod driver;
 pub mod floor;
+pub mod pin;
 pub mod plan;
 pub mod process;
 pub mod report;
@@ -26,6 +27,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
 
+use crate::pin::{PinRequest, Pinning};
 use crate::plan::{Plan, Size};
 use crate::process::OnboardBin;
 use crate::report::{Machine, Report};
@@ -52,9 +54,21 @@ pub struct Cli {
     pub server_bin: Option<PathBuf>,
     /// Run the server on this database instead of a fresh SQLite file per
     /// scenario. Scenarios that bulk-load rows or write their floor straight into
-    /// the database need SQLite.
-    #[arg(long, hide_env_values = true)]
+    /// the database need SQLite, or `--postgres-url`.
+    #[arg(long, hide_env_values = true, conflicts_with = "postgres_url")]
     pub database_url: Option<String>,
+    /// Run on PostgreSQL: a fresh database per scenario on this server (created
+    /// and dropped by the bench, so the URL's role needs CREATEDB), bulk-loaded
+    /// through the store; register's floor writes the same rows straight into it.
+    /// list-users needs SQLite still.
+    #[arg(long, hide_env_values = true)]
+    pub postgres_url: Option<String>,
+    /// Pin the server (and each floor) to one set of cores and the bench to the
+    /// other: `auto` (pinned when there are at least 2 cores: the first half for
+    /// the server, the rest for the bench), `off`, or `SERVER:BENCH` core lists,
+    /// e.g. `0:1`. Needs `taskset` (util-linux).
+    #[arg(long, default_value = "auto")]
+    pub pin: PinRequest,
     /// Caps every request loop at this many requests (e.g. for a profiling run
     /// at tiny size with more requests than tiny makes).
     #[arg(long)]
@@ -123,12 +137,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
     let (limit, nofile_note) = raise_nofile(&mut plan, &scenarios);
     let server = OnboardBin::locate(cli.server_bin)?;
     let mut ctx = Ctx::new(plan, server, cli.database_url.clone())?;
+    ctx.postgres_url = cli.postgres_url.clone();
     ctx.nofile_note = nofile_note;
     let mut report = Report {
         date: time::OffsetDateTime::now_utc().date().to_string(),
         size: ctx.plan.name().to_owned(),
-        database: database_kind(cli.database_url.as_deref()),
-        machine: Machine::describe(limit),
+        database: database_kind(cli.database_url.as_deref(), cli.postgres_url.is_some()),
+        machine: Machine::describe(limit, pin::current()),
         rows: Vec::new(),
         failures: Vec::new(),
     };
@@ -173,7 +188,21 @@ fn raise_nofile(plan: &mut Plan, scenarios: &[Scenario]) -> (u64, Option<String>
     (limit, Some(note))
 }
 
-fn database_kind(url: Option<&str>) -> String {
+/// Decides the run's cores and pins the bench itself (not the floor server,
+/// which its parent starts pinned). Call it before the runtime starts.
+pub fn pin_cores(cli: &Cli) {
+    if cli.target == Target::FloorServer {
+        return;
+    }
+    let pinning = Pinning::decide(&cli.pin).apply_to_bench();
+    eprintln!("cores: {}", pinning.describe());
+    pin::install(pinning);
+}
+
+fn database_kind(url: Option<&str>, postgres: bool) -> String {
+    if postgres {
+        return "postgres (a fresh database per scenario, --postgres-url; PostgreSQL's own processes are not pinned)".into();
+    }
     match url.and_then(|u| u.split_once(':')) {
         None => "sqlite (a fresh file per scenario)".into(),
         Some((scheme, _)) => format!("{scheme} (--database-url)"),

@@ -6,8 +6,13 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
 use anyhow::{Context, bail};
+use sqlx::Connection as _;
 use tokio::process::{Child, Command};
+
+use crate::pin;
 
 /// How long a child may take to answer its first request.
 const STARTUP: Duration = Duration::from_secs(60);
@@ -19,7 +24,10 @@ const STOP: Duration = Duration::from_secs(30);
 pub enum Database {
     /// An embedded SQLite file that the bench creates and may bulk-load.
     Sqlite(PathBuf),
-    /// Any other URL (PostgreSQL, once its backend lands), passed through as is.
+    /// A fresh PostgreSQL database that the bench created (and drops when the
+    /// last handle goes), and may bulk-load.
+    Postgres(Arc<PgDatabase>),
+    /// Any other URL (`--database-url`), passed through as is.
     Url(String),
 }
 
@@ -27,6 +35,7 @@ impl Database {
     pub fn url(&self) -> String {
         match self {
             Database::Sqlite(path) => format!("sqlite:{}", path.display()),
+            Database::Postgres(db) => db.url.clone(),
             Database::Url(url) => url.clone(),
         }
     }
@@ -34,11 +43,83 @@ impl Database {
     pub fn sqlite_path(&self) -> anyhow::Result<&Path> {
         match self {
             Database::Sqlite(path) => Ok(path),
-            Database::Url(_) => bail!(
-                "this scenario loads rows or measures its floor straight in SQLite; \
+            Database::Postgres(_) | Database::Url(_) => bail!(
+                "this scenario reads rows or measures its floor straight in SQLite; \
                  for another database it is not implemented yet"
             ),
         }
+    }
+}
+
+/// A database created on a PostgreSQL server for one scenario, dropped (with
+/// `FORCE`, ending connections a server still holds) when this is dropped.
+#[derive(Debug)]
+pub struct PgDatabase {
+    /// The new database's URL.
+    pub url: String,
+    pub name: String,
+    /// The server's URL, as given: where it is dropped from.
+    server: String,
+}
+
+impl PgDatabase {
+    /// `CREATE DATABASE onboard_bench_<uuid>` on the server at `server`.
+    pub async fn create(server: &str) -> anyhow::Result<PgDatabase> {
+        let name = format!("onboard_bench_{}", uuid::Uuid::now_v7().simple());
+        let mut admin = sqlx::PgConnection::connect(server)
+            .await
+            .context("Failed to connect to the --postgres-url server")?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut admin)
+            .await
+            .with_context(|| format!("Failed to create the database {name}"))?;
+        let _ = admin.close().await;
+        Ok(PgDatabase {
+            url: database_url(server, &name),
+            name,
+            server: server.to_owned(),
+        })
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        // Drop may run inside the runtime: do the async work on a thread.
+        let (server, name) = (self.server.clone(), self.name.clone());
+        let dropped = std::thread::spawn(move || -> anyhow::Result<()> {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async {
+                let mut admin = sqlx::PgConnection::connect(&server).await?;
+                let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .execute(&mut admin)
+                    .await?;
+                let _ = admin.close().await;
+                Ok(())
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("could not drop the database {}: drop it by hand", self.name);
+        }
+    }
+}
+
+/// `server` with its database name replaced by `name`.
+fn database_url(server: &str, name: &str) -> String {
+    let (base, query) = server
+        .split_once('?')
+        .map_or((server, None), |(b, q)| (b, Some(q)));
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[scheme_end..].find('/') {
+        Some(slash) => &base[..scheme_end + slash],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
     }
 }
 
@@ -230,7 +311,7 @@ impl OnboardBin {
         extra: &[&str],
     ) -> anyhow::Result<Served> {
         let port = free_port()?;
-        let mut command = Command::new(&self.0);
+        let mut command = pin::server_command(&self.0);
         command.args(["serve", "--listen", &format!("127.0.0.1:{port}")]);
         command.args(["--database-url", &db.url()]);
         // idle-connections holds 10,000 WebSockets and one more, above the default
@@ -245,7 +326,7 @@ impl OnboardBin {
 pub async fn serve_floor(config: &Path, log_dir: &Path) -> anyhow::Result<Served> {
     let port = free_port()?;
     let me = std::env::current_exe().context("Failed to find this executable")?;
-    let mut command = Command::new(me);
+    let mut command = pin::server_command(&me);
     command.arg("floor-server").arg("--config").arg(config);
     command.args(["--port", &port.to_string()]);
     Served::spawn(command, port, log_dir.join("floor.log")).await

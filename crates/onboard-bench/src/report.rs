@@ -109,11 +109,14 @@ pub struct Machine {
     /// `/proc/loadavg` when the run began: other work on the machine skews figures.
     pub load_at_start: String,
     pub nofile_limit: u64,
+    /// Which cores the server (and floors) and the bench ran on.
+    pub pinning: crate::pin::Pinning,
 }
 
 impl Machine {
-    pub fn describe(nofile_limit: u64) -> Machine {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    pub fn describe(nofile_limit: u64, pinning: crate::pin::Pinning) -> Machine {
+        // The machine's, not this process's: the bench may be pinned to fewer.
+        let cores = crate::pin::online_cores();
         let memory_kib = std::fs::read_to_string("/proc/meminfo")
             .ok()
             .and_then(|m| crate::process::kib_field(&m, "MemTotal:"))
@@ -128,6 +131,7 @@ impl Machine {
                 .collect::<Vec<_>>()
                 .join(" "),
             nofile_limit,
+            pinning,
         }
     }
 }
@@ -171,6 +175,7 @@ impl Report {
         for f in &self.failures {
             out.push_str(&format!("\n! {f}"));
         }
+        out.push_str(&format!("\ncores: {}", self.machine.pinning.describe()));
         out.push('\n');
         out
     }
@@ -223,7 +228,7 @@ mod tests {
             date: "d".into(),
             size: "tiny".into(),
             database: "sqlite".into(),
-            machine: Machine::describe(1024),
+            machine: Machine::describe(1024, crate::pin::current()),
             rows: vec![Row::new("a", "b", "ms", Better::Lower, 20.0).at_most(10.0)],
             failures: vec![],
         };

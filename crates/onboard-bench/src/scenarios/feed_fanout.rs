@@ -77,6 +77,7 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Vec<Row>> {
             ours.messages_per_s,
         )
         .floor(floor.messages_per_s)
+        .ratio_target(0.6)
         .note(format!(
             "{} of {} messages delivered; floor: {} of {}",
             ours.delivered, ours.expected, floor.delivered, floor.expected

@@ -40,7 +40,7 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Vec<Row>> {
     let mut out = rows(NAME, &label, &mut ours, &mut floor);
     out[0] = out[0]
         .clone()
-        .ratio_target(0.7)
+        .ratio_target(0.5)
         .note("floor: axum answering the same response bytes from memory, same client");
     Ok(out)
 }

@@ -56,7 +56,7 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Vec<Row>> {
             ours.per_connection_kib,
         )
         .floor(floor.per_connection_kib)
-        .at_most(32.0)
+        .at_most(10.0)
         .note(note),
     ])
 }

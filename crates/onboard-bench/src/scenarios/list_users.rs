@@ -25,6 +25,11 @@ const NAME: &str = "list-users";
 const PAGE: i64 = 500;
 
 pub async fn run(ctx: &Ctx) -> anyhow::Result<Vec<Row>> {
+    anyhow::ensure!(
+        ctx.postgres_url.is_none(),
+        "list-users reads its full-list floor straight from SQLite; on PostgreSQL it is \
+         not implemented yet"
+    );
     let mut rows = Vec::new();
     let mut onboard: Option<Onboard> = None;
     let mut loaded = 0;
@@ -144,19 +149,19 @@ fn count_users(tail: &mut Vec<u8>, chunk: &[u8]) -> u64 {
 }
 
 /// The floor of the full list: the same rows, same query, same library, on a
-/// blocking thread.
+/// thread of its own.
 async fn read_rows(path: &Path, enterprise: &str, expected: u64) -> anyhow::Result<Duration> {
     let (path, enterprise) = (path.to_owned(), enterprise.to_owned());
-    let (read, elapsed) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+    // On the server's cores, like the server's own reads.
+    let (read, elapsed) = crate::pin::on_server_cores(move || async move {
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(&path, flags)?;
         let enterprise = crate::dataset::enterprise_id(&conn, &enterprise)?;
         let started = Instant::now();
         let read = read_all(&conn, enterprise)?;
-        Ok((read, started.elapsed()))
+        anyhow::Ok((read, started.elapsed()))
     })
-    .await
-    .context("the floor's reader stopped")??;
+    .await??;
     anyhow::ensure!(
         read == expected,
         "the floor read {read} users, not {expected}"
@@ -231,7 +236,9 @@ async fn middle_page(ctx: &Ctx, onboard: &Onboard, size: u64) -> anyhow::Result<
     floor.check("list page, floor")?;
     floor_server.stop().await;
     let label = format!("page of 100, {size} users");
-    Ok(http_rows(NAME, &label, &mut ours, &mut floor))
+    let mut out = http_rows(NAME, &label, &mut ours, &mut floor);
+    out[0] = out[0].clone().ratio_target(0.3);
+    Ok(out)
 }
 
 /// The `next_cursor` after the first `skip` users, read page by page.

@@ -17,7 +17,7 @@ use clap::ValueEnum;
 
 use crate::dataset;
 use crate::plan::Plan;
-use crate::process::{Database, OnboardBin, Served};
+use crate::process::{Database, OnboardBin, PgDatabase, Served};
 use crate::report::Row;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -73,6 +73,8 @@ pub struct Ctx {
     pub server: OnboardBin,
     /// `--database-url`; `None` means a fresh SQLite file per server.
     pub database_url: Option<String>,
+    /// `--postgres-url`: a fresh PostgreSQL database per server on this server.
+    pub postgres_url: Option<String>,
     /// Holds every data folder of the run; removed at the end.
     pub work: tempfile::TempDir,
     /// Set when the open-file limit could not be raised as far as wanted.
@@ -94,9 +96,23 @@ impl Ctx {
             plan,
             server,
             database_url,
+            postgres_url: None,
             work,
             nofile_note: None,
             runs: AtomicU32::new(0),
+        })
+    }
+
+    /// A fresh database for one server: a SQLite file in `dir`, a new PostgreSQL
+    /// database with `--postgres-url`, or `--database-url` as given.
+    pub async fn database(&self, dir: &std::path::Path) -> anyhow::Result<Database> {
+        if let Some(server) = &self.postgres_url {
+            let db = PgDatabase::create(server).await?;
+            return Ok(Database::Postgres(std::sync::Arc::new(db)));
+        }
+        Ok(match &self.database_url {
+            Some(url) => Database::Url(url.clone()),
+            None => Database::Sqlite(dir.join("onboard.db")),
         })
     }
 
@@ -134,15 +150,12 @@ impl Onboard {
         flags: &[&str],
     ) -> anyhow::Result<Onboard> {
         let dir = ctx.folder(name)?;
-        let database = match &ctx.database_url {
-            Some(url) => Database::Url(url.clone()),
-            None => Database::Sqlite(dir.join("onboard.db")),
-        };
+        let database = ctx.database(&dir).await?;
         // Unique, so that a reused external database does not refuse the name.
         let enterprise = format!("bench-{name}-{}", uuid::Uuid::now_v7().simple());
         let key = ctx.server.create_enterprise(&database, &enterprise).await?;
         if users > 0 {
-            dataset::bulk_load(database.sqlite_path()?, &enterprise, USERS, 0..users).await?;
+            dataset::bulk_load(&database, &enterprise, USERS, 0..users).await?;
         }
         let served = ctx.server.serve_with(&database, &dir, flags).await?;
         Ok(Onboard {
@@ -157,8 +170,7 @@ impl Onboard {
     /// Stops the server, loads users `from..to`, and starts it again.
     pub async fn grow(self, ctx: &Ctx, from: u64, to: u64) -> anyhow::Result<Onboard> {
         self.served.stop().await;
-        let path = self.database.sqlite_path()?;
-        dataset::bulk_load(path, &self.enterprise, USERS, from..to).await?;
+        dataset::bulk_load(&self.database, &self.enterprise, USERS, from..to).await?;
         let served = ctx.server.serve(&self.database, &self.dir).await?;
         Ok(Onboard { served, ..self })
     }
