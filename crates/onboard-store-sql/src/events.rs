@@ -84,21 +84,25 @@ pub(crate) async fn read<E: Engine>(
             args![enterprise.0, after, i64::from(limit)],
         )
         .await?;
-    rows.iter()
-        .map(|r| {
-            EventRow {
-                event_id: r.int("event_id")?,
-                kind: r.text("kind")?,
-                cause: r.text("cause")?,
-                operator: r.opt_text("operator")?,
-                note: r.opt_text("note")?,
-                snapshot: r.text("snapshot")?,
-                created_at: r.int("created_at")?,
-                detail: r.opt_text("detail")?,
-            }
-            .decode()
-        })
-        .collect()
+    rows.iter().map(event_from).collect()
+}
+
+/// The columns [`event_from`] reads.
+pub(crate) const EVENT_COLUMNS: &str =
+    "event_id, kind, cause, operator, note, snapshot, created_at, detail";
+
+pub(crate) fn event_from(r: &crate::engine::Row) -> Result<Event, StoreError> {
+    EventRow {
+        event_id: r.int("event_id")?,
+        kind: r.text("kind")?,
+        cause: r.text("cause")?,
+        operator: r.opt_text("operator")?,
+        note: r.opt_text("note")?,
+        snapshot: r.text("snapshot")?,
+        created_at: r.int("created_at")?,
+        detail: r.opt_text("detail")?,
+    }
+    .decode()
 }
 
 pub(crate) async fn bounds<E: Engine>(

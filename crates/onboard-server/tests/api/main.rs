@@ -14,6 +14,9 @@ mod ordered;
 mod ws;
 
 mod auth;
+mod console;
+mod console_browser;
+mod console_support;
 mod delivery;
 mod documents;
 mod edd;
