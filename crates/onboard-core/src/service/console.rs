@@ -242,6 +242,15 @@ impl Onboarding {
         })
     }
 
+    /// The Outbox page (sandbox mode): the latest stored messages of every
+    /// enterprise, newest first.
+    pub async fn console_outbox(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<crate::store::OutboxEntry>, ServiceError> {
+        Ok(self.store.list_outbox(None, None, limit).await?)
+    }
+
     /// The Live page's start: every enterprise's latest event id.
     pub async fn live_start(&self) -> Result<LiveCursor, ServiceError> {
         let mut cursor = LiveCursor::new();

@@ -1,4 +1,7 @@
-//! Admin pages (CONTRACT §10): Keys (create, shown once; rotate; revoke).
+//! Admin pages (CONTRACT §10): Keys (create, shown once; rotate; revoke),
+//! Operators (create, shown once; reset a password; disable), Webhooks
+//! (endpoints, their deliveries, replay), and the Outbox in sandbox mode (for
+//! every signed-in operator: it is the sandbox's, not an admin's, tool).
 //! Every route takes [`Admin`] or [`AdminPosted`]: a reviewer gets 403 here, on
 //! the server, for reading and posting alike.
 
@@ -23,6 +26,20 @@ pub fn router() -> Router<AppState> {
         .route("/console/keys/create", post(create_key))
         .route("/console/keys/rotate", post(rotate_key))
         .route("/console/keys/revoke", post(revoke_key))
+        .route("/console/operators", get(super::people::operators))
+        .route("/console/operators/create", post(super::people::create))
+        .route("/console/operators/reset", post(super::people::reset))
+        .route("/console/operators/disable", post(super::people::disable))
+        .route("/console/webhooks", get(super::hooks::webhooks))
+        .route(
+            "/console/enterprises/{enterprise}/webhooks/{id}",
+            get(super::hooks::deliveries),
+        )
+        .route(
+            "/console/enterprises/{enterprise}/webhooks/{id}/replay",
+            post(super::hooks::replay),
+        )
+        .route("/console/outbox", get(super::hooks::outbox))
 }
 
 fn when(t: Option<time::OffsetDateTime>) -> String {

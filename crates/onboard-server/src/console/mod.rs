@@ -5,7 +5,8 @@
 //!   every form carries (checked before the form is read);
 //! - [`view`]: the askama templates (escaping on) and the shapes they show;
 //! - [`pages`]: Users, User, Review queue, documents; [`activity`]: EDD and Live;
-//!   [`admin`]: Keys, Operators, Webhooks, and the Outbox in sandbox mode.
+//!   [`admin`]: Keys and the admin route table; [`people`]: Operators;
+//!   [`hooks`]: Webhooks, and the Outbox in sandbox mode.
 //!
 //! Every page works with plain forms and redirects; htmx (vendored, served from
 //! the binary) only drives the Live page. Responses carry a strict
@@ -15,7 +16,9 @@
 
 mod activity;
 mod admin;
+mod hooks;
 mod pages;
+mod people;
 pub mod session;
 pub mod view;
 

@@ -321,3 +321,75 @@ pub struct KeysPage {
     pub keys: Vec<KeyLine>,
     pub shown: Option<ShownKey>,
 }
+
+pub struct OperatorLine {
+    pub name: String,
+    pub role: &'static str,
+    pub created: String,
+    pub password_set: String,
+    pub disabled: String,
+    pub active: bool,
+}
+
+#[derive(Template)]
+#[template(path = "console/operators.html")]
+pub struct OperatorsPage {
+    pub frame: Frame,
+    pub operators: Vec<OperatorLine>,
+    pub shown: Option<ShownKey>,
+}
+
+pub struct EndpointLine {
+    pub enterprise: String,
+    pub href: String,
+    pub id: String,
+    pub url: String,
+    pub description: String,
+    pub enabled: String,
+    pub cursor: i64,
+    pub failing_since: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/webhooks.html")]
+pub struct WebhooksPage {
+    pub frame: Frame,
+    pub endpoints: Vec<EndpointLine>,
+}
+
+pub struct AttemptLine {
+    pub event_id: i64,
+    pub attempt: u32,
+    pub at: String,
+    pub status: &'static str,
+    pub code: String,
+    pub duration_ms: i64,
+    pub response: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/deliveries.html")]
+pub struct DeliveriesPage {
+    pub frame: Frame,
+    pub enterprise: String,
+    pub id: String,
+    pub url: String,
+    pub replay_action: String,
+    pub attempts: Vec<AttemptLine>,
+}
+
+pub struct OutboxLine {
+    pub enterprise: String,
+    pub user_id: String,
+    pub channel: &'static str,
+    pub to: String,
+    pub code: String,
+    pub sent: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/outbox.html")]
+pub struct OutboxPage {
+    pub frame: Frame,
+    pub messages: Vec<OutboxLine>,
+}

@@ -15,6 +15,7 @@ mod ws;
 
 mod auth;
 mod console;
+mod console_admin;
 mod console_browser;
 mod console_support;
 mod delivery;

@@ -10,6 +10,8 @@ pub const BACKEND: onboard_testkit::Backend = onboard_testkit::Backend::Postgres
 mod auth;
 #[path = "../api/console.rs"]
 mod console;
+#[path = "../api/console_admin.rs"]
+mod console_admin;
 #[path = "../api/console_browser.rs"]
 mod console_browser;
 #[path = "../api/console_support.rs"]
