@@ -523,6 +523,16 @@ mod tests {
     }
 
     #[test]
+    fn the_console_cookie_is_secure_from_the_file_or_the_flag() {
+        assert!(!resolve(&[], "").unwrap().server.console.secure_cookie);
+        let file = "[console]\nsecure_cookie = true\n";
+        assert!(resolve(&[], file).unwrap().server.console.secure_cookie);
+        let flag = resolve(&["--console-secure-cookie"], "").unwrap();
+        assert!(flag.server.console.secure_cookie);
+        assert!(resolve(&[], "[console]\nsecure = true\n").is_err());
+    }
+
+    #[test]
     fn out_of_range_values_are_refused_with_the_setting_named() {
         let Err(e) = resolve(&["--header-timeout-ms", "0"], "") else {
             panic!("a zero timeout was accepted");

@@ -205,24 +205,16 @@ pub async fn user(
         &mut profile,
     );
     let s = &found.user.summary;
-    let line = UserLine::of(
-        &onboard_core::store::ConsoleListed {
-            position: 0,
-            enterprise: enterprise.name.clone(),
-            user: s.clone(),
-            created_at: found.enterprise.created_at,
-        },
-        enterprise_id,
-    );
+    let href = view::user_href(enterprise_id, s.user_id.as_str());
     let page = view::UserPage {
         frame: Frame::new(&session, state.sandbox, "users"),
         enterprise: enterprise.name.clone(),
         user_id: s.user_id.to_string(),
-        name: line.name,
+        name: format!("{} {}", s.first_name, s.last_name),
         status: s.status.as_str(),
-        requirements: line.requirements,
+        requirements: view::requirements(s),
         reviewable: s.status == Status::Pending && !s.requirements.email && !s.requirements.sms,
-        review_action: format!("{}/review", line.href),
+        review_action: format!("{href}/review"),
         profile,
         edd: found
             .edd
@@ -286,8 +278,8 @@ pub async fn review(
     Ok(Redirect::to(&view::user_href(enterprise_id, user_id.as_str())).into_response())
 }
 
-/// A document's bytes, shown inline on the User page. Its type was sniffed at
-/// upload; it is never rendered as anything else.
+/// A document's bytes, streamed a piece at a time, shown inline on the User
+/// page. Its type was sniffed at upload; it is never rendered as anything else.
 pub async fn document(
     State(state): State<AppState>,
     Signed(_): Signed,
@@ -296,18 +288,13 @@ pub async fn document(
     let enterprise = enterprise(&state, enterprise_id).await?;
     let o = &state.onboarding;
     let document = o.document(enterprise.id, id).await?;
-    let mut bytes = Vec::with_capacity(usize::try_from(document.size).unwrap_or(0));
-    let mut seq = 0;
-    while let Some(piece) = o.document_chunk(enterprise.id, id, seq).await? {
-        bytes.extend_from_slice(&piece);
-        seq += 1;
-    }
+    let pieces = crate::routes::documents::pieces(o.clone(), enterprise.id, id);
     let mut response = (
         [
             (header::CONTENT_TYPE, document.content_type.clone()),
             (header::CONTENT_DISPOSITION, "inline".to_owned()),
         ],
-        Body::from(bytes),
+        Body::from_stream(pieces),
     )
         .into_response();
     // Framed by the User page only; nothing in it may run.

@@ -93,13 +93,6 @@ pub struct UserLine {
 impl UserLine {
     pub fn of(listed: &ConsoleListed, enterprise_id: i64) -> UserLine {
         let u = &listed.user;
-        let mut needs = Vec::new();
-        if u.requirements.email {
-            needs.push("email");
-        }
-        if u.requirements.sms {
-            needs.push("sms");
-        }
         UserLine {
             enterprise: listed.enterprise.clone(),
             href: user_href(enterprise_id, u.user_id.as_str()),
@@ -109,13 +102,19 @@ impl UserLine {
             account_type: u.account_type.as_str(),
             account_role: u.account_role.as_str(),
             status: u.status.as_str(),
-            requirements: if needs.is_empty() {
-                "none".into()
-            } else {
-                needs.join(", ")
-            },
+            requirements: requirements(u),
             registered: rfc3339_millis(listed.created_at),
         }
+    }
+}
+
+/// The steps a user still has to take, in words.
+pub fn requirements(u: &onboard_core::user::UserSummary) -> String {
+    match (u.requirements.email, u.requirements.sms) {
+        (false, false) => "none".into(),
+        (true, false) => "email".into(),
+        (false, true) => "sms".into(),
+        (true, true) => "email, sms".into(),
     }
 }
 

@@ -1,7 +1,7 @@
 //! The route table: every vendor path, and each extension, in one place.
 //! Each handler names the CONTRACT section it implements.
 
-mod documents;
+pub(crate) mod documents;
 mod edd;
 mod events;
 mod health;

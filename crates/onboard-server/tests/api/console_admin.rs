@@ -182,3 +182,36 @@ async fn the_outbox_page_shows_sandbox_codes() {
     let html = console.page("/console/outbox").await;
     assert!(html.contains("boxed") && html.contains(&code), "{html}");
 }
+
+#[tokio::test]
+async fn the_user_page_shows_uploaded_documents_inline() {
+    use crate::documents::{Part, png, upload_legacy};
+    let app = app().await;
+    reviewable(&app, "with-doc").await;
+    let bytes = png(2000);
+    let files = [Part::file("files", "passport.png", bytes.clone())];
+    let uploaded = upload_legacy(
+        &app,
+        &app.key_a,
+        "with-doc",
+        r#"{"passport.png": "ID"}"#,
+        &files,
+    )
+    .await;
+    assert!(uploaded.status().is_success(), "{}", uploaded.status());
+    let console = ConsoleClient::signed_in(&app, REVIEWER).await;
+    let html = console
+        .page(&console.user_path(&app, "with-doc").await)
+        .await;
+    let marker = r#"<img src=""#;
+    let start = html.find(marker).expect("the document is shown inline") + marker.len();
+    let src = html[start..].split('"').next().unwrap().to_owned();
+    let response = console.get(&src).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "image/png");
+    assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(response.bytes().await.unwrap().as_ref(), bytes.as_slice());
+    // Without a session, no document.
+    let anonymous = ConsoleClient::new(&app).get(&src).await;
+    assert_eq!(anonymous.status(), StatusCode::SEE_OTHER);
+}

@@ -17,6 +17,7 @@ mod auth;
 mod console;
 mod console_admin;
 mod console_browser;
+mod console_screenshots;
 mod console_support;
 mod delivery;
 mod documents;
