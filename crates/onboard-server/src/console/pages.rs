@@ -21,15 +21,15 @@ pub const QUEUE: u32 = 200;
 
 #[derive(Deserialize, Serialize, Default)]
 pub struct UsersQuery {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     enterprise: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     status: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     role: String,
-    #[serde(default, rename = "type")]
+    #[serde(default, rename = "type", skip_serializing_if = "String::is_empty")]
     account_type: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     q: String,
     #[serde(default, skip_serializing)]
     after: Option<i64>,
@@ -94,7 +94,10 @@ pub async fn users(
     let (listed, next) = o.console_users(&filter, query.after, PAGE).await?;
     let next = next.map(|after| {
         let rest = serde_urlencoded::to_string(&query).unwrap_or_default();
-        format!("/console/users?{rest}&after={after}")
+        match rest.as_str() {
+            "" => format!("/console/users?after={after}"),
+            _ => format!("/console/users?{rest}&after={after}"),
+        }
     });
     let choices: Vec<(String, String)> = enterprises
         .iter()

@@ -327,3 +327,94 @@ async fn approving_needs_a_note_and_the_event_names_the_operator() {
     assert_eq!(last["operator"], REVIEWER, "{last}");
     assert_eq!(last["note"], "address mismatch", "{last}");
 }
+
+/// The user ids a list page shows, in order.
+fn listed_ids(html: &str) -> Vec<String> {
+    html.split("/users/")
+        .skip(1)
+        .map(|rest| rest.split('"').next().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_users_page_filters_searches_and_pages_across_enterprises() {
+    let app = manual_review_app(AppOptions::default()).await;
+    let mut bodies: Vec<_> = (0..52)
+        .map(|i| onboard_testkit::fixtures::individual(&format!("bulk-{i:02}")))
+        .collect();
+    let mut named = onboard_testkit::fixtures::individual("odd-one");
+    named["first_name"] = "Zoë".into();
+    named["last_name"] = "O%Brien".into();
+    named["email"] = "Zoe.Obrien@Example.com".into();
+    bodies.push(named);
+    app.register_all(&app.key_a, bodies).await;
+    app.register_ok(&app.key_b, &crate::fixtures::corporation("corp-b"))
+        .await;
+    let console = ConsoleClient::signed_in(&app, REVIEWER).await;
+
+    let first = console.page("/console/users").await;
+    assert_eq!(listed_ids(&first).len(), 50);
+    let next = first
+        .split(r#"<a href=""#)
+        .find_map(|s| {
+            s.split_once(r#"" rel="next""#)
+                .map(|(href, _)| href.to_owned())
+        })
+        .expect("a next page link");
+    let second = console
+        .page(&next.replace("&#38;", "&").replace("&amp;", "&"))
+        .await;
+    let second = listed_ids(&second);
+    assert_eq!(second.len(), 4, "{next}: {second:?}");
+    assert_eq!(
+        second.last().map(String::as_str),
+        Some("corp-b"),
+        "oldest first"
+    );
+    let mut all: Vec<String> = listed_ids(&first).into_iter().chain(second).collect();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), 54, "every user once across the two pages");
+
+    let b = app.enterprise("enterprise-b").await.id.0;
+    let cases = [
+        (format!("/console/users?enterprise={b}"), vec!["corp-b"]),
+        ("/console/users?type=corporation".into(), vec!["corp-b"]),
+        ("/console/users?q=odd-one".into(), vec!["odd-one"]),
+        (
+            "/console/users?q=zoe.obrien%40example.com".into(),
+            vec!["odd-one"],
+        ),
+        ("/console/users?q=o%25b".into(), vec!["odd-one"]),
+        ("/console/users?q=zo%C3%AB".into(), vec!["odd-one"]),
+        ("/console/users?status=VERIFIED".into(), vec![]),
+        ("/console/users?role=advisor".into(), vec![]),
+    ];
+    for (path, want) in cases {
+        let html = console.page(&path).await;
+        assert_eq!(listed_ids(&html), want, "{path}");
+    }
+    let bad = console.get("/console/users?status=SLEEPING").await;
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn the_review_queue_holds_pending_users_with_nothing_left_oldest_first() {
+    let app = manual_review_app(AppOptions::default()).await;
+    reviewable(&app, "first-done").await;
+    app.register_ok(
+        &app.key_a,
+        &onboard_testkit::fixtures::individual("not-yet"),
+    )
+    .await;
+    app.register_ok(&app.key_b, &crate::fixtures::corporation("corp-done"))
+        .await;
+    app.verify_email(&app.key_b, "corp-done").await;
+    reviewable(&app, "second-done").await;
+    let console = ConsoleClient::signed_in(&app, REVIEWER).await;
+    let html = console.page("/console/review").await;
+    assert_eq!(
+        listed_ids(&html),
+        ["first-done", "corp-done", "second-done"]
+    );
+}
