@@ -21,7 +21,6 @@ use onboard_core::user::UserSummary;
 use onboard_core::values::{Email, UserId};
 use onboard_store_sql::{INSERT_USER, Value, insert_args};
 use serde_json::json;
-use sqlx::SqliteConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -120,29 +119,34 @@ impl RowTemplate {
     }
 }
 
-/// Binds a row to the store's own `INSERT INTO users`, for the register floor.
-pub fn bind_user<'q>(
+/// Writes a row with the store's own `INSERT INTO users`, for the register
+/// floor; returns its position.
+pub fn insert_user(
+    conn: &rusqlite::Connection,
     enterprise: i64,
-    row: &'q UserRow,
+    row: &UserRow,
     now: OffsetDateTime,
-) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments> {
+) -> anyhow::Result<i64> {
     let args = insert_args(EnterpriseId(enterprise), row, now);
-    args.into_iter()
-        .fold(sqlx::query(INSERT_USER), |q, v| match v {
-            Value::Int(i) => q.bind(i),
-            Value::Text(t) => q.bind(t),
-            Value::Bool(b) => q.bind(b),
-            Value::Bytes(v) => q.bind(v),
-        })
+    let params = args.into_iter().map(|v| match v {
+        Value::Int(i) => rusqlite::types::Value::from(i),
+        Value::Text(t) => rusqlite::types::Value::from(t),
+        Value::Bool(b) => rusqlite::types::Value::from(b),
+        Value::Bytes(v) => rusqlite::types::Value::from(v),
+    });
+    conn.prepare_cached(INSERT_USER)?
+        .execute(rusqlite::params_from_iter(params))?;
+    Ok(conn.last_insert_rowid())
 }
 
-/// The id of the enterprise named `name` in the SQLite file at `path`.
-pub async fn enterprise_id(conn: &mut SqliteConnection, name: &str) -> anyhow::Result<i64> {
-    sqlx::query_scalar("SELECT id FROM enterprises WHERE name = ?")
-        .bind(name)
-        .fetch_one(conn)
-        .await
-        .with_context(|| format!("Failed to find the enterprise {name:?}"))
+/// The id of the enterprise named `name`.
+pub fn enterprise_id(conn: &rusqlite::Connection, name: &str) -> anyhow::Result<i64> {
+    conn.query_row(
+        "SELECT id FROM enterprises WHERE name = ?1",
+        [name],
+        |row| row.get(0),
+    )
+    .with_context(|| format!("Failed to find the enterprise {name:?}"))
 }
 
 /// Writes users `prefix + i` for `i` in `range` through the store's bulk import,

@@ -178,6 +178,17 @@ pub struct Dialect {
     pub notify_event: Option<&'static str>,
 }
 
+impl Dialect {
+    /// An engine whose write transaction already excludes every other writer
+    /// (one writer at a time): no lock clauses, and no other process to notify.
+    pub const ONE_WRITER: Dialect = Dialect {
+        for_update: "",
+        for_share: "",
+        skip_locked: "",
+        notify_event: None,
+    };
+}
+
 /// An open write transaction. Dropped without [`Tx::commit`], it rolls back.
 #[async_trait]
 pub trait Tx: Send {

@@ -76,12 +76,15 @@ pub(crate) async fn read<E: Engine>(
     after: i64,
     limit: u32,
 ) -> Result<Vec<Event>, StoreError> {
+    // The limit is part of the text, as in `users::list`.
     let rows = engine
         .read(
-            "SELECT event_id, kind, cause, operator, note, snapshot, created_at, detail \
-             FROM events \
-             WHERE enterprise_id = ? AND event_id > ? ORDER BY event_id LIMIT ?",
-            args![enterprise.0, after, i64::from(limit)],
+            &format!(
+                "SELECT event_id, kind, cause, operator, note, snapshot, created_at, detail \
+                 FROM events \
+                 WHERE enterprise_id = ? AND event_id > ? ORDER BY event_id LIMIT {limit}"
+            ),
+            args![enterprise.0, after],
         )
         .await?;
     rows.iter().map(event_from).collect()

@@ -145,8 +145,10 @@ pub(crate) async fn list<E: Engine>(
         sql.push_str(" AND status = ?");
         params.push(status.as_str().into());
     }
-    sql.push_str(" ORDER BY position LIMIT ?");
-    params.push(i64::from(limit).into());
+    // The limit is written into the text, not bound: SQLite plans a bound LIMIT
+    // afresh on every run (its value may change the plan), which costs more than
+    // the page's rows. It is a number, so nothing can be injected.
+    sql.push_str(&format!(" ORDER BY position LIMIT {limit}"));
     let rows = engine.read(&sql, params).await?;
     rows.iter()
         .map(|r| row_from(r, false)?.decode_summary())

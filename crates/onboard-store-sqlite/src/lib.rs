@@ -1,149 +1,189 @@
 //! Onboard's storage port on an embedded SQLite database: the [`Engine`] that
-//! runs the statements of `onboard-store-sql` with sqlx, and the migrations.
-//! Start with [`open`].
+//! runs the statements of `onboard-store-sql` through SQLite's own library, and
+//! the migrations. Start with [`open`].
 //!
-//! Shape: one writer connection (SQLite admits one writer at a time; a pool of one
-//! queues writers in the process instead of failing them with "database is locked")
-//! and a pool of read-only connections that WAL lets run beside it. Every write
-//! transaction starts `BEGIN IMMEDIATE`, so it holds the writer lock from its first
-//! read: row locks are not needed (the dialect's lock clauses are empty), and
-//! `synchronous=FULL` makes a commit durable before the call returns: an
-//! acknowledged write survives `kill -9` and power loss alike.
+//! Shape:
+//! - **Reads run on the caller's thread.** A read takes an idle read-only
+//!   connection from a small pool (opening one if none is idle), runs its
+//!   statement through that connection's prepared-statement cache and puts it
+//!   back: no thread hand-off per query. WAL lets readers run beside the writer,
+//!   and each sees every transaction committed before it started, so a read
+//!   after an acknowledged write sees it.
+//! - **One writer, group commit.** SQLite admits one writer at a time: write
+//!   transactions take turns on one connection (see [`writer`]), start with
+//!   `BEGIN IMMEDIATE` (so they hold the write lock from their first read and
+//!   need no row locks: the dialect's lock clauses are empty), and share their
+//!   commit with the writers queued behind them. `synchronous=FULL` makes that
+//!   commit durable before any member is answered: an acknowledged write
+//!   survives `kill -9` and power loss alike.
 
-use std::path::Path;
-use std::str::FromStr;
+mod convert;
+mod migrate;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use onboard_core::store::StoreError;
-use onboard_store_sql::engine::rows_from;
 use onboard_store_sql::{Dialect, Engine, Row, SqlStore, Tx, Value};
-use sqlx::sqlite::{
-    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteRow, SqliteSynchronous,
-};
-use sqlx::{Column as _, Row as _, Sqlite, Transaction, TypeInfo as _, ValueRef as _};
-use sqlx::{migrate::Migrator, query::Query};
+use rusqlite::{Connection, OpenFlags};
 
-static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+use crate::convert::{classify, execute, fetch};
+use crate::writer::{Member, Writer};
 
-/// How many read-only connections run beside the writer.
-const READERS: u32 = 8;
+/// How long a statement waits for a lock another process holds (a command-line
+/// tool writing to the same file, say) before the database counts as unavailable.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Idle read connections kept for the next reads; more open when many threads
+/// read at once, and the extra ones close when done.
+const IDLE_READERS: usize = 16;
+
+/// Prepared statements each connection keeps.
+const STATEMENT_CACHE: usize = 256;
 
 /// The store on SQLite.
 pub type SqliteStore = SqlStore<SqliteEngine>;
 
-/// Opens (creating if needed) the database at a `sqlite:` URL and migrates it.
+/// Opens (creating if needed) the database at a `sqlite:` URL
+/// (`sqlite:PATH` or `sqlite://PATH`) and migrates it.
 pub async fn open(url: &str) -> Result<SqliteStore, StoreError> {
-    let options = SqliteConnectOptions::from_str(url)
-        .map_err(|e| StoreError::Unavailable(format!("bad SQLite URL: {e}")))?;
-    open_with(options).await
+    open_file(&path_of(url)?).await
+}
+
+fn path_of(url: &str) -> Result<PathBuf, StoreError> {
+    let bad = |why: &str| StoreError::Unavailable(format!("bad SQLite URL {url:?}: {why}"));
+    let rest = url
+        .strip_prefix("sqlite:")
+        .ok_or_else(|| bad("it must start with sqlite:"))?;
+    let path = rest.strip_prefix("//").unwrap_or(rest);
+    if path.is_empty() {
+        return Err(bad("it names no file"));
+    }
+    if path.contains('?') {
+        return Err(bad(
+            "options after ? are not supported; the store sets its own",
+        ));
+    }
+    if path == ":memory:" {
+        return Err(bad(
+            "an in-memory database cannot be shared by the store's connections",
+        ));
+    }
+    Ok(PathBuf::from(path))
 }
 
 /// Opens (creating if needed) the database file at `path` and migrates it.
 pub async fn open_file(path: &Path) -> Result<SqliteStore, StoreError> {
-    open_with(SqliteConnectOptions::new().filename(path)).await
+    let path = path.to_owned();
+    tokio::task::spawn_blocking(move || open_blocking(path))
+        .await
+        .map_err(|e| StoreError::Internal(format!("opening the database failed: {e}")))?
 }
 
-async fn open_with(options: SqliteConnectOptions) -> Result<SqliteStore, StoreError> {
-    let options = options
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Full)
-        .foreign_keys(true)
-        .busy_timeout(Duration::from_secs(10));
-    let writer = SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect_with(options.clone())
-        .await
+fn open_blocking(path: PathBuf) -> Result<SqliteStore, StoreError> {
+    let unavailable = |e: rusqlite::Error| {
+        StoreError::Unavailable(format!("cannot open {}: {e}", path.display()))
+    };
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let mut conn = Connection::open_with_flags(&path, flags).map_err(unavailable)?;
+    configure(&conn).map_err(unavailable)?;
+    let mode: String = conn
+        .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
         .map_err(unavailable)?;
-    MIGRATOR
-        .run(&writer)
-        .await
-        .map_err(|e| StoreError::Internal(format!("migration failed: {e}")))?;
-    let reader = SqlitePoolOptions::new()
-        .max_connections(READERS)
-        .connect_with(options.read_only(true))
-        .await
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Unavailable(format!(
+            "{} cannot use write-ahead logging (journal mode {mode})",
+            path.display()
+        )));
+    }
+    conn.pragma_update(None, "synchronous", "FULL")
         .map_err(unavailable)?;
-    Ok(SqlStore::new(SqliteEngine { writer, reader }))
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(unavailable)?;
+    migrate::run(&mut conn)?;
+    let reader = open_reader(&path)?;
+    Ok(SqlStore::new(SqliteEngine {
+        writer: Writer::new(conn),
+        readers: Arc::new(Readers {
+            path,
+            idle: Mutex::new(vec![reader]),
+        }),
+    }))
 }
 
-/// SQLite through sqlx: a single writer and a pool of readers.
-#[derive(Debug, Clone)]
-pub struct SqliteEngine {
-    writer: SqlitePool,
-    reader: SqlitePool,
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(())
 }
 
-fn unavailable(e: sqlx::Error) -> StoreError {
-    StoreError::Unavailable(e.to_string())
+fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(classify)?;
+    configure(&conn).map_err(classify)?;
+    Ok(conn)
 }
 
-/// Maps a driver error: uniqueness violations are conflicts, pool and IO trouble
-/// means unavailable, the rest is internal.
-fn classify(e: sqlx::Error) -> StoreError {
-    match &e {
-        sqlx::Error::Database(db) if db.is_unique_violation() => {
-            StoreError::Conflict(db.message().to_owned())
+/// Read-only connections, idle between reads.
+struct Readers {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl Readers {
+    fn with<T>(
+        &self,
+        read: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let conn = match idle {
+            Some(conn) => conn,
+            None => open_reader(&self.path)?,
+        };
+        let result = read(&conn);
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < IDLE_READERS {
+            idle.push(conn);
         }
-        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => unavailable(e),
-        _ => StoreError::Internal(e.to_string()),
+        result
     }
 }
 
-fn query(sql: &str, args: Vec<Value>) -> Query<'_, Sqlite, SqliteArguments> {
-    args.into_iter()
-        .fold(sqlx::query(sqlx::AssertSqlSafe(sql)), |q, v| match v {
-            Value::Int(i) => q.bind(i),
-            Value::Text(t) => q.bind(t),
-            Value::Bool(b) => q.bind(b),
-            Value::Bytes(v) => q.bind(v),
-        })
+/// SQLite: reads on the caller's thread, writes through one grouped writer.
+#[derive(Clone)]
+pub struct SqliteEngine {
+    writer: Arc<Writer>,
+    readers: Arc<Readers>,
 }
 
-/// Rows as plain values, by each value's storage class.
-fn rows(raw: Vec<SqliteRow>) -> Result<Vec<Row>, StoreError> {
-    let names = |row: &SqliteRow| row.columns().iter().map(|c| c.name().into()).collect();
-    rows_from(&raw, names, value)
-}
-
-fn value(row: &SqliteRow, i: usize) -> Result<Value, StoreError> {
-    let raw = row.try_get_raw(i).map_err(classify)?;
-    if raw.is_null() {
-        return Ok(Value::Int(None));
+impl std::fmt::Debug for SqliteEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteEngine")
+            .field("path", &self.readers.path)
+            .finish_non_exhaustive()
     }
-    let class = raw.type_info().name().to_owned();
-    match class.as_str() {
-        "INTEGER" => row.try_get_unchecked(i).map(Value::Int),
-        "TEXT" => row.try_get_unchecked(i).map(Value::Text),
-        "BLOB" => row.try_get_unchecked(i).map(Value::Bytes),
-        _ => return Err(StoreError::Internal(format!("unexpected {class} value"))),
-    }
-    .map_err(classify)
 }
 
-/// A write transaction on the single writer connection.
-pub struct SqliteTx(Transaction<'static, Sqlite>);
+/// A write transaction: a member of the writer's current group.
+pub struct SqliteTx(Member);
 
 #[async_trait]
 impl Tx for SqliteTx {
     async fn fetch(&mut self, sql: &str, args: Vec<Value>) -> Result<Vec<Row>, StoreError> {
-        rows(
-            query(sql, args)
-                .fetch_all(&mut *self.0)
-                .await
-                .map_err(classify)?,
-        )
+        fetch(self.0.conn()?, sql, &args)
     }
 
     async fn execute(&mut self, sql: &str, args: Vec<Value>) -> Result<u64, StoreError> {
-        let done = query(sql, args).execute(&mut *self.0).await;
-        Ok(done.map_err(classify)?.rows_affected())
+        execute(self.0.conn()?, sql, &args)
     }
 
     async fn commit(self) -> Result<(), StoreError> {
-        self.0.commit().await.map_err(classify)
+        self.0.commit().await
     }
 }
 
@@ -151,43 +191,55 @@ impl Tx for SqliteTx {
 impl Engine for SqliteEngine {
     type Tx = SqliteTx;
 
-    const DIALECT: Dialect = Dialect {
-        for_update: "",
-        for_share: "",
-        skip_locked: "",
-        notify_event: None,
-    };
+    const DIALECT: Dialect = Dialect::ONE_WRITER;
 
     async fn read(&self, sql: &str, args: Vec<Value>) -> Result<Vec<Row>, StoreError> {
-        rows(
-            query(sql, args)
-                .fetch_all(&self.reader)
-                .await
-                .map_err(classify)?,
-        )
+        self.readers.with(|conn| fetch(conn, sql, &args))
     }
 
     async fn write(&self, sql: &str, args: Vec<Value>) -> Result<Vec<Row>, StoreError> {
-        rows(
-            query(sql, args)
-                .fetch_all(&self.writer)
-                .await
-                .map_err(classify)?,
-        )
+        let mut tx = self.begin().await?;
+        let rows = tx.fetch(sql, args).await?;
+        tx.commit().await?;
+        Ok(rows)
     }
 
     async fn write_count(&self, sql: &str, args: Vec<Value>) -> Result<u64, StoreError> {
-        let done = query(sql, args).execute(&self.writer).await;
-        Ok(done.map_err(classify)?.rows_affected())
+        let mut tx = self.begin().await?;
+        let changed = tx.execute(sql, args).await?;
+        tx.commit().await?;
+        Ok(changed)
     }
 
     async fn begin(&self) -> Result<SqliteTx, StoreError> {
-        let tx = self.writer.begin_with("BEGIN IMMEDIATE").await;
-        Ok(SqliteTx(tx.map_err(classify)?))
+        self.writer.begin().await.map(SqliteTx)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        let done = sqlx::query("SELECT 1").execute(&self.reader).await;
-        done.map(|_| ()).map_err(unavailable)
+        self.readers
+            .with(|conn| fetch(conn, "SELECT 1", &[]).map(|_| ()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_name_a_file() {
+        assert_eq!(path_of("sqlite:/tmp/a.db").unwrap(), Path::new("/tmp/a.db"));
+        assert_eq!(
+            path_of("sqlite:///tmp/a.db").unwrap(),
+            Path::new("/tmp/a.db")
+        );
+        assert_eq!(path_of("sqlite:data/a.db").unwrap(), Path::new("data/a.db"));
+        for bad in [
+            "sqlite:",
+            "postgres://x",
+            "sqlite::memory:",
+            "sqlite:a.db?mode=ro",
+        ] {
+            assert!(path_of(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -1,19 +1,17 @@
 //! list-users: the full streamed list and a 100-item page from the middle, at each
 //! list size (100,000 then 1,000,000 users at full size).
 //!
-//! Floors: for the full list, reading the same rows with the same driver (sqlx,
-//! the same keyset query, 500 rows a page, every column decoded) in the bench:
+//! Floors: for the full list, reading the same rows with the same library
+//! (rusqlite, the same keyset query, 500 rows a page, every column decoded) in the bench:
 //! the database work that no server can skip. For the page, the floor server
 //! answering the same bytes, as in get-user. RSS growth is the server's peak RSS
 //! during the list (reset through `/proc/<pid>/clear_refs`) minus its RSS before.
 
 use std::path::Path;
-use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
-use sqlx::{Row as _, SqlitePool};
+use rusqlite::{Connection, OpenFlags};
 
 use super::get_user::rows as http_rows;
 use super::{Ctx, Onboard, capture_get};
@@ -74,7 +72,7 @@ async fn full_list(onboard: &Onboard, size: u64) -> anyhow::Result<Vec<Row>> {
             elapsed.as_secs_f64(),
         )
         .floor(floor.as_secs_f64())
-        .note("floor: the same rows read with sqlx, same keyset query, 500 a page"),
+        .note("floor: the same rows read with rusqlite, same keyset query, 500 a page"),
         Row::new(
             NAME,
             &format!("full list MB/s, {size} users"),
@@ -145,22 +143,20 @@ fn count_users(tail: &mut Vec<u8>, chunk: &[u8]) -> u64 {
     (across + within) as u64
 }
 
-/// The floor of the full list: the same rows, same query, same driver.
+/// The floor of the full list: the same rows, same query, same library, on a
+/// blocking thread.
 async fn read_rows(path: &Path, enterprise: &str, expected: u64) -> anyhow::Result<Duration> {
-    let options = SqliteConnectOptions::from_str(&format!("sqlite:{}", path.display()))?
-        .journal_mode(SqliteJournalMode::Wal)
-        .read_only(true);
-    let pool = SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect_with(options)
-        .await?;
-    let mut conn = pool.acquire().await?;
-    let enterprise = crate::dataset::enterprise_id(&mut conn, enterprise).await?;
-    drop(conn);
-    let started = Instant::now();
-    let read = read_all(&pool, enterprise).await?;
-    let elapsed = started.elapsed();
-    pool.close().await;
+    let (path, enterprise) = (path.to_owned(), enterprise.to_owned());
+    let (read, elapsed) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(&path, flags)?;
+        let enterprise = crate::dataset::enterprise_id(&conn, &enterprise)?;
+        let started = Instant::now();
+        let read = read_all(&conn, enterprise)?;
+        Ok((read, started.elapsed()))
+    })
+    .await
+    .context("the floor's reader stopped")??;
     anyhow::ensure!(
         read == expected,
         "the floor read {read} users, not {expected}"
@@ -168,32 +164,33 @@ async fn read_rows(path: &Path, enterprise: &str, expected: u64) -> anyhow::Resu
     Ok(elapsed)
 }
 
-async fn read_all(pool: &SqlitePool, enterprise: i64) -> anyhow::Result<u64> {
+fn read_all(conn: &Connection, enterprise: i64) -> anyhow::Result<u64> {
     const SQL: &str = "SELECT position, id, account_type, account_role, user_id, \
         advisor_user_id, email, first_name, last_name, phone_number, status, \
         email_required, sms_required FROM users \
-        WHERE enterprise_id = ? AND active = 1 AND position > ? ORDER BY position LIMIT ?";
+        WHERE enterprise_id = ?1 AND active = 1 AND position > ?2 ORDER BY position LIMIT ?3";
+    let mut statement = conn.prepare(SQL)?;
     let (mut after, mut read) = (0_i64, 0_u64);
     loop {
-        let rows = sqlx::query(SQL)
-            .bind(enterprise)
-            .bind(after)
-            .bind(PAGE + 1)
-            .fetch_all(pool)
-            .await?;
-        for row in rows.iter().take(PAGE as usize) {
-            after = row.try_get("position")?;
+        let mut rows = statement.query((enterprise, after, PAGE + 1))?;
+        let mut seen = 0;
+        while let Some(row) = rows.next()? {
+            seen += 1;
+            if seen > PAGE {
+                break;
+            }
+            after = row.get("position")?;
             for column in ["id", "account_type", "account_role", "user_id", "email"] {
-                let _: String = row.try_get(column)?;
+                let _: String = row.get(column)?;
             }
             for column in ["first_name", "last_name", "phone_number", "status"] {
-                let _: String = row.try_get(column)?;
+                let _: String = row.get(column)?;
             }
-            let _: Option<String> = row.try_get("advisor_user_id")?;
-            let _: (bool, bool) = (row.try_get("email_required")?, row.try_get("sms_required")?);
+            let _: Option<String> = row.get("advisor_user_id")?;
+            let _: (bool, bool) = (row.get("email_required")?, row.get("sms_required")?);
             read += 1;
         }
-        if rows.len() <= PAGE as usize {
+        if seen <= PAGE {
             return Ok(read);
         }
     }

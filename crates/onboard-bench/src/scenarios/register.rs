@@ -3,23 +3,22 @@
 //!
 //! Floor: the rows one registration leaves (its `users` row, its `events` row
 //! and the `last_event_id` bump, the first email code in `verification_codes`,
-//! its `outbox` message), written straight into SQLite by the same driver, one
-//! transaction per registration, through one sqlx writer connection with the
-//! server's settings (WAL, `synchronous=FULL`, `BEGIN IMMEDIATE`).
+//! its `outbox` message), written straight into SQLite by the same library, one
+//! transaction per registration, through one writer connection with the
+//! server's settings (WAL, `synchronous=FULL`, `BEGIN IMMEDIATE`), each
+//! transaction on a blocking thread.
 
 use std::path::Path;
-use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use onboard_core::store::micros;
 use onboard_core::verification::{CODE_TTL, Channel, Code};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{SqliteConnection, SqlitePool};
+use rusqlite::{Connection, TransactionBehavior, params};
 use time::OffsetDateTime;
 
 use super::{Ctx, Onboard};
-use crate::dataset::{BodyTemplate, RowTemplate, bind_user, user_id};
+use crate::dataset::{BodyTemplate, RowTemplate, insert_user, user_id};
 use crate::driver::{self, Load, Outcome};
 use crate::report::{Better, Row};
 
@@ -41,7 +40,6 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Vec<Row>> {
     floor_load(&floor_db, "warm_", plan.warmup_load()).await;
     let mut floor = floor_load(&floor_db, "reg_", plan.register_load()).await;
     floor.check("register, floor")?;
-    floor_db.pool.close().await;
     Ok(vec![
         Row::new(
             NAME,
@@ -118,7 +116,7 @@ pub async fn register_load(http: &Arc<Http>, prefix: &'static str, load: Load) -
 }
 
 struct FloorDb {
-    pool: SqlitePool,
+    conn: Mutex<Connection>,
     enterprise: i64,
     rows: RowTemplate,
 }
@@ -128,24 +126,19 @@ impl FloorDb {
     /// writer settings: one connection, WAL, `synchronous=FULL`.
     async fn open(path: &Path) -> anyhow::Result<FloorDb> {
         drop(onboard_store_sqlite::open_file(path).await?);
-        let options = SqliteConnectOptions::from_str(&format!("sqlite:{}", path.display()))?
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options)
-            .await?;
-        let enterprise = sqlx::query_scalar(
-            "INSERT INTO enterprises (name, api_key_hash, created_at) VALUES ('floor', ?, 0) \
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        let enterprise = conn.query_row(
+            "INSERT INTO enterprises (name, api_key_hash, created_at) VALUES ('floor', ?1, 0) \
              RETURNING id",
-        )
-        .bind("0".repeat(64))
-        .fetch_one(&pool)
-        .await?;
+            ["0".repeat(64)],
+            |row| row.get(0),
+        )?;
         Ok(FloorDb {
-            pool,
+            conn: Mutex::new(conn),
             enterprise,
             rows: RowTemplate::new()?,
         })
@@ -153,68 +146,45 @@ impl FloorDb {
 
     /// One registration's rows in one transaction, as `insert_user`, `decide`
     /// and `append_outbox` leave them between them.
-    async fn insert(&self, uid: &str) -> anyhow::Result<()> {
+    fn insert(&self, uid: &str) -> anyhow::Result<()> {
         let now = OffsetDateTime::now_utc();
         let user = self.rows.user(uid);
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let position = bind_user(self.enterprise, &user, now)
-            .execute(&mut *tx)
-            .await?
-            .last_insert_rowid();
-        self.append_event(&mut tx, uid, now).await?;
         let code = Code::hash(user.id.parse()?, Channel::Email, "123456");
-        sqlx::query(
-            "INSERT OR REPLACE INTO verification_codes (user_position, channel, code_hash, \
-             sent_at, expires_at, failed_attempts) VALUES (?, 'email', ?, ?, ?, 0)",
-        )
-        .bind(position)
-        .bind(code)
-        .bind(micros(now))
-        .bind(micros(now + CODE_TTL))
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO outbox (enterprise_id, user_id, channel, recipient, code, sent_at) \
-             VALUES (?, ?, 'email', ?, '123456', ?)",
-        )
-        .bind(self.enterprise)
-        .bind(uid)
-        .bind(&user.email)
-        .bind(micros(now))
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// The `last_event_id` bump and the `events` row, as `events::append` writes them.
-    async fn append_event(
-        &self,
-        tx: &mut SqliteConnection,
-        uid: &str,
-        now: OffsetDateTime,
-    ) -> anyhow::Result<()> {
         let event = self.rows.event(uid, now)?;
-        let event_id: i64 = sqlx::query_scalar(
-            "UPDATE enterprises SET last_event_id = last_event_id + 1 WHERE id = ? \
+        let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let position = insert_user(&tx, self.enterprise, &user, now)?;
+        // The `last_event_id` bump and the `events` row, as `events::append` writes them.
+        let event_id: i64 = tx
+            .prepare_cached(
+                "UPDATE enterprises SET last_event_id = last_event_id + 1 WHERE id = ?1 \
              RETURNING last_event_id",
-        )
-        .bind(self.enterprise)
-        .fetch_one(&mut *tx)
-        .await?;
-        sqlx::query(
+            )?
+            .query_row([self.enterprise], |row| row.get(0))?;
+        tx.prepare_cached(
             "INSERT INTO events (enterprise_id, event_id, user_id, kind, cause, snapshot, \
-             created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(self.enterprise)
-        .bind(event_id)
-        .bind(uid)
-        .bind(&event.kind)
-        .bind(&event.cause)
-        .bind(&event.snapshot)
-        .bind(event.created_at)
-        .execute(&mut *tx)
-        .await?;
+             created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?
+        .execute(params![
+            self.enterprise,
+            event_id,
+            uid,
+            event.kind,
+            event.cause,
+            event.snapshot,
+            event.created_at
+        ])?;
+        tx.prepare_cached(
+            "INSERT OR REPLACE INTO verification_codes (user_position, channel, code_hash, \
+             sent_at, expires_at, failed_attempts) VALUES (?1, 'email', ?2, ?3, ?4, 0)",
+        )?
+        .execute(params![position, code, micros(now), micros(now + CODE_TTL)])?;
+        tx.prepare_cached(
+            "INSERT INTO outbox (enterprise_id, user_id, channel, recipient, code, sent_at) \
+             VALUES (?1, ?2, 'email', ?3, '123456', ?4)",
+        )?
+        .execute(params![self.enterprise, uid, user.email, micros(now)])?;
+        tx.commit()?;
         Ok(())
     }
 }
@@ -224,9 +194,10 @@ async fn floor_load(db: &Arc<FloorDb>, prefix: &'static str, load: Load) -> Outc
     driver::drive(load, move |i| {
         let db = db.clone();
         async move {
-            db.insert(&user_id(prefix, i))
+            let uid = user_id(prefix, i);
+            tokio::task::spawn_blocking(move || db.insert(&uid).map_err(|e| e.to_string()))
                 .await
-                .map_err(|e| e.to_string())
+                .map_err(|e| e.to_string())?
         }
     })
     .await

@@ -125,8 +125,15 @@ pub struct Review {
     pub unsupported: Jurisdictions,
 }
 
+/// Onboard's use cases. Cloning it is one reference count: every request's handler
+/// holds a copy.
 #[derive(Clone)]
-pub struct Onboarding {
+pub struct Onboarding(Arc<Parts>);
+
+/// What the use cases run on; read through [`Onboarding`] (it dereferences here),
+/// set through its `with_*` builders before the service is shared.
+#[derive(Clone)]
+pub struct Parts {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     random: Arc<dyn Random>,
@@ -153,10 +160,18 @@ pub struct Onboarding {
     edd: Arc<crate::edd::Questionnaires>,
 }
 
+impl std::ops::Deref for Onboarding {
+    type Target = Parts;
+
+    fn deref(&self) -> &Parts {
+        &self.0
+    }
+}
+
 impl Onboarding {
     /// Auto review, the OS CSPRNG, and both channels to the outbox.
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
-        Onboarding {
+        Onboarding(Arc::new(Parts {
             delivery: Delivery::outbox(store.clone()),
             store,
             clock,
@@ -174,36 +189,41 @@ impl Onboarding {
             deliveries: Arc::default(),
             key_watch: Arc::default(),
             edd: Arc::default(),
-        }
+        }))
+    }
+
+    /// The parts, to change while building (copied if already shared).
+    fn parts(&mut self) -> &mut Parts {
+        Arc::make_mut(&mut self.0)
     }
 
     pub fn with_edd(mut self, questionnaires: crate::edd::Questionnaires) -> Self {
-        self.edd = Arc::new(questionnaires);
+        self.parts().edd = Arc::new(questionnaires);
         self
     }
 
     pub fn with_random(mut self, random: Arc<dyn Random>) -> Self {
-        self.random = random;
+        self.parts().random = random;
         self
     }
 
     pub fn with_review(mut self, review: Review) -> Self {
-        self.review = review;
+        self.parts().review = review;
         self
     }
 
     pub fn with_rules(mut self, rules: crate::registration::Rules) -> Self {
-        self.rules = rules;
+        self.parts().rules = rules;
         self
     }
 
     pub fn with_quotas(mut self, quotas: Quotas) -> Self {
-        self.quotas = quotas;
+        self.parts().quotas = quotas;
         self
     }
 
     pub fn with_delivery(mut self, delivery: Delivery) -> Self {
-        self.delivery = delivery;
+        self.parts().delivery = delivery;
         self
     }
 

@@ -202,7 +202,7 @@ impl Onboarding {
         sender: Arc<dyn WebhookSender>,
         settings: WebhookSettings,
     ) -> Self {
-        self.webhooks = Some((sender, settings));
+        self.parts().webhooks = Some((sender, settings));
         self
     }
 

@@ -1,0 +1,107 @@
+//! Between the store's plain values and SQLite's: parameters in, rows out, and
+//! driver errors translated into [`StoreError`].
+
+use std::sync::Arc;
+
+use onboard_core::store::StoreError;
+use onboard_store_sql::{Row, Value};
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{Connection, ErrorCode, ToSql, ffi, params_from_iter};
+
+/// A parameter as SQLite binds it (booleans are the integers 0 and 1).
+struct Param<'a>(&'a Value);
+
+impl ToSql for Param<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(match self.0 {
+            Value::Int(Some(i)) => ValueRef::Integer(*i),
+            Value::Bool(b) => ValueRef::Integer(i64::from(*b)),
+            Value::Text(Some(s)) => ValueRef::Text(s.as_bytes()),
+            Value::Bytes(Some(b)) => ValueRef::Blob(b),
+            Value::Int(None) | Value::Text(None) | Value::Bytes(None) => ValueRef::Null,
+        }))
+    }
+}
+
+/// Runs `sql` on `conn` (through its statement cache) and returns every row.
+pub(crate) fn fetch(conn: &Connection, sql: &str, args: &[Value]) -> Result<Vec<Row>, StoreError> {
+    let mut statement = conn.prepare_cached(sql).map_err(classify)?;
+    let names: Arc<[String]> = statement
+        .column_names()
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    let mut raw = statement
+        .query(params_from_iter(args.iter().map(Param)))
+        .map_err(classify)?;
+    let mut rows = Vec::new();
+    while let Some(row) = raw.next().map_err(classify)? {
+        let values = (0..names.len())
+            .map(|i| value(row.get_ref(i).map_err(classify)?))
+            .collect::<Result<_, _>>()?;
+        rows.push(Row::new(names.clone(), values));
+    }
+    Ok(rows)
+}
+
+/// Runs `sql` on `conn` and returns how many rows it changed (rows it returns,
+/// if any, are read and dropped).
+pub(crate) fn execute(conn: &Connection, sql: &str, args: &[Value]) -> Result<u64, StoreError> {
+    let mut statement = conn.prepare_cached(sql).map_err(classify)?;
+    let mut raw = statement
+        .query(params_from_iter(args.iter().map(Param)))
+        .map_err(classify)?;
+    while raw.next().map_err(classify)?.is_some() {}
+    drop(raw);
+    Ok(conn.changes())
+}
+
+/// A column value by its storage class. The schema stores no floating-point
+/// values, so a REAL is corrupt data.
+fn value(raw: ValueRef<'_>) -> Result<Value, StoreError> {
+    match raw {
+        ValueRef::Null => Ok(Value::Int(None)),
+        ValueRef::Integer(i) => Ok(Value::Int(Some(i))),
+        ValueRef::Text(t) => String::from_utf8(t.to_vec())
+            .map(|s| Value::Text(Some(s)))
+            .map_err(|_| StoreError::Internal("a TEXT value is not UTF-8".into())),
+        ValueRef::Blob(b) => Ok(Value::Bytes(Some(b.to_vec()))),
+        ValueRef::Real(_) => Err(StoreError::Internal("unexpected REAL value".into())),
+    }
+}
+
+/// Maps a driver error: uniqueness violations are conflicts; a busy, locked,
+/// full or unreadable database is unavailable; the rest is internal.
+pub(crate) fn classify(e: rusqlite::Error) -> StoreError {
+    let rusqlite::Error::SqliteFailure(failure, message) = &e else {
+        return StoreError::Internal(e.to_string());
+    };
+    let text = || message.clone().unwrap_or_else(|| e.to_string());
+    match failure.code {
+        ErrorCode::ConstraintViolation
+            if matches!(
+                failure.extended_code,
+                ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+            ) =>
+        {
+            StoreError::Conflict(text())
+        }
+        ErrorCode::DatabaseBusy
+        | ErrorCode::DatabaseLocked
+        | ErrorCode::CannotOpen
+        | ErrorCode::SystemIoFailure
+        | ErrorCode::DiskFull
+        | ErrorCode::OutOfMemory => StoreError::Unavailable(text()),
+        _ => StoreError::Internal(text()),
+    }
+}
+
+/// The same error again, for each member of a group that shares one outcome.
+pub(crate) fn copy(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::Conflict(m) => StoreError::Conflict(m.clone()),
+        StoreError::AdvisorUnavailable => StoreError::AdvisorUnavailable,
+        StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
+        StoreError::Internal(m) => StoreError::Internal(m.clone()),
+    }
+}

@@ -1,0 +1,168 @@
+//! The schema's migrations, applied in order at open. Each runs in its own
+//! `BEGIN IMMEDIATE` transaction with the record of it, so two processes opening
+//! one file apply each migration once, and a crash leaves it applied or not.
+//!
+//! The record is the `_sqlx_migrations` table that earlier releases (which
+//! migrated through sqlx) wrote, in the same format (version, description,
+//! SHA-384 checksum of the file), so their databases open unchanged; a migration
+//! whose file changed after it ran is refused rather than silently skipped.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use onboard_core::store::StoreError;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use sha2::{Digest, Sha384};
+
+use crate::convert::classify;
+
+/// One migration: its version, its description (the file name's words) and SQL.
+struct Migration {
+    version: i64,
+    description: &'static str,
+    sql: &'static str,
+}
+
+macro_rules! migrations {
+    ($(($version:literal, $description:literal, $file:literal)),* $(,)?) => {
+        &[$(Migration {
+            version: $version,
+            description: $description,
+            sql: include_str!(concat!("../migrations/", $file)),
+        }),*]
+    };
+}
+
+/// Every migration, oldest first. A new file in `migrations/` goes here too (a
+/// test checks the two agree).
+const MIGRATIONS: &[Migration] = migrations![
+    (1, "foundation", "0001_foundation.sql"),
+    (2, "lifecycle and events", "0002_lifecycle_and_events.sql"),
+    (3, "server secrets", "0003_server_secrets.sql"),
+    (4, "keys operators", "0004_keys_operators.sql"),
+    (5, "edd documents", "0005_edd_documents.sql"),
+    (
+        6,
+        "code quota idempotency",
+        "0006_code_quota_idempotency.sql"
+    ),
+    (7, "webhooks", "0007_webhooks.sql"),
+];
+
+const RECORD: &str = "CREATE TABLE IF NOT EXISTS _sqlx_migrations (
+    version BIGINT PRIMARY KEY,
+    description TEXT NOT NULL,
+    installed_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    success BOOLEAN NOT NULL,
+    checksum BLOB NOT NULL,
+    execution_time BIGINT NOT NULL
+)";
+
+fn failed(message: String) -> StoreError {
+    StoreError::Internal(format!("migration failed: {message}"))
+}
+
+/// Brings the database at `conn` up to the newest schema.
+pub(crate) fn run(conn: &mut Connection) -> Result<(), StoreError> {
+    conn.execute_batch(RECORD).map_err(classify)?;
+    let applied = applied(conn)?;
+    if let Some((version, _)) = applied.iter().find(|(_, (_, success))| !success) {
+        return Err(failed(format!(
+            "migration {version} stopped partway in an earlier run; the database needs repair"
+        )));
+    }
+    let newest = MIGRATIONS.last().map_or(0, |m| m.version);
+    if let Some(version) = applied.keys().find(|v| **v > newest) {
+        return Err(failed(format!(
+            "the database holds migration {version}, newer than this release knows"
+        )));
+    }
+    for migration in MIGRATIONS {
+        let checksum = Sha384::digest(migration.sql).to_vec();
+        match applied.get(&migration.version) {
+            Some((recorded, _)) if *recorded == checksum => {}
+            Some(_) => {
+                return Err(failed(format!(
+                    "migration {} ({}) was changed after it ran",
+                    migration.version, migration.description
+                )));
+            }
+            None => apply(conn, migration, &checksum)?,
+        }
+    }
+    Ok(())
+}
+
+/// Recorded migrations: version → (checksum, success).
+fn applied(conn: &Connection) -> Result<BTreeMap<i64, (Vec<u8>, bool)>, StoreError> {
+    let mut statement = conn
+        .prepare("SELECT version, checksum, success FROM _sqlx_migrations")
+        .map_err(classify)?;
+    let rows = statement
+        .query_map([], |row| Ok((row.get(0)?, (row.get(1)?, row.get(2)?))))
+        .map_err(classify)?;
+    rows.collect::<Result<_, _>>().map_err(classify)
+}
+
+fn apply(conn: &mut Connection, migration: &Migration, checksum: &[u8]) -> Result<(), StoreError> {
+    let started = Instant::now();
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(classify)?;
+    // Another process may have applied it since the list was read.
+    let done = tx
+        .query_row(
+            "SELECT 1 FROM _sqlx_migrations WHERE version = ?1",
+            [migration.version],
+            |_| Ok(()),
+        )
+        .optional()
+        .map_err(classify)?;
+    if done.is_some() {
+        return Ok(());
+    }
+    tx.execute_batch(migration.sql).map_err(|e| {
+        failed(format!(
+            "migration {} ({}): {e}",
+            migration.version, migration.description
+        ))
+    })?;
+    tx.execute(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (?1, ?2, TRUE, ?3, -1)",
+        params![migration.version, migration.description, checksum],
+    )
+    .map_err(classify)?;
+    tx.commit().map_err(classify)?;
+    let nanos = i64::try_from(started.elapsed().as_nanos()).unwrap_or(i64::MAX);
+    conn.execute(
+        "UPDATE _sqlx_migrations SET execution_time = ?1 WHERE version = ?2",
+        params![nanos, migration.version],
+    )
+    .map_err(classify)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every file in `migrations/` is listed, in order, with the description
+    /// its file name gives (the words between the number and `.sql`).
+    #[test]
+    fn the_list_matches_the_migrations_folder() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        files.sort();
+        assert_eq!(files.len(), MIGRATIONS.len(), "{files:?}");
+        for (file, migration) in files.iter().zip(MIGRATIONS) {
+            let (number, rest) = file.split_once('_').unwrap();
+            assert_eq!(number.parse::<i64>().unwrap(), migration.version, "{file}");
+            let words = rest.trim_end_matches(".sql").replace('_', " ");
+            assert_eq!(words, migration.description, "{file}");
+        }
+    }
+}

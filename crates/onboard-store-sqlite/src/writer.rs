@@ -1,0 +1,391 @@
+//! The single writer connection, and group commit on it.
+//!
+//! SQLite admits one writer at a time, so write transactions take turns on one
+//! connection behind an async mutex, running their statements on the caller's
+//! own thread. What costs time is the commit's `fsync`; so the transactions that
+//! queue while one runs share a database transaction: each is a savepoint inside
+//! it, released when it commits, and the database transaction commits (one
+//! `fsync`, on a blocking thread) when no further writer is waiting or the group
+//! is full. Every member learns its outcome only from that commit: a write is
+//! acknowledged after it is durable, exactly as with one commit each, and if
+//! the commit fails every member gets the error.
+//!
+//! Who commits: whoever lets go of the connection when no writer is waiting
+//! (a member that committed or rolled back, or a waiter that gave up). The
+//! waiting count is read again after letting go, so a waiter that gives up
+//! between the check and the release cannot leave a group uncommitted.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use onboard_core::store::StoreError;
+use rusqlite::Connection;
+use tokio::sync::{Mutex, OwnedMutexGuard, oneshot};
+
+use crate::convert::{classify, copy};
+
+/// At most this many write transactions share one commit, so a steady stream of
+/// writers cannot postpone everyone's acknowledgement indefinitely.
+const MAX_GROUP: usize = 64;
+
+/// What a member of a group waits for: the outcome of the commit that holds it.
+type Outcome = oneshot::Sender<Result<(), StoreError>>;
+
+pub(crate) struct WriterState {
+    /// `None` only if a commit's blocking thread died holding it.
+    conn: Option<Connection>,
+    /// A database transaction is open, holding the members released so far.
+    open: bool,
+    group: Vec<Outcome>,
+    /// Database transactions committed (or attempted), for tests to count groups.
+    #[cfg(test)]
+    commits: u64,
+}
+
+pub(crate) struct Writer {
+    state: Arc<Mutex<WriterState>>,
+    /// Writers waiting for the connection.
+    waiting: AtomicUsize,
+}
+
+impl Writer {
+    pub(crate) fn new(conn: Connection) -> Arc<Writer> {
+        Arc::new(Writer {
+            state: Arc::new(Mutex::new(WriterState {
+                conn: Some(conn),
+                open: false,
+                group: Vec::new(),
+                #[cfg(test)]
+                commits: 0,
+            })),
+            waiting: AtomicUsize::new(0),
+        })
+    }
+
+    /// Waits for the connection and opens a savepoint on it (and the database
+    /// transaction, if none is open).
+    pub(crate) async fn begin(self: &Arc<Self>) -> Result<Member, StoreError> {
+        let ticket = Ticket::take(self);
+        let mut guard = Arc::clone(&self.state).lock_owned().await;
+        ticket.arrived();
+        match start(&mut guard) {
+            Ok(()) => Ok(Member {
+                writer: Arc::clone(self),
+                guard: Some(guard),
+            }),
+            Err(e) => {
+                self.settle(guard);
+                Err(e)
+            }
+        }
+    }
+
+    /// Lets go of the connection, committing the open group if no writer waits
+    /// for it (or the group is full).
+    fn settle(self: &Arc<Self>, guard: OwnedMutexGuard<WriterState>) {
+        if guard.open && (self.waiting() == 0 || guard.group.len() >= MAX_GROUP) {
+            return flush(guard);
+        }
+        drop(guard);
+        if self.waiting() == 0 {
+            self.flush_if_idle();
+        }
+    }
+
+    /// Commits the open group if nobody holds the connection.
+    fn flush_if_idle(&self) {
+        if let Ok(guard) = Arc::clone(&self.state).try_lock_owned()
+            && guard.open
+        {
+            flush(guard);
+        }
+    }
+
+    fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::SeqCst)
+    }
+}
+
+/// Opens the database transaction if needed, then this member's savepoint.
+fn start(state: &mut WriterState) -> Result<(), StoreError> {
+    let conn = state
+        .conn
+        .as_mut()
+        .ok_or_else(|| StoreError::Unavailable("the writer connection was lost".into()))?;
+    if state.open && conn.is_autocommit() {
+        // SQLite rolled the whole transaction back on an error (a full disk, say):
+        // the group's writes are gone, and its members must hear so.
+        state.open = false;
+        answer(std::mem::take(&mut state.group), &Err(lost()));
+    }
+    if !state.open {
+        conn.execute_batch("BEGIN IMMEDIATE").map_err(classify)?;
+        state.open = true;
+    }
+    conn.execute_batch("SAVEPOINT member").map_err(classify)
+}
+
+fn lost() -> StoreError {
+    StoreError::Unavailable("the database rolled the transaction back".into())
+}
+
+fn answer(group: Vec<Outcome>, outcome: &Result<(), StoreError>) {
+    for member in group {
+        let _ = member.send(outcome.as_ref().map(|_| ()).map_err(copy));
+    }
+}
+
+/// Commits the open database transaction on a blocking thread, then answers
+/// every member of the group. It runs as its own task, so a caller that stops
+/// waiting cannot interrupt a commit halfway.
+fn flush(mut guard: OwnedMutexGuard<WriterState>) {
+    let group = std::mem::take(&mut guard.group);
+    guard.open = false;
+    #[cfg(test)]
+    {
+        guard.commits += 1;
+    }
+    let Some(conn) = guard.conn.take() else {
+        return answer(group, &Err(lost()));
+    };
+    let commit = move || {
+        let outcome = if conn.is_autocommit() {
+            Err(lost())
+        } else {
+            conn.execute_batch("COMMIT").map_err(classify)
+        };
+        if outcome.is_err() && !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        (conn, outcome)
+    };
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => {
+            runtime.spawn(async move {
+                let outcome = match tokio::task::spawn_blocking(commit).await {
+                    Ok((conn, outcome)) => {
+                        guard.conn = Some(conn);
+                        outcome
+                    }
+                    Err(e) => Err(StoreError::Internal(format!("the commit failed: {e}"))),
+                };
+                drop(guard);
+                answer(group, &outcome);
+            });
+        }
+        // Outside a runtime (a store dropped at exit): commit here.
+        Err(_) => {
+            let (conn, outcome) = commit();
+            guard.conn = Some(conn);
+            drop(guard);
+            answer(group, &outcome);
+        }
+    }
+}
+
+/// A writer waiting for the connection. Dropped before it arrives (its caller
+/// gave up), it stops counting as waiting, and commits a group that was left
+/// open for it.
+struct Ticket<'a> {
+    writer: &'a Arc<Writer>,
+    armed: bool,
+}
+
+impl<'a> Ticket<'a> {
+    fn take(writer: &'a Arc<Writer>) -> Ticket<'a> {
+        writer.waiting.fetch_add(1, Ordering::SeqCst);
+        Ticket {
+            writer,
+            armed: true,
+        }
+    }
+
+    fn arrived(mut self) {
+        self.armed = false;
+        self.writer.waiting.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Ticket<'_> {
+    fn drop(&mut self) {
+        if self.armed && self.writer.waiting.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.writer.flush_if_idle();
+        }
+    }
+}
+
+/// One write transaction: a savepoint in the group's database transaction.
+/// Dropped without [`Member::commit`], its writes are rolled back.
+pub(crate) struct Member {
+    writer: Arc<Writer>,
+    guard: Option<OwnedMutexGuard<WriterState>>,
+}
+
+impl Member {
+    pub(crate) fn conn(&self) -> Result<&Connection, StoreError> {
+        self.guard
+            .as_ref()
+            .and_then(|g| g.conn.as_ref())
+            .ok_or_else(|| StoreError::Unavailable("the writer connection was lost".into()))
+    }
+
+    /// Releases the savepoint into the group and waits for the group's commit.
+    pub(crate) async fn commit(mut self) -> Result<(), StoreError> {
+        let Some(mut guard) = self.guard.take() else {
+            return Err(lost());
+        };
+        let released = match guard.conn.as_ref() {
+            Some(conn) => conn.execute_batch("RELEASE member").map_err(classify),
+            None => Err(lost()),
+        };
+        if let Err(e) = released {
+            roll_back(&guard);
+            self.writer.settle(guard);
+            return Err(e);
+        }
+        let (member, outcome) = oneshot::channel();
+        guard.group.push(member);
+        self.writer.settle(guard);
+        outcome
+            .await
+            .unwrap_or_else(|_| Err(StoreError::Internal("the group commit was dropped".into())))
+    }
+}
+
+/// Undoes a member's writes, leaving the rest of the group's.
+fn roll_back(state: &WriterState) {
+    if let Some(conn) = &state.conn
+        && !conn.is_autocommit()
+    {
+        let _ = conn.execute_batch("ROLLBACK TO member; RELEASE member");
+    }
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        if let Some(guard) = self.guard.take() {
+            roll_back(&guard);
+            self.writer.settle(guard);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::convert::{execute, fetch};
+    use onboard_store_sql::Value;
+
+    fn writer(dir: &tempfile::TempDir) -> Arc<Writer> {
+        let conn = Connection::open(dir.path().join("w.db")).unwrap();
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;
+             CREATE TABLE t (k TEXT PRIMARY KEY);",
+        )
+        .unwrap();
+        Writer::new(conn)
+    }
+
+    fn keys(dir: &tempfile::TempDir) -> Vec<String> {
+        let conn = Connection::open(dir.path().join("w.db")).unwrap();
+        let rows = fetch(&conn, "SELECT k FROM t ORDER BY k", &[]).unwrap();
+        rows.iter().map(|r| r.text("k").unwrap()).collect()
+    }
+
+    async fn insert(writer: &Arc<Writer>, k: &str) -> Result<(), StoreError> {
+        let member = writer.begin().await?;
+        execute(
+            member.conn()?,
+            "INSERT INTO t (k) VALUES (?)",
+            &[Value::from(k)],
+        )?;
+        tokio::task::yield_now().await;
+        member.commit().await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_writers_share_commits_and_each_lands_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = writer(&dir);
+        let tasks: Vec<_> = (0..200)
+            .map(|i| {
+                let w = w.clone();
+                tokio::spawn(async move { insert(&w, &format!("k{i:03}")).await })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap().unwrap();
+        }
+        assert_eq!(keys(&dir).len(), 200);
+        let commits = w.state.lock().await.commits;
+        assert!(commits < 200, "200 writers took {commits} commits");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_member_that_fails_or_rolls_back_leaves_the_rest_of_its_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = writer(&dir);
+        insert(&w, "taken").await.unwrap();
+        let tasks: Vec<_> = (0..60)
+            .map(|i| {
+                let w = w.clone();
+                tokio::spawn(async move {
+                    match i % 3 {
+                        0 => insert(&w, &format!("k{i:02}")).await.map(|_| true),
+                        // A conflict: the statement fails, the member gives up.
+                        1 => insert(&w, "taken").await.map(|_| false),
+                        // Writes, then drops its transaction without committing.
+                        _ => {
+                            let member = w.begin().await?;
+                            let sql = "INSERT INTO t (k) VALUES (?)";
+                            execute(member.conn()?, sql, &[Value::from(format!("gone{i}"))])?;
+                            tokio::task::yield_now().await;
+                            drop(member);
+                            Ok(false)
+                        }
+                    }
+                })
+            })
+            .collect();
+        let mut conflicts = 0;
+        for task in tasks {
+            match task.await.unwrap() {
+                Err(StoreError::Conflict(_)) => conflicts += 1,
+                other => {
+                    other.unwrap();
+                }
+            }
+        }
+        assert_eq!(conflicts, 20);
+        let keys = keys(&dir);
+        assert_eq!(keys.len(), 21, "{keys:?}");
+        assert!(keys.iter().all(|k| k == "taken" || k.starts_with('k')));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_waiter_that_gives_up_does_not_strand_the_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = writer(&dir);
+        let first = w.begin().await.unwrap();
+        execute(first.conn().unwrap(), "INSERT INTO t (k) VALUES ('a')", &[]).unwrap();
+        // A second writer queues, then gives up before it gets the connection.
+        let waiter = {
+            let w = w.clone();
+            tokio::spawn(async move { insert(&w, "never").await })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(w.waiting(), 1);
+        waiter.abort();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(w.waiting(), 0);
+        // Had it still counted as waiting, the first would leave its group open
+        // for it and never be answered.
+        let outcome = tokio::time::timeout(Duration::from_secs(5), first.commit()).await;
+        outcome
+            .expect("the first writer was never answered")
+            .unwrap();
+        assert_eq!(keys(&dir), ["a"]);
+    }
+}
