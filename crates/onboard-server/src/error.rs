@@ -131,6 +131,8 @@ pub enum ConsoleError {
     BadForm(String),
     /// A form body over the console's small limit (413).
     TooLarge,
+    /// A console path asked with a method it does not take (405).
+    WrongMethod,
     /// What a use case answered.
     Service(ServiceError),
 }
@@ -157,6 +159,12 @@ impl ConsoleError {
             ConsoleError::TooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "The form is larger than the console accepts.".into(),
+            ),
+            ConsoleError::WrongMethod => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "This console address does not take that kind of request; \
+                 use the page's links and buttons."
+                    .into(),
             ),
             ConsoleError::Service(e) => {
                 let status = status_of(&e);

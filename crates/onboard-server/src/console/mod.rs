@@ -114,8 +114,19 @@ async fn protect(request: Request, next: Next) -> Response {
 
 /// The 404 page of an unknown `/console/…` path.
 pub fn not_found() -> Response {
-    let mut response =
-        ConsoleError::NotFound("There is no such console page.".into()).into_response();
+    refusal(ConsoleError::NotFound(
+        "There is no such console page.".into(),
+    ))
+}
+
+/// The page of a console path asked with a method it does not take (a GET of
+/// a form's action, say).
+pub fn method_not_allowed() -> Response {
+    refusal(ConsoleError::WrongMethod)
+}
+
+fn refusal(error: ConsoleError) -> Response {
+    let mut response = error.into_response();
     secure_headers(response.headers_mut());
     response
 }

@@ -123,9 +123,14 @@ async fn not_found(method: Method, uri: Uri) -> axum::response::Response {
     .into_response()
 }
 
-async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+async fn method_not_allowed(method: Method, uri: Uri) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    if uri.path().starts_with("/console/") {
+        return crate::console::method_not_allowed();
+    }
     ApiError::Edge(
         Edge::WrongMethod,
         format!("{method} is not allowed on {}", uri.path()),
     )
+    .into_response()
 }

@@ -418,3 +418,85 @@ async fn the_review_queue_holds_pending_users_with_nothing_left_oldest_first() {
         ["first-done", "corp-done", "second-done"]
     );
 }
+
+/// The `id`s of a page's visible form controls, and whether each has a
+/// `<label for>`.
+fn unlabelled_controls(html: &str) -> Vec<String> {
+    let mut missing = Vec::new();
+    for tag in ["<input", "<select", "<textarea"] {
+        for rest in html.split(tag).skip(1) {
+            let element = rest.split('>').next().unwrap();
+            if element.contains(r#"type="hidden""#) {
+                continue;
+            }
+            let id = element
+                .split(r#"id=""#)
+                .nth(1)
+                .map(|s| s.split('"').next().unwrap().to_owned());
+            match id {
+                Some(id) if html.contains(&format!(r#"<label for="{id}">"#)) => {}
+                _ => missing.push(format!("{tag}{element}>")),
+            }
+        }
+    }
+    missing
+}
+
+#[tokio::test]
+async fn every_control_of_every_page_has_a_visible_label_and_buttons_say_what_they_do() {
+    let app = manual_review_app(AppOptions::default()).await;
+    reviewable(&app, "labelled").await;
+    app.post_json(
+        &app.key_a,
+        "/v1/sandbox/eddq/requests",
+        &serde_json::json!({"user_id": "labelled"}),
+    )
+    .await;
+    let admin = ConsoleClient::signed_in(&app, ADMIN).await;
+    let user = admin.user_path(&app, "labelled").await;
+    let pages = [
+        "/console/sign-in",
+        "/console/users",
+        "/console/review",
+        user.as_str(),
+        "/console/edd",
+        "/console/live",
+        "/console/keys",
+        "/console/operators",
+        "/console/webhooks",
+        "/console/outbox",
+    ];
+    for page in pages {
+        let html = admin.page(page).await;
+        assert_eq!(unlabelled_controls(&html), Vec::<String>::new(), "{page}");
+        assert!(
+            !html.contains("<script>") && !html.contains(" style="),
+            "{page}"
+        );
+    }
+    let html = admin.page(&user).await;
+    for button in ["Approve</button>", "Reject</button>", "Sign out</button>"] {
+        assert!(html.contains(button), "{button}");
+    }
+    assert!(
+        admin
+            .page("/console/edd")
+            .await
+            .contains("Mark reviewed</button>")
+    );
+    assert!(
+        admin
+            .page("/console/sign-in")
+            .await
+            .contains("Sign in</button>")
+    );
+    // A GET of a form's action is a page too, not the API's JSON.
+    let wrong = admin.get(&format!("{user}/review")).await;
+    assert_eq!(wrong.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert!(
+        wrong.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+}
