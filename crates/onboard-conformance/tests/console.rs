@@ -38,6 +38,7 @@ conformance!(
     five_failures_in_the_window_lock_a_name_and_the_lock_is_not_extended,
     failures_older_than_the_window_start_a_new_count,
     concurrent_failures_each_count_and_lock_once,
+    the_live_wait_ends_empty_when_there_is_no_enterprise_yet,
 );
 
 const TEST_TIMEOUT: StdDuration = StdDuration::from_secs(60);
@@ -268,4 +269,20 @@ async fn concurrent_failures_each_count_and_lock_once(store: Arc<dyn Store>) {
             .unwrap()
             .is_some()
     );
+}
+
+/// The Live page's wait (a service use case over this store) with nothing to
+/// wait on: it polls until its deadline and answers with no event.
+async fn the_live_wait_ends_empty_when_there_is_no_enterprise_yet(store: Arc<dyn Store>) {
+    let clock = Arc::new(onboard_core::clock::SystemClock);
+    let onboarding = onboard_core::service::Onboarding::new(store, clock);
+    let mut cursor = onboard_core::service::LiveCursor::new();
+    let started = std::time::Instant::now();
+    let found = onboarding
+        .live_after(&mut cursor, 10, StdDuration::from_millis(700))
+        .await
+        .unwrap();
+    assert!(found.is_empty());
+    assert!(started.elapsed() >= StdDuration::from_millis(700));
+    assert!(cursor.is_empty());
 }

@@ -279,9 +279,16 @@ impl Onboarding {
                 return Ok(found);
             }
             // Woken by a commit on this node, or polling for other processes'.
+            let changed = async move {
+                if notified.is_empty() {
+                    // No enterprise yet: only the poll can find the first one.
+                    std::future::pending::<()>().await;
+                }
+                futures_util::future::select_all(notified).await;
+            };
             let poll = tokio::time::sleep(std::time::Duration::from_millis(500));
             tokio::select! {
-                _ = futures_util::future::select_all(notified) => {}
+                () = changed => {}
                 () = poll => {}
                 () = tokio::time::sleep_until(deadline) => {}
             }
