@@ -16,6 +16,7 @@
 //! commit; [`listen`] turns those into wake-ups for the feed of every node.
 
 mod listen;
+mod migrations;
 
 use std::borrow::Cow;
 use std::str::FromStr;
@@ -28,10 +29,8 @@ use onboard_core::store::StoreError;
 use onboard_store_sql::engine::rows_from;
 use onboard_store_sql::{Dialect, Engine, Row, SqlStore, Tx, Value};
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::query::Query;
 use sqlx::{Column as _, Postgres, Row as _, Transaction, TypeInfo as _, ValueRef as _};
-use sqlx::{migrate::Migrator, query::Query};
-
-static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
 /// Pool settings (`[database]` in the configuration).
 #[derive(Debug, Clone, Copy)]
@@ -64,7 +63,7 @@ pub async fn open(url: &str, settings: PoolSettings) -> Result<PostgresStore, St
         .connect_with(options)
         .await
         .map_err(unavailable)?;
-    MIGRATOR
+    migrations::migrator()
         .run(&pool)
         .await
         .map_err(|e| StoreError::Internal(format!("migration failed: {e}")))?;

@@ -190,13 +190,15 @@ pub(crate) async fn prune<E: Engine>(engine: &E, now: OffsetDateTime) -> Result<
     Ok(())
 }
 
-fn listed_from(row: &Row) -> Result<ConsoleListed, StoreError> {
+fn listed_from(mut row: Row) -> Result<ConsoleListed, StoreError> {
+    let enterprise = row.take_text("enterprise")?;
+    let created_at = from_micros(row.int("created_at")?);
     let listed = users::row_from(row, false)?.decode_summary()?;
     Ok(ConsoleListed {
         position: listed.position,
-        enterprise: row.text("enterprise")?,
+        enterprise,
         user: listed.user,
-        created_at: from_micros(row.int("created_at")?),
+        created_at,
     })
 }
 
@@ -261,7 +263,7 @@ pub(crate) async fn list_users<E: Engine>(
     sql.push_str(" ORDER BY u.position LIMIT ?");
     params.push(i64::from(limit).into());
     let rows = engine.read(&sql, params).await?;
-    rows.iter().map(listed_from).collect()
+    rows.into_iter().map(listed_from).collect()
 }
 
 pub(crate) async fn review_queue<E: Engine>(
@@ -276,7 +278,7 @@ pub(crate) async fn review_queue<E: Engine>(
     let rows = engine
         .read(&sql, args![false, false, i64::from(limit)])
         .await?;
-    rows.iter().map(listed_from).collect()
+    rows.into_iter().map(listed_from).collect()
 }
 
 pub(crate) async fn user_events<E: Engine>(
@@ -293,7 +295,7 @@ pub(crate) async fn user_events<E: Engine>(
     let rows = engine
         .read(&sql, args![enterprise.0, user_id, i64::from(limit)])
         .await?;
-    rows.iter().map(events::event_from).collect()
+    rows.into_iter().map(events::event_from).collect()
 }
 
 pub(crate) async fn edd_requests<E: Engine>(

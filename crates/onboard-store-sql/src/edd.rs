@@ -71,7 +71,7 @@ async fn lock_user<E: Engine>(
     );
     let rows = tx.fetch(&sql, args![enterprise.0, user_id]).await?;
     match first(rows) {
-        Some(row) => Ok(Some((row.int("position")?, user_from(&row)?))),
+        Some(row) => Ok(Some((row.int("position")?, user_from(row)?))),
         None => Ok(None),
     }
 }
@@ -318,7 +318,7 @@ pub(crate) async fn review<E: Engine>(
     let rows = tx
         .fetch(&sql, args![enterprise.0, owner.user_id.as_str()])
         .await?;
-    let user = user_from(&one(rows)?)?;
+    let user = user_from(one(rows)?)?;
     let sql = format!(
         "SELECT {REQUEST_COLUMNS} FROM edd_requests WHERE id = ?{}",
         E::DIALECT.for_update
@@ -528,7 +528,7 @@ pub(crate) async fn token_owner<E: Engine>(
     match first(rows) {
         Some(row) => Ok(Some((
             EnterpriseId(row.int("enterprise_id")?),
-            user_from(&row)?,
+            user_from(row)?,
         ))),
         None => Ok(None),
     }

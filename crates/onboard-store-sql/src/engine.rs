@@ -99,11 +99,7 @@ impl Row {
     }
 
     fn value(&self, column: &str) -> Result<&Value, StoreError> {
-        self.names
-            .iter()
-            .position(|n| n == column)
-            .map(|i| &self.values[i])
-            .ok_or_else(|| StoreError::Internal(format!("no column {column} in the result")))
+        self.index(column).map(|i| &self.values[i])
     }
 
     pub fn opt_int(&self, column: &str) -> Result<Option<i64>, StoreError> {
@@ -133,13 +129,32 @@ impl Row {
             .ok_or_else(|| corrupt(column, "non-null text"))
     }
 
-    /// Bytes, taken out of the row (a row is read once).
-    pub fn take_bytes(&mut self, column: &str) -> Result<Vec<u8>, StoreError> {
-        let i = self
-            .names
+    /// Text, taken out of the row rather than copied (a row is read once).
+    pub fn take_opt_text(&mut self, column: &str) -> Result<Option<String>, StoreError> {
+        let i = self.index(column)?;
+        match &mut self.values[i] {
+            Value::Text(v) => Ok(v.take()),
+            Value::Int(None) => Ok(None),
+            _ => Err(corrupt(column, "text")),
+        }
+    }
+
+    /// Non-null text, taken out of the row.
+    pub fn take_text(&mut self, column: &str) -> Result<String, StoreError> {
+        self.take_opt_text(column)?
+            .ok_or_else(|| corrupt(column, "non-null text"))
+    }
+
+    fn index(&self, column: &str) -> Result<usize, StoreError> {
+        self.names
             .iter()
             .position(|n| n == column)
-            .ok_or_else(|| StoreError::Internal(format!("no column {column} in the result")))?;
+            .ok_or_else(|| StoreError::Internal(format!("no column {column} in the result")))
+    }
+
+    /// Bytes, taken out of the row (a row is read once).
+    pub fn take_bytes(&mut self, column: &str) -> Result<Vec<u8>, StoreError> {
+        let i = self.index(column)?;
         match std::mem::replace(&mut self.values[i], Value::Bytes(None)) {
             Value::Bytes(Some(bytes)) => Ok(bytes),
             _ => Err(corrupt(column, "bytes")),

@@ -84,7 +84,7 @@ pub(crate) async fn user_by_token<E: Engine>(
          WHERE t.token_hash = ? AND t.expires_at > ? AND u.active = TRUE"
     );
     let rows = engine.read(&sql, args![hash.as_str(), micros(now)]).await?;
-    first(rows).as_ref().map(user_from).transpose()
+    first(rows).map(user_from).transpose()
 }
 
 pub(crate) async fn append_outbox<E: Engine>(

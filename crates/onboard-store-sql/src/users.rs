@@ -46,23 +46,23 @@ pub fn insert_args(
     ]
 }
 
-pub(crate) fn row_from(row: &Row, with_profile: bool) -> Result<UserRow, StoreError> {
+pub(crate) fn row_from(mut row: Row, with_profile: bool) -> Result<UserRow, StoreError> {
     Ok(UserRow {
         position: row.int("position")?,
-        id: row.text("id")?,
-        account_type: row.text("account_type")?,
-        account_role: row.text("account_role")?,
-        user_id: row.text("user_id")?,
-        advisor_user_id: row.opt_text("advisor_user_id")?,
-        email: row.text("email")?,
-        first_name: row.text("first_name")?,
-        last_name: row.text("last_name")?,
-        phone_number: row.text("phone_number")?,
-        status: row.text("status")?,
+        id: row.take_text("id")?,
+        account_type: row.take_text("account_type")?,
+        account_role: row.take_text("account_role")?,
+        user_id: row.take_text("user_id")?,
+        advisor_user_id: row.take_opt_text("advisor_user_id")?,
+        email: row.take_text("email")?,
+        first_name: row.take_text("first_name")?,
+        last_name: row.take_text("last_name")?,
+        phone_number: row.take_text("phone_number")?,
+        status: row.take_text("status")?,
         email_required: row.bool("email_required")?,
         sms_required: row.bool("sms_required")?,
         profile: if with_profile {
-            Some(row.text("profile")?)
+            Some(row.take_text("profile")?)
         } else {
             None
         },
@@ -70,7 +70,7 @@ pub(crate) fn row_from(row: &Row, with_profile: bool) -> Result<UserRow, StoreEr
 }
 
 /// A full user (with profile) from a row of `SUMMARY_COLUMNS, profile`.
-pub(crate) fn user_from(row: &Row) -> Result<User, StoreError> {
+pub(crate) fn user_from(row: Row) -> Result<User, StoreError> {
     row_from(row, true)?.decode()
 }
 
@@ -122,7 +122,7 @@ pub(crate) async fn find<E: Engine>(
     let rows = engine
         .read(&select_active(""), args![enterprise.0, user_id])
         .await?;
-    first(rows).as_ref().map(user_from).transpose()
+    first(rows).map(user_from).transpose()
 }
 
 pub(crate) async fn list<E: Engine>(
@@ -150,7 +150,7 @@ pub(crate) async fn list<E: Engine>(
     // the page's rows. It is a number, so nothing can be injected.
     sql.push_str(&format!(" ORDER BY position LIMIT {limit}"));
     let rows = engine.read(&sql, params).await?;
-    rows.iter()
+    rows.into_iter()
         .map(|r| row_from(r, false)?.decode_summary())
         .collect()
 }
@@ -170,7 +170,7 @@ pub(crate) async fn deactivate<E: Engine>(
     let Some(row) = first(tx.fetch(&sql, params).await?) else {
         return Ok(Deactivation::NoActiveUser);
     };
-    let summary = row_from(&row, false)?.decode_summary()?.user;
+    let summary = row_from(row, false)?.decode_summary()?.user;
     let kind = EventKind::Deactivated;
     events::append::<E>(
         &mut tx,
@@ -202,7 +202,7 @@ pub(crate) async fn decide<E: Engine>(
         return Ok(None);
     };
     let position = row.int("position")?;
-    let mut user = user_from(&row)?;
+    let mut user = user_from(row)?;
     let code = match channel {
         Some(c) => read_code(&mut tx, position, c).await?,
         None => None,

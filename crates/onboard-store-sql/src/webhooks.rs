@@ -173,8 +173,16 @@ pub(crate) async fn change<E: Engine>(
             args![*event_id - 1, *event_id],
         ),
     };
+    // A change to what is delivered, or from where, ends the dispatcher's lease:
+    // its next record of progress (made from the endpoint as it was) then finds
+    // the lease gone and changes nothing, and the next lease starts from this.
+    // A new secret changes nothing the dispatcher records.
+    let lease = match change {
+        EndpointChange::Rotate { .. } => "",
+        _ => ", lease_owner = NULL, lease_until = NULL",
+    };
     let sql = format!(
-        "UPDATE webhook_endpoints SET {set} WHERE enterprise_id = ? AND id = ? \
+        "UPDATE webhook_endpoints SET {set}{lease} WHERE enterprise_id = ? AND id = ? \
          RETURNING {COLUMNS}"
     );
     params.extend(args![enterprise.0, id]);

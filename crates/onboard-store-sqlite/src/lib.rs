@@ -106,6 +106,9 @@ fn open_blocking(path: PathBuf) -> Result<SqliteStore, StoreError> {
     conn.pragma_update(None, "foreign_keys", "ON")
         .map_err(unavailable)?;
     migrate::run(&mut conn)?;
+    // From here on the writer waits for other processes' write locks without
+    // blocking a thread (see `writer`).
+    conn.busy_timeout(Duration::ZERO).map_err(unavailable)?;
     let reader = open_reader(&path)?;
     Ok(SqlStore::new(SqliteEngine {
         writer: Writer::new(conn),
@@ -216,6 +219,11 @@ impl Engine for SqliteEngine {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
+        if !self.writer.alive() {
+            return Err(StoreError::Unavailable(
+                "the writer connection was lost".into(),
+            ));
+        }
         self.readers
             .with(|conn| fetch(conn, "SELECT 1", &[]).map(|_| ()))
     }

@@ -72,10 +72,12 @@ pub(crate) fn run(conn: &mut Connection) -> Result<(), StoreError> {
             "migration {version} stopped partway in an earlier run; the database needs repair"
         )));
     }
-    let newest = MIGRATIONS.last().map_or(0, |m| m.version);
-    if let Some(version) = applied.keys().find(|v| **v > newest) {
+    if let Some(version) = applied
+        .keys()
+        .find(|v| !MIGRATIONS.iter().any(|m| m.version == **v))
+    {
         return Err(failed(format!(
-            "the database holds migration {version}, newer than this release knows"
+            "the database holds migration {version}, which this release does not know"
         )));
     }
     for migration in MIGRATIONS {
@@ -111,15 +113,21 @@ fn apply(conn: &mut Connection, migration: &Migration, checksum: &[u8]) -> Resul
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(classify)?;
     // Another process may have applied it since the list was read.
-    let done = tx
+    let done: Option<Vec<u8>> = tx
         .query_row(
-            "SELECT 1 FROM _sqlx_migrations WHERE version = ?1",
+            "SELECT checksum FROM _sqlx_migrations WHERE version = ?1",
             [migration.version],
-            |_| Ok(()),
+            |row| row.get(0),
         )
         .optional()
         .map_err(classify)?;
-    if done.is_some() {
+    if let Some(recorded) = done {
+        if recorded != checksum {
+            return Err(failed(format!(
+                "migration {} ({}) was applied with other text by another process",
+                migration.version, migration.description
+            )));
+        }
         return Ok(());
     }
     tx.execute_batch(migration.sql).map_err(|e| {

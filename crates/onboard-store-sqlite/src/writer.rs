@@ -16,7 +16,8 @@
 //! between the check and the release cannot leave a group uncommitted.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use onboard_core::store::StoreError;
 use rusqlite::Connection;
@@ -24,8 +25,9 @@ use tokio::sync::{Mutex, OwnedMutexGuard, oneshot};
 
 use crate::convert::{classify, copy};
 
-/// At most this many write transactions share one commit, so a steady stream of
-/// writers cannot postpone everyone's acknowledgement indefinitely.
+/// At most this many write transactions (committed or not) share one database
+/// transaction, so a steady stream of writers cannot postpone everyone's
+/// acknowledgement indefinitely.
 const MAX_GROUP: usize = 64;
 
 /// What a member of a group waits for: the outcome of the commit that holds it.
@@ -36,6 +38,8 @@ pub(crate) struct WriterState {
     conn: Option<Connection>,
     /// A database transaction is open, holding the members released so far.
     open: bool,
+    /// Members that began in the open transaction, committed or not.
+    members: usize,
     group: Vec<Outcome>,
     /// Database transactions committed (or attempted), for tests to count groups.
     #[cfg(test)]
@@ -46,6 +50,8 @@ pub(crate) struct Writer {
     state: Arc<Mutex<WriterState>>,
     /// Writers waiting for the connection.
     waiting: AtomicUsize,
+    /// The connection was lost (its commit thread died): writes are unavailable.
+    lost: Arc<AtomicBool>,
 }
 
 impl Writer {
@@ -54,11 +60,13 @@ impl Writer {
             state: Arc::new(Mutex::new(WriterState {
                 conn: Some(conn),
                 open: false,
+                members: 0,
                 group: Vec::new(),
                 #[cfg(test)]
                 commits: 0,
             })),
             waiting: AtomicUsize::new(0),
+            lost: Arc::default(),
         })
     }
 
@@ -68,7 +76,11 @@ impl Writer {
         let ticket = Ticket::take(self);
         let mut guard = Arc::clone(&self.state).lock_owned().await;
         ticket.arrived();
-        match start(&mut guard) {
+        let started = match begin_database_transaction(&mut guard).await {
+            Ok(()) => start(&mut guard),
+            Err(e) => Err(e),
+        };
+        match started {
             Ok(()) => Ok(Member {
                 writer: Arc::clone(self),
                 guard: Some(guard),
@@ -80,11 +92,16 @@ impl Writer {
         }
     }
 
+    /// Answers whether the writer connection still exists.
+    pub(crate) fn alive(&self) -> bool {
+        !self.lost.load(Ordering::SeqCst)
+    }
+
     /// Lets go of the connection, committing the open group if no writer waits
     /// for it (or the group is full).
     fn settle(self: &Arc<Self>, guard: OwnedMutexGuard<WriterState>) {
-        if guard.open && (self.waiting() == 0 || guard.group.len() >= MAX_GROUP) {
-            return flush(guard);
+        if guard.open && (self.waiting() == 0 || guard.members >= MAX_GROUP) {
+            return flush(guard, Arc::clone(&self.lost));
         }
         drop(guard);
         if self.waiting() == 0 {
@@ -97,7 +114,7 @@ impl Writer {
         if let Ok(guard) = Arc::clone(&self.state).try_lock_owned()
             && guard.open
         {
-            flush(guard);
+            flush(guard, Arc::clone(&self.lost));
         }
     }
 
@@ -106,8 +123,14 @@ impl Writer {
     }
 }
 
-/// Opens the database transaction if needed, then this member's savepoint.
-fn start(state: &mut WriterState) -> Result<(), StoreError> {
+/// How long a writer waits for another process (a command-line tool on the same
+/// file) to let go of the database's write lock.
+const LOCK_WAIT: Duration = Duration::from_secs(10);
+
+/// Opens the database transaction unless one is open. The connection has no
+/// busy timeout (a blocked call would hold a runtime thread), so while another
+/// process holds the write lock this waits between attempts without a thread.
+async fn begin_database_transaction(state: &mut WriterState) -> Result<(), StoreError> {
     let conn = state
         .conn
         .as_mut()
@@ -118,10 +141,40 @@ fn start(state: &mut WriterState) -> Result<(), StoreError> {
         state.open = false;
         answer(std::mem::take(&mut state.group), &Err(lost()));
     }
-    if !state.open {
-        conn.execute_batch("BEGIN IMMEDIATE").map_err(classify)?;
-        state.open = true;
+    if state.open {
+        return Ok(());
     }
+    let deadline = Instant::now() + LOCK_WAIT;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match conn.execute_batch("BEGIN IMMEDIATE") {
+            Ok(()) => break,
+            Err(e) if busy(&e) && Instant::now() < deadline => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            Err(e) => return Err(classify(e)),
+        }
+    }
+    state.open = true;
+    state.members = 0;
+    Ok(())
+}
+
+fn busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
+/// Opens this member's savepoint in the open database transaction.
+fn start(state: &mut WriterState) -> Result<(), StoreError> {
+    let conn = state
+        .conn
+        .as_mut()
+        .ok_or_else(|| StoreError::Unavailable("the writer connection was lost".into()))?;
+    state.members += 1;
     conn.execute_batch("SAVEPOINT member").map_err(classify)
 }
 
@@ -138,7 +191,7 @@ fn answer(group: Vec<Outcome>, outcome: &Result<(), StoreError>) {
 /// Commits the open database transaction on a blocking thread, then answers
 /// every member of the group. It runs as its own task, so a caller that stops
 /// waiting cannot interrupt a commit halfway.
-fn flush(mut guard: OwnedMutexGuard<WriterState>) {
+fn flush(mut guard: OwnedMutexGuard<WriterState>, lost_flag: Arc<AtomicBool>) {
     let group = std::mem::take(&mut guard.group);
     guard.open = false;
     #[cfg(test)]
@@ -167,7 +220,10 @@ fn flush(mut guard: OwnedMutexGuard<WriterState>) {
                         guard.conn = Some(conn);
                         outcome
                     }
-                    Err(e) => Err(StoreError::Internal(format!("the commit failed: {e}"))),
+                    Err(e) => {
+                        lost_flag.store(true, Ordering::SeqCst);
+                        Err(StoreError::Internal(format!("the commit failed: {e}")))
+                    }
                 };
                 drop(guard);
                 answer(group, &outcome);
@@ -222,11 +278,18 @@ pub(crate) struct Member {
 }
 
 impl Member {
+    /// The connection, while this member's transaction is still open: after
+    /// SQLite rolled the whole transaction back, a statement would run (and
+    /// commit) on its own, so none runs.
     pub(crate) fn conn(&self) -> Result<&Connection, StoreError> {
-        self.guard
-            .as_ref()
-            .and_then(|g| g.conn.as_ref())
-            .ok_or_else(|| StoreError::Unavailable("the writer connection was lost".into()))
+        let state = self.guard.as_ref();
+        let conn = state.and_then(|g| g.conn.as_ref());
+        let conn =
+            conn.ok_or_else(|| StoreError::Unavailable("the writer connection was lost".into()))?;
+        if conn.is_autocommit() {
+            return Err(lost());
+        }
+        Ok(conn)
     }
 
     /// Releases the savepoint into the group and waits for the group's commit.
@@ -239,7 +302,7 @@ impl Member {
             None => Err(lost()),
         };
         if let Err(e) = released {
-            roll_back(&guard);
+            roll_back(&mut guard);
             self.writer.settle(guard);
             return Err(e);
         }
@@ -252,19 +315,28 @@ impl Member {
     }
 }
 
-/// Undoes a member's writes, leaving the rest of the group's.
-fn roll_back(state: &WriterState) {
-    if let Some(conn) = &state.conn
-        && !conn.is_autocommit()
+/// Undoes a member's writes, leaving the rest of the group's. If that fails,
+/// its writes cannot be told apart from the others': the whole transaction is
+/// rolled back and every member released into it so far hears so.
+fn roll_back(state: &mut WriterState) {
+    let Some(conn) = &state.conn else { return };
+    if conn.is_autocommit()
+        || conn
+            .execute_batch("ROLLBACK TO member; RELEASE member")
+            .is_ok()
     {
-        let _ = conn.execute_batch("ROLLBACK TO member; RELEASE member");
+        return;
     }
+    let _ = conn.execute_batch("ROLLBACK");
+    state.open = false;
+    let group = std::mem::take(&mut state.group);
+    answer(group, &Err(lost()));
 }
 
 impl Drop for Member {
     fn drop(&mut self) {
-        if let Some(guard) = self.guard.take() {
-            roll_back(&guard);
+        if let Some(mut guard) = self.guard.take() {
+            roll_back(&mut guard);
             self.writer.settle(guard);
         }
     }
@@ -362,6 +434,49 @@ mod tests {
         let keys = keys(&dir);
         assert_eq!(keys.len(), 21, "{keys:?}");
         assert!(keys.iter().all(|k| k == "taken" || k.starts_with('k')));
+    }
+
+    /// Another process holding the write lock: the writer waits for it without
+    /// holding the thread, so on a one-thread runtime other tasks keep running.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_write_lock_held_elsewhere_is_waited_for_without_blocking_the_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = writer(&dir);
+        w.state
+            .lock()
+            .await
+            .conn
+            .as_ref()
+            .unwrap()
+            .busy_timeout(Duration::ZERO)
+            .unwrap();
+        let other = Connection::open(dir.path().join("w.db")).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let ticks = Arc::new(AtomicUsize::new(0));
+        let ticker = {
+            let ticks = ticks.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    ticks.fetch_add(1, Ordering::SeqCst);
+                }
+            })
+        };
+        let write = {
+            let w = w.clone();
+            tokio::spawn(async move { insert(&w, "after").await })
+        };
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!write.is_finished(), "the write went through a held lock");
+        assert!(ticks.load(Ordering::SeqCst) >= 10, "the thread was blocked");
+        other.execute_batch("COMMIT").unwrap();
+        let outcome = tokio::time::timeout(Duration::from_secs(5), write).await;
+        outcome
+            .expect("the write never went through")
+            .unwrap()
+            .unwrap();
+        ticker.abort();
+        assert_eq!(keys(&dir), ["after"]);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
