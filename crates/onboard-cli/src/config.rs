@@ -32,6 +32,8 @@
 //! ws_auth_timeout_ms = 10000
 //! ws_write_timeout_ms = 30000
 //! ws_max_auth_failures = 5
+//! [console]
+//! secure_cookie = true                       # browsers reach the console over TLS
 //! [[edd.prompts]]                            # replaces the shipped EDD questionnaires
 //! id = 1
 //! form = "individual"                        # or "business"
@@ -77,6 +79,16 @@ pub struct FileConfig {
     pub validation: ValidationConfig,
     #[serde(default)]
     pub edd: EddConfig,
+    #[serde(default)]
+    pub console: ConsoleConfig,
+}
+
+/// The operator console (CONTRACT §10).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleConfig {
+    /// Mark the console's cookies `Secure` (browsers reach the server over TLS).
+    pub secure_cookie: Option<bool>,
 }
 
 /// The EDD questionnaires (CONTRACT §7): `[[edd.prompts]]` replaces the shipped

@@ -17,6 +17,7 @@ use onboard_core::store::Store;
 use onboard_delivery::outgoing::HttpWebhookSender;
 use onboard_delivery::smtp::SmtpChannel;
 use onboard_delivery::webhook::WebhookChannel;
+use onboard_server::ConsoleSettings;
 use onboard_server::edge::EdgeLimits;
 use onboard_server::feed::limits::FeedLimits;
 use onboard_server::state::Housekeeping;
@@ -52,6 +53,10 @@ pub struct ServeArgs {
     /// (then 429 with Retry-After). Off by default.
     #[arg(long, env = "ONBOARD_VENDOR_LIMITS")]
     pub vendor_limits: bool,
+    /// Mark the operator console's cookies `Secure`: set it when browsers reach
+    /// the server over TLS (directly or through a proxy).
+    #[arg(long, env = "ONBOARD_CONSOLE_SECURE_COOKIE")]
+    pub console_secure_cookie: bool,
     /// Webhook endpoints may be on loopback, private or link-local addresses
     /// (development and tests; refused by default).
     #[arg(long, env = "ONBOARD_WEBHOOKS_ALLOW_PRIVATE_NETWORKS")]
@@ -151,6 +156,10 @@ impl Settings {
             },
             vendor_limits: (args.vendor_limits || file.limits.vendor_limits.unwrap_or(false))
                 .then(VendorLimitSettings::default),
+            console: ConsoleSettings {
+                secure_cookie: args.console_secure_cookie
+                    || file.console.secure_cookie.unwrap_or(false),
+            },
         };
         let webhooks = webhook_settings(&args, &file)?;
         Ok(Settings {
@@ -514,6 +523,16 @@ mod tests {
         );
         // What the flags do not set still comes from the file.
         assert_eq!(from_flags.quotas.replays_per_minute, 5);
+    }
+
+    #[test]
+    fn the_console_cookie_is_secure_from_the_file_or_the_flag() {
+        assert!(!resolve(&[], "").unwrap().server.console.secure_cookie);
+        let file = "[console]\nsecure_cookie = true\n";
+        assert!(resolve(&[], file).unwrap().server.console.secure_cookie);
+        let flag = resolve(&["--console-secure-cookie"], "").unwrap();
+        assert!(flag.server.console.secure_cookie);
+        assert!(resolve(&[], "[console]\nsecure = true\n").is_err());
     }
 
     #[test]

@@ -44,6 +44,11 @@ impl KeyHash {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// A hash as a store returns it.
+    pub fn from_stored(hex: String) -> KeyHash {
+        KeyHash(hex)
+    }
 }
 
 impl fmt::Debug for KeyHash {

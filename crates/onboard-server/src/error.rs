@@ -114,3 +114,85 @@ fn status_of(e: &ServiceError) -> StatusCode {
         ServiceError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
+
+/// Why a console page (CONTRACT §10) was not shown: every status the console
+/// answers with is chosen here, as an HTML page with one sentence.
+#[derive(Debug)]
+pub enum ConsoleError {
+    /// No live session: the browser is sent to the sign-in form (303).
+    SignInRequired,
+    /// The signed-in operator's role may not do this (403).
+    Forbidden(String),
+    /// A form without its anti-forgery token, or with a wrong one (403).
+    Forgery,
+    /// No such page or record (404).
+    NotFound(String),
+    /// A form that cannot be read or lacks a field (400).
+    BadForm(String),
+    /// A form body over the console's small limit (413).
+    TooLarge,
+    /// A console path asked with a method it does not take (405).
+    WrongMethod,
+    /// What a use case answered.
+    Service(ServiceError),
+}
+
+impl From<ServiceError> for ConsoleError {
+    fn from(e: ServiceError) -> Self {
+        ConsoleError::Service(e)
+    }
+}
+
+impl ConsoleError {
+    fn status_and_sentence(self) -> (StatusCode, String) {
+        match self {
+            ConsoleError::SignInRequired => (StatusCode::SEE_OTHER, String::new()),
+            ConsoleError::Forbidden(why) => (StatusCode::FORBIDDEN, why),
+            ConsoleError::Forgery => (
+                StatusCode::FORBIDDEN,
+                "The form was refused: its anti-forgery token is missing or wrong. \
+                 Reload the page and send it again."
+                    .into(),
+            ),
+            ConsoleError::NotFound(why) => (StatusCode::NOT_FOUND, why),
+            ConsoleError::BadForm(why) => (StatusCode::BAD_REQUEST, why),
+            ConsoleError::TooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "The form is larger than the console accepts.".into(),
+            ),
+            ConsoleError::WrongMethod => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "This console address does not take that kind of request; \
+                 use the page's links and buttons."
+                    .into(),
+            ),
+            ConsoleError::Service(e) => {
+                let status = status_of(&e);
+                match e {
+                    ServiceError::Internal(why) => {
+                        tracing::error!(error = %why, "console request failed");
+                        (status, "Something went wrong on the server.".into())
+                    }
+                    ServiceError::Unavailable(why) => {
+                        tracing::warn!(error = %why, "database unavailable");
+                        (
+                            status,
+                            "The database is unavailable; try again shortly.".into(),
+                        )
+                    }
+                    other => (status, other.to_string()),
+                }
+            }
+        }
+    }
+}
+
+impl IntoResponse for ConsoleError {
+    fn into_response(self) -> Response {
+        let (status, sentence) = self.status_and_sentence();
+        if status == StatusCode::SEE_OTHER {
+            return axum::response::Redirect::to("/console/sign-in").into_response();
+        }
+        crate::console::view::error_page(status, &sentence)
+    }
+}

@@ -6,8 +6,10 @@
 //! decides every error status and body in one `match`.
 //!
 //! Startup has one shape: build the [`AppState`], bind a listener (port 0 in tests),
-//! and [`serve`] until the shutdown future resolves. The live feed is [`feed`].
+//! and [`serve`] until the shutdown future resolves. The live feed is [`feed`]; the
+//! operator console's pages are [`console`].
 
+pub mod console;
 pub mod edge;
 pub mod error;
 pub mod extract;
@@ -24,7 +26,7 @@ use std::future::Future;
 use axum::middleware;
 use tokio::net::TcpListener;
 
-pub use state::{AppState, Options};
+pub use state::{AppState, ConsoleSettings, Options};
 
 /// The default cap on request bodies: a corporation with 25 beneficial owners is
 /// about 25 KiB, so 256 KiB leaves room without inviting abuse.

@@ -26,6 +26,16 @@ pub struct AppState {
     pub housekeeping: Housekeeping,
     /// The vendor's per-address limits, when emulated (`--vendor-limits`).
     pub vendor_limits: Option<Arc<VendorLimits>>,
+    /// The operator console's settings.
+    pub console: ConsoleSettings,
+}
+
+/// The operator console's settings (CONTRACT §10).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ConsoleSettings {
+    /// Mark the console's cookies `Secure`: set it when browsers reach the
+    /// server over TLS (directly or through a proxy).
+    pub secure_cookie: bool,
 }
 
 /// The server's periodic upkeep: pruning the event log beyond retention, expired
@@ -69,6 +79,7 @@ pub struct Options {
     pub housekeeping: Housekeeping,
     /// Emulate the vendor's published per-address limits (off by default).
     pub vendor_limits: Option<VendorLimitSettings>,
+    pub console: ConsoleSettings,
 }
 
 impl Default for Options {
@@ -80,6 +91,7 @@ impl Default for Options {
             edge: EdgeLimits::default(),
             housekeeping: Housekeeping::default(),
             vendor_limits: None,
+            console: ConsoleSettings::default(),
         }
     }
 }
@@ -101,6 +113,7 @@ impl AppState {
             sandbox: options.sandbox,
             edge: options.edge,
             housekeeping: options.housekeeping,
+            console: options.console,
             feed: Arc::new(Feed {
                 hub,
                 limits: options.feed,

@@ -39,6 +39,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "webhooks",
         include_str!("../migrations/0006_webhooks.sql"),
     ),
+    (7, "console", include_str!("../migrations/0007_console.sql")),
 ];
 
 pub(crate) fn migrator() -> Migrator {

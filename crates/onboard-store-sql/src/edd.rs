@@ -24,7 +24,7 @@ use crate::engine::{Engine, Row, Tx, first, one};
 use crate::users::user_from;
 use crate::{args, events};
 
-const REQUEST_COLUMNS: &str = "id, user_id, ddq_id, status, date_added, date_updated";
+pub(crate) const REQUEST_COLUMNS: &str = "id, user_id, ddq_id, status, date_added, date_updated";
 
 const DOCUMENT_COLUMNS: &str =
     "id, user_id, filename, document_type, content_type, size, sha256, uploaded_at, ddq_id";
@@ -33,7 +33,7 @@ fn corrupt(what: &str) -> StoreError {
     StoreError::Internal(format!("corrupt row: {what}"))
 }
 
-fn request_from(row: &Row) -> Result<EddRequest, StoreError> {
+pub(crate) fn request_from(row: &Row) -> Result<EddRequest, StoreError> {
     Ok(EddRequest {
         id: row.int("id")?,
         user_id: UserId::parse(&row.text("user_id")?).map_err(|_| corrupt("user_id"))?,

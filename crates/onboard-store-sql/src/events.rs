@@ -87,21 +87,26 @@ pub(crate) async fn read<E: Engine>(
             args![enterprise.0, after],
         )
         .await?;
-    rows.into_iter()
-        .map(|mut r| {
-            EventRow {
-                event_id: r.int("event_id")?,
-                kind: r.take_text("kind")?,
-                cause: r.take_text("cause")?,
-                operator: r.take_opt_text("operator")?,
-                note: r.take_opt_text("note")?,
-                snapshot: r.take_text("snapshot")?,
-                created_at: r.int("created_at")?,
-                detail: r.take_opt_text("detail")?,
-            }
-            .decode()
-        })
-        .collect()
+    rows.into_iter().map(event_from).collect()
+}
+
+/// The columns [`event_from`] reads.
+pub(crate) const EVENT_COLUMNS: &str =
+    "event_id, kind, cause, operator, note, snapshot, created_at, detail";
+
+/// An event from a row of [`EVENT_COLUMNS`], its text handed over, not copied.
+pub(crate) fn event_from(mut r: crate::engine::Row) -> Result<Event, StoreError> {
+    EventRow {
+        event_id: r.int("event_id")?,
+        kind: r.take_text("kind")?,
+        cause: r.take_text("cause")?,
+        operator: r.take_opt_text("operator")?,
+        note: r.take_opt_text("note")?,
+        snapshot: r.take_text("snapshot")?,
+        created_at: r.int("created_at")?,
+        detail: r.take_opt_text("detail")?,
+    }
+    .decode()
 }
 
 pub(crate) async fn bounds<E: Engine>(

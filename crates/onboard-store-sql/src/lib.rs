@@ -13,8 +13,11 @@
 //! - `tokens`: user tokens and the outbox.
 //! - `access`: API keys, the key generation, and operators.
 //! - `edd`: EDD requests, answers and documents (stored in pieces).
+//! - `console`: the operator console's sessions, failed sign-ins and the reads
+//!   across every enterprise.
 
 mod access;
+mod console;
 mod edd;
 pub mod engine;
 mod events;
@@ -37,6 +40,7 @@ use onboard_core::store::{
     Listed, Minting, OutboxEntry, RequestTarget, Store, StoreError, TokenGrant, UserFilter,
     UserRow, from_micros,
 };
+use onboard_core::store::{ConsoleEdd, ConsoleFilter, ConsoleListed, Lockout, SessionRecord};
 use onboard_core::store::{
     DocumentsStored, EddAnswering, EddAnswers, EddOpening, EddReviewing, NewDocument,
 };
@@ -277,6 +281,7 @@ impl<E: Engine> Store for SqlStore<E> {
     async fn prune(&self, retention: Retention, now: OffsetDateTime) -> Result<u64, StoreError> {
         let removed = events::prune(&self.engine, retention, now).await?;
         idempotency::prune(&self.engine, now).await?;
+        console::prune(&self.engine, now).await?;
         Ok(removed)
     }
 
@@ -556,6 +561,78 @@ impl<E: Engine> Store for SqlStore<E> {
         seq: i64,
     ) -> Result<Option<Vec<u8>>, StoreError> {
         edd::document_chunk(&self.engine, enterprise, id, seq).await
+    }
+
+    async fn insert_console_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
+        console::insert_session(&self.engine, session).await
+    }
+
+    async fn console_session(&self, hash: &KeyHash) -> Result<Option<SessionRecord>, StoreError> {
+        console::session(&self.engine, hash).await
+    }
+
+    async fn touch_console_session(
+        &self,
+        hash: &KeyHash,
+        now: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        console::touch_session(&self.engine, hash, now, expires_at).await
+    }
+
+    async fn delete_console_session(&self, hash: &KeyHash) -> Result<(), StoreError> {
+        console::delete_session(&self.engine, hash).await
+    }
+
+    async fn sign_in_locked_until(
+        &self,
+        name: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<OffsetDateTime>, StoreError> {
+        console::locked_until(&self.engine, name, now).await
+    }
+
+    async fn record_sign_in_failure(
+        &self,
+        name: &str,
+        rule: Lockout,
+        now: OffsetDateTime,
+    ) -> Result<Option<OffsetDateTime>, StoreError> {
+        console::record_failure(&self.engine, name, rule, now).await
+    }
+
+    async fn clear_sign_in_failures(&self, name: &str) -> Result<(), StoreError> {
+        console::clear_failures(&self.engine, name).await
+    }
+
+    async fn console_users(
+        &self,
+        filter: &ConsoleFilter,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<ConsoleListed>, StoreError> {
+        console::list_users(&self.engine, filter, after, limit).await
+    }
+
+    async fn review_queue(&self, limit: u32) -> Result<Vec<ConsoleListed>, StoreError> {
+        console::review_queue(&self.engine, limit).await
+    }
+
+    async fn user_events(
+        &self,
+        enterprise: EnterpriseId,
+        user_id: &str,
+        limit: u32,
+    ) -> Result<Vec<Event>, StoreError> {
+        console::user_events(&self.engine, enterprise, user_id, limit).await
+    }
+
+    async fn console_edd(
+        &self,
+        user: Option<(EnterpriseId, &str)>,
+        limit: u32,
+    ) -> Result<Vec<ConsoleEdd>, StoreError> {
+        console::edd_requests(&self.engine, user, limit).await
     }
 
     async fn token_owner(

@@ -46,7 +46,7 @@ pub fn insert_args(
     ]
 }
 
-fn row_from(mut row: Row, with_profile: bool) -> Result<UserRow, StoreError> {
+pub(crate) fn row_from(mut row: Row, with_profile: bool) -> Result<UserRow, StoreError> {
     Ok(UserRow {
         position: row.int("position")?,
         id: row.take_text("id")?,

@@ -47,6 +47,7 @@ const MIGRATIONS: &[Migration] = migrations![
         "0006_code_quota_idempotency.sql"
     ),
     (7, "webhooks", "0007_webhooks.sql"),
+    (8, "console", "0008_console.sql"),
 ];
 
 const RECORD: &str = "CREATE TABLE IF NOT EXISTS _sqlx_migrations (

@@ -1,6 +1,6 @@
 //! Test support: [`TestDatabase`] gives each test its own database of either
 //! backend, and removes it afterwards; [`fixtures`] holds the request bodies that
-//! many suites send.
+//! many suites send; [`browser`] runs a headless Chromium for the console's tests.
 //!
 //! PostgreSQL suites take the server from `ONBOARD_TEST_POSTGRES_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/postgres`); when it does not answer, a
@@ -9,6 +9,7 @@
 //! the details. Each test creates a database of its own on the server and drops it
 //! when done.
 
+pub mod browser;
 pub mod fixtures;
 mod server;
 

@@ -6,13 +6,19 @@
 //! The methods live by topic: [`users`] (register, read, list, deactivate),
 //! [`verify`] (codes and reviews), [`tokens`] (user auth tokens), [`log`] (events
 //! and the outbox), [`keys`] (authentication and key revocation on every
-//! node), [`key_admin`] (creating, revoking, rotating keys) and [`operators`].
+//! node), [`key_admin`] (creating, revoking, rotating keys), [`operators`] and
+//! [`console`] (the operator console's sessions and reads).
 
+mod console;
 mod cursor;
 mod edd;
 pub use edd::{MAX_LIST, Upload};
 mod feed;
 mod idempotency;
+pub use console::{
+    ConsoleSession, ConsoleUser, LOCKOUT, LiveCursor, LiveEvent, SESSION_IDLE, SignIn,
+    TIMELINE_EVENTS,
+};
 pub use cursor::Cursor;
 pub use idempotency::{IdempotencyKey, MAX_IDEMPOTENCY_KEY, Retry};
 mod log;

@@ -150,7 +150,7 @@ pub async fn download(
 }
 
 /// A document's pieces, read one at a time as the client takes them.
-fn pieces(
+pub(crate) fn pieces(
     onboarding: Onboarding,
     enterprise: EnterpriseId,
     id: i64,

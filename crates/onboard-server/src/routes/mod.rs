@@ -1,7 +1,7 @@
 //! The route table: every vendor path, and each extension, in one place.
 //! Each handler names the CONTRACT section it implements.
 
-mod documents;
+pub(crate) mod documents;
 mod edd;
 mod events;
 mod health;
@@ -103,22 +103,34 @@ pub fn router(state: AppState) -> Router {
         router
     };
     router
+        // The operator console (CONTRACT §10): HTML pages under /console.
+        .merge(crate::console::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
 }
 
-async fn not_found(method: Method, uri: Uri) -> ApiError {
+async fn not_found(method: Method, uri: Uri) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    if uri.path() == "/console" || uri.path().starts_with("/console/") {
+        return crate::console::not_found();
+    }
     ApiError::Edge(
         Edge::NoRoute,
         format!("there is no route for {method} {}", uri.path()),
     )
+    .into_response()
 }
 
-async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+async fn method_not_allowed(method: Method, uri: Uri) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    if uri.path().starts_with("/console/") {
+        return crate::console::method_not_allowed();
+    }
     ApiError::Edge(
         Edge::WrongMethod,
         format!("{method} is not allowed on {}", uri.path()),
     )
+    .into_response()
 }

@@ -79,6 +79,8 @@ pub struct AppOptions {
     pub housekeeping: Housekeeping,
     /// How event webhooks are sent (as `onboard serve` sends them, by default).
     pub webhooks: WebhookSettings,
+    /// The operator console's settings.
+    pub console: onboard_server::ConsoleSettings,
 }
 
 impl AppOptions {
@@ -159,6 +161,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         feed: options.feed,
         edge: options.edge,
         housekeeping: options.housekeeping,
+        console: options.console,
         ..Options::default()
     };
     let state = AppState::new(onboarding, server_options);

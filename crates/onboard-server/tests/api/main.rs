@@ -14,6 +14,11 @@ mod ordered;
 mod ws;
 
 mod auth;
+mod console;
+mod console_admin;
+mod console_browser;
+mod console_screenshots;
+mod console_support;
 mod delivery;
 mod documents;
 mod edd;

@@ -8,6 +8,14 @@ pub const BACKEND: onboard_testkit::Backend = onboard_testkit::Backend::Postgres
 
 #[path = "../api/auth.rs"]
 mod auth;
+#[path = "../api/console.rs"]
+mod console;
+#[path = "../api/console_admin.rs"]
+mod console_admin;
+#[path = "../api/console_browser.rs"]
+mod console_browser;
+#[path = "../api/console_support.rs"]
+mod console_support;
 #[path = "../api/delivery.rs"]
 mod delivery;
 #[path = "../api/documents.rs"]
