@@ -20,6 +20,14 @@ mod access;
 mod console;
 mod edd;
 pub mod engine;
+/// Migrations written once for both engines, in SQL that both accept. Each engine
+/// lists them among its own migrations, at its own next version number, so a new
+/// table is not written twice; an engine keeps its own files only where its SQL
+/// must differ.
+pub mod shared_migrations {
+    /// The console's sessions and sign-in lockout, and its two read indexes.
+    pub const CONSOLE: &str = include_str!("../migrations/console.sql");
+}
 mod events;
 mod idempotency;
 mod tokens;

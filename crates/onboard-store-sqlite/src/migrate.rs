@@ -23,31 +23,41 @@ struct Migration {
     sql: &'static str,
 }
 
-macro_rules! migrations {
-    ($(($version:literal, $description:literal, $file:literal)),* $(,)?) => {
-        &[$(Migration {
-            version: $version,
-            description: $description,
-            sql: include_str!(concat!("../migrations/", $file)),
-        }),*]
+/// A migration file of this crate's `migrations/` folder.
+macro_rules! own {
+    ($file:literal) => {
+        include_str!(concat!("../migrations/", $file))
     };
 }
 
-/// Every migration, oldest first. A new file in `migrations/` goes here too (a
-/// test checks the two agree).
-const MIGRATIONS: &[Migration] = migrations![
-    (1, "foundation", "0001_foundation.sql"),
-    (2, "lifecycle and events", "0002_lifecycle_and_events.sql"),
-    (3, "server secrets", "0003_server_secrets.sql"),
-    (4, "keys operators", "0004_keys_operators.sql"),
-    (5, "edd documents", "0005_edd_documents.sql"),
-    (
+const fn migration(version: i64, description: &'static str, sql: &'static str) -> Migration {
+    Migration {
+        version,
+        description,
+        sql,
+    }
+}
+
+/// Every migration, oldest first: this crate's files (described by the words of
+/// their names; a test checks the list against the folder), then the ones shared
+/// with the other engine.
+const MIGRATIONS: &[Migration] = &[
+    migration(1, "foundation", own!("0001_foundation.sql")),
+    migration(
+        2,
+        "lifecycle and events",
+        own!("0002_lifecycle_and_events.sql"),
+    ),
+    migration(3, "server secrets", own!("0003_server_secrets.sql")),
+    migration(4, "keys operators", own!("0004_keys_operators.sql")),
+    migration(5, "edd documents", own!("0005_edd_documents.sql")),
+    migration(
         6,
         "code quota idempotency",
-        "0006_code_quota_idempotency.sql"
+        own!("0006_code_quota_idempotency.sql"),
     ),
-    (7, "webhooks", "0007_webhooks.sql"),
-    (8, "console", "0008_console.sql"),
+    migration(7, "webhooks", own!("0007_webhooks.sql")),
+    migration(8, "console", onboard_store_sql::shared_migrations::CONSOLE),
 ];
 
 const RECORD: &str = "CREATE TABLE IF NOT EXISTS _sqlx_migrations (
@@ -156,22 +166,32 @@ fn apply(conn: &mut Connection, migration: &Migration, checksum: &[u8]) -> Resul
 mod tests {
     use super::*;
 
-    /// Every file in `migrations/` is listed, in order, with the description
-    /// its file name gives (the words between the number and `.sql`).
+    /// Every file in `migrations/` is listed, in order, with the description its
+    /// file name gives (the words between the number and `.sql`) and its text;
+    /// the entries past the folder's are migrations shared with the other engine.
     #[test]
     fn the_list_matches_the_migrations_folder() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
-        let mut files: Vec<String> = std::fs::read_dir(dir)
+        let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
             .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .map(|e| e.unwrap().path())
             .collect();
         files.sort();
-        assert_eq!(files.len(), MIGRATIONS.len(), "{files:?}");
-        for (file, migration) in files.iter().zip(MIGRATIONS) {
+        assert!(files.len() <= MIGRATIONS.len(), "{files:?}");
+        for (path, migration) in files.iter().zip(MIGRATIONS) {
+            let file = path.file_name().unwrap().to_str().unwrap();
             let (number, rest) = file.split_once('_').unwrap();
             assert_eq!(number.parse::<i64>().unwrap(), migration.version, "{file}");
             let words = rest.trim_end_matches(".sql").replace('_', " ");
             assert_eq!(words, migration.description, "{file}");
+            assert_eq!(
+                std::fs::read_to_string(path).unwrap(),
+                migration.sql,
+                "{file}"
+            );
+        }
+        for migration in &MIGRATIONS[files.len()..] {
+            assert_eq!(migration.sql, onboard_store_sql::shared_migrations::CONSOLE);
         }
     }
 }
