@@ -355,12 +355,21 @@ pub(crate) async fn set_operator_password<E: Engine>(
     password_hash: &str,
     now: OffsetDateTime,
 ) -> Result<OperatorChange, StoreError> {
-    let changed = engine
-        .write_count(
+    // A new password (what one sets after a suspected compromise) also ends the
+    // operator's console sessions, in the same transaction.
+    let mut tx = engine.begin().await?;
+    let changed = tx
+        .execute(
             "UPDATE operators SET password_hash = ?, password_set_at = ? WHERE name = ?",
             args![password_hash, micros(now), name],
         )
         .await?;
+    tx.execute(
+        "DELETE FROM console_sessions WHERE operator = ?",
+        args![name],
+    )
+    .await?;
+    tx.commit().await?;
     Ok(if changed == 1 {
         OperatorChange::Changed
     } else {

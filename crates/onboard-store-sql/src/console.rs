@@ -136,6 +136,9 @@ pub(crate) async fn record_failure<E: Engine>(
     let locked = row.opt_int("locked_until")?.map(from_micros);
     if locked.is_some_and(|until| until > now) {
         // Already locked: attempts during the lock neither extend nor renew it.
+        // Committed (nothing changed) rather than dropped, so that the lock read
+        // here is durable before the caller acts on it.
+        tx.commit().await?;
         return Ok(None);
     }
     let mut start = from_micros(row.int("window_start")?);

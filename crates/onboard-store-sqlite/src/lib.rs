@@ -178,11 +178,19 @@ pub struct SqliteTx(Member);
 #[async_trait]
 impl Tx for SqliteTx {
     async fn fetch(&mut self, sql: &str, args: Vec<Value>) -> Result<Vec<Row>, StoreError> {
-        fetch(self.0.conn()?, sql, &args)
+        let done = fetch(self.0.conn()?, sql, &args);
+        if done.is_err() {
+            self.0.abandon().await;
+        }
+        done
     }
 
     async fn execute(&mut self, sql: &str, args: Vec<Value>) -> Result<u64, StoreError> {
-        execute(self.0.conn()?, sql, &args)
+        let done = execute(self.0.conn()?, sql, &args);
+        if done.is_err() {
+            self.0.abandon().await;
+        }
+        done
     }
 
     async fn commit(self) -> Result<(), StoreError> {

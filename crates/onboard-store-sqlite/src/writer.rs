@@ -292,6 +292,25 @@ impl Member {
         Ok(conn)
     }
 
+    /// Rolls this member back after a failed statement, then waits for the
+    /// group's commit before its caller hears of the failure: what the member
+    /// read may have been other members' writes, which are only durable (and
+    /// visible to readers) once that commit is done.
+    pub(crate) async fn abandon(&mut self) {
+        let Some(mut guard) = self.guard.take() else {
+            return;
+        };
+        roll_back(&mut guard);
+        if !guard.open || guard.group.is_empty() {
+            self.writer.settle(guard);
+            return;
+        }
+        let (member, outcome) = oneshot::channel();
+        guard.group.push(member);
+        self.writer.settle(guard);
+        let _ = outcome.await;
+    }
+
     /// Releases the savepoint into the group and waits for the group's commit.
     pub(crate) async fn commit(mut self) -> Result<(), StoreError> {
         let Some(mut guard) = self.guard.take() else {

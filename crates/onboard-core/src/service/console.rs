@@ -107,18 +107,24 @@ impl Onboarding {
         if let Some(until) = self.store.sign_in_locked_until(&key, now).await? {
             return Ok(SignIn::Locked { until });
         }
+        // The attempt counts as a failure before the (slow) password check, and is
+        // taken back if the password matches: concurrent guesses each take one of
+        // the allowed failures first, so no more than that many are ever checked.
+        let locks = self
+            .store
+            .record_sign_in_failure(&key, LOCKOUT, now)
+            .await?;
+        if locks.is_none()
+            && let Some(until) = self.store.sign_in_locked_until(&key, now).await?
+        {
+            // Locked by concurrent attempts: this one was not counted or checked.
+            return Ok(SignIn::Locked { until });
+        }
         let Some(actor) = self.verify_operator(name, password).await? else {
-            let now = self.clock.now();
-            return Ok(
-                match self
-                    .store
-                    .record_sign_in_failure(&key, LOCKOUT, now)
-                    .await?
-                {
-                    Some(until) => SignIn::Locked { until },
-                    None => SignIn::Refused,
-                },
-            );
+            return Ok(match locks {
+                Some(until) => SignIn::Locked { until },
+                None => SignIn::Refused,
+            });
         };
         self.store.clear_sign_in_failures(&key).await?;
         let token = random_hex(self.random.as_ref());

@@ -498,7 +498,7 @@ impl Onboarding {
                         false
                     }
                 };
-                let _ = me.store.release_endpoint(&owner, &id).await;
+                me.release(&owner, &id).await;
                 progressed
             });
         }
@@ -507,6 +507,21 @@ impl Onboarding {
             progressed += usize::from(done.unwrap_or(false));
         }
         Ok(progressed)
+    }
+
+    /// Gives a leased endpoint back. A release that fails (a busy pool, say) is
+    /// tried again shortly, since an unreleased endpoint waits for its lease to
+    /// run out before anyone sends to it again.
+    async fn release(&self, owner: &str, endpoint_id: &str) {
+        for pause in [50, 250, 1000] {
+            match self.store.release_endpoint(owner, endpoint_id).await {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::warn!(endpoint = %endpoint_id, error = %e, "releasing a webhook lease failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                }
+            }
+        }
     }
 
     /// Sends a leased endpoint's due messages in order, until one must wait, the

@@ -43,9 +43,11 @@ pub fn set_cookie(name: &str, value: Option<&str>, secure: bool) -> HeaderValue 
     HeaderValue::from_str(&text).expect("cookie values are hex")
 }
 
-/// Whether two tokens are equal, in time independent of where they differ.
+/// Whether two tokens are equal, in time independent of where they differ. An
+/// empty token equals nothing.
 pub fn same_token(a: &str, b: &str) -> bool {
-    a.len() == b.len()
+    !a.is_empty()
+        && a.len() == b.len()
         && a.bytes()
             .zip(b.bytes())
             .fold(0u8, |acc, (x, y)| acc | (x ^ y))

@@ -23,6 +23,51 @@ async fn manual_review_app(options: AppOptions) -> TestApp {
     app
 }
 
+/// Guesses sent all at once still get no more than five password checks: each
+/// attempt is counted before its password is checked.
+#[tokio::test]
+async fn concurrent_guesses_get_no_more_than_five_password_checks() {
+    let app = manual_review_app(AppOptions::default()).await;
+    let console = ConsoleClient::new(&app);
+    let guesses = (0..20).map(|_| console.try_sign_in(ADMIN, "not the password"));
+    let statuses: Vec<StatusCode> = futures_util::future::join_all(guesses)
+        .await
+        .iter()
+        .map(|r| r.status())
+        .collect();
+    let checked = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    assert!(checked <= 4, "{checked} guesses were checked: {statuses:?}");
+    assert!(
+        statuses
+            .iter()
+            .all(|s| *s == StatusCode::UNAUTHORIZED || *s == StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+    let right = console.try_sign_in(ADMIN, PASSWORD).await;
+    assert_eq!(right.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+/// A new password ends the operator's open sessions.
+#[tokio::test]
+async fn a_new_password_ends_the_operators_sessions() {
+    let app = manual_review_app(AppOptions::default()).await;
+    let console = ConsoleClient::signed_in(&app, REVIEWER).await;
+    assert_eq!(
+        console.get("/console/review").await.status(),
+        StatusCode::OK
+    );
+    let password = onboard_core::access::Password::chosen("another long password").unwrap();
+    app.onboarding
+        .reset_operator_password(REVIEWER, &password)
+        .await
+        .unwrap();
+    let after = console.get("/console/review").await;
+    assert_eq!(after.status(), StatusCode::SEE_OTHER);
+}
+
 #[tokio::test]
 async fn five_failed_sign_ins_lock_a_name_for_fifteen_minutes_known_or_not() {
     let clock = manual_clock();
