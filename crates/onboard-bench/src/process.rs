@@ -75,7 +75,7 @@ impl PgDatabase {
             .with_context(|| format!("Failed to create the database {name}"))?;
         let _ = admin.close().await;
         Ok(PgDatabase {
-            url: database_url(server, &name),
+            url: onboard_store_postgres::database_url(server, &name),
             name,
             server: server.to_owned(),
         })
@@ -104,22 +104,6 @@ impl Drop for PgDatabase {
         if !matches!(dropped, Ok(Ok(()))) {
             eprintln!("could not drop the database {}: drop it by hand", self.name);
         }
-    }
-}
-
-/// `server` with its database name replaced by `name`.
-fn database_url(server: &str, name: &str) -> String {
-    let (base, query) = server
-        .split_once('?')
-        .map_or((server, None), |(b, q)| (b, Some(q)));
-    let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let base = match base[scheme_end..].find('/') {
-        Some(slash) => &base[..scheme_end + slash],
-        None => base,
-    };
-    match query {
-        Some(q) => format!("{base}/{name}?{q}"),
-        None => format!("{base}/{name}"),
     }
 }
 

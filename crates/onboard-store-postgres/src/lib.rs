@@ -70,6 +70,23 @@ pub async fn open(url: &str, settings: PoolSettings) -> Result<PostgresStore, St
     Ok(SqlStore::new(PostgresEngine { pool }))
 }
 
+/// `server` (a `postgres://` URL) with its database name replaced by `name`,
+/// its options kept: how the test kit and the bench reach a database of their own.
+pub fn database_url(server: &str, name: &str) -> String {
+    let (base, query) = server
+        .split_once('?')
+        .map_or((server, None), |(b, q)| (b, Some(q)));
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[scheme_end..].find('/') {
+        Some(slash) => &base[..scheme_end + slash],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
 /// PostgreSQL through a sqlx pool.
 #[derive(Debug, Clone)]
 pub struct PostgresEngine {
@@ -235,7 +252,23 @@ impl Engine for PostgresEngine {
 
 #[cfg(test)]
 mod tests {
-    use super::numbered;
+    use super::{database_url, numbered};
+
+    #[test]
+    fn the_database_name_is_swapped_and_options_kept() {
+        assert_eq!(
+            database_url("postgres://u@h:5432/postgres", "t1"),
+            "postgres://u@h:5432/t1"
+        );
+        assert_eq!(
+            database_url("postgres://u@h:5432", "t1"),
+            "postgres://u@h:5432/t1"
+        );
+        assert_eq!(
+            database_url("postgres://u@h/db?sslmode=disable", "t1"),
+            "postgres://u@h/t1?sslmode=disable"
+        );
+    }
 
     #[test]
     fn placeholders_are_numbered_left_to_right() {

@@ -72,7 +72,7 @@ impl TestDatabase {
             .await
             .expect("Failed to create the test database");
         let _ = admin.close().await;
-        let url = database_url(&server, &name);
+        let url = onboard_store_postgres::database_url(&server, &name);
         TestDatabase {
             backend: Backend::Postgres,
             url,
@@ -108,22 +108,6 @@ impl TestDatabase {
     }
 }
 
-/// `server` with its database name replaced by `name`.
-fn database_url(server: &str, name: &str) -> String {
-    let (base, query) = server
-        .split_once('?')
-        .map_or((server, None), |(b, q)| (b, Some(q)));
-    let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let base = match base[scheme_end..].find('/') {
-        Some(slash) => &base[..scheme_end + slash],
-        None => base,
-    };
-    match query {
-        Some(q) => format!("{base}/{name}?{q}"),
-        None => format!("{base}/{name}"),
-    }
-}
-
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         let Some(name) = self.postgres_name.take() else {
@@ -150,26 +134,5 @@ impl Drop for TestDatabase {
         if !matches!(dropped, Ok(Some(_))) {
             eprintln!("warning: a test database could not be dropped");
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::database_url;
-
-    #[test]
-    fn the_database_name_is_swapped_and_options_kept() {
-        assert_eq!(
-            database_url("postgres://u@h:5432/postgres", "t1"),
-            "postgres://u@h:5432/t1"
-        );
-        assert_eq!(
-            database_url("postgres://u@h:5432", "t1"),
-            "postgres://u@h:5432/t1"
-        );
-        assert_eq!(
-            database_url("postgres://u@h/db?sslmode=disable", "t1"),
-            "postgres://u@h/t1?sslmode=disable"
-        );
     }
 }
