@@ -17,7 +17,7 @@ use onboard_core::events::EventKind;
 use onboard_core::lifecycle;
 use onboard_core::registration::Registration;
 use onboard_core::store::{EnterpriseId, EventRow, Store as _, UserRow};
-use onboard_core::user::UserSummary;
+use onboard_core::user::User;
 use onboard_core::values::{Email, UserId};
 use onboard_store_postgres::PoolSettings;
 use onboard_store_sql::{Engine, INSERT_USER, SqlStore, Value, insert_args};
@@ -81,8 +81,7 @@ impl BodyTemplate {
 
 /// The rows a registration of [`BodyTemplate`] writes, for any `user_id`.
 pub struct RowTemplate {
-    row: UserRow,
-    summary: UserSummary,
+    user: User,
 }
 
 impl RowTemplate {
@@ -95,29 +94,29 @@ impl RowTemplate {
         let mut user = registration.into_user(Uuid::now_v7());
         user.summary.status = start.status;
         user.summary.requirements = start.requirements;
-        let row = UserRow::encode(&user).map_err(|e| anyhow!("{e}"))?;
-        Ok(RowTemplate {
-            row,
-            summary: user.summary,
-        })
+        Ok(RowTemplate { user })
     }
 
-    /// The `users` columns of the user `user_id`, with a fresh server id.
-    pub fn user(&self, user_id: &str) -> UserRow {
-        let mut row = self.row.clone();
-        row.id = Uuid::now_v7().to_string();
-        row.user_id = user_id.to_owned();
-        row.email = format!("{user_id}@bench-mail.com");
-        row
+    /// The user `user_id`, with a fresh server id.
+    fn named(&self, user_id: &str) -> anyhow::Result<User> {
+        let mut user = self.user.clone();
+        user.id = Uuid::now_v7();
+        user.summary.user_id = UserId::parse(user_id).map_err(|e| anyhow!("{user_id}: {e}"))?;
+        user.summary.email = Email::parse(&format!("{user_id}@bench-mail.com"))
+            .map_err(|e| anyhow!("{user_id}: {e}"))?;
+        Ok(user)
+    }
+
+    /// The `users` columns of the user `user_id` (its stored JSON included), with
+    /// a fresh server id.
+    pub fn user(&self, user_id: &str) -> anyhow::Result<UserRow> {
+        UserRow::encode(&self.named(user_id)?).map_err(|e| anyhow!("{e}"))
     }
 
     /// The `events` row its registration appends.
     pub fn event(&self, user_id: &str, now: OffsetDateTime) -> anyhow::Result<EventRow> {
-        let mut summary = self.summary.clone();
-        summary.user_id = UserId::parse(user_id).map_err(|e| anyhow!("{user_id}: {e}"))?;
-        summary.email = Email::parse(&format!("{user_id}@bench-mail.com"))
-            .map_err(|e| anyhow!("{user_id}: {e}"))?;
-        EventRow::encode(EventKind::Registered, "registered", &summary, now)
+        let user = self.named(user_id)?;
+        EventRow::encode(EventKind::Registered, "registered", &user.summary, now)
             .map_err(|e| anyhow!("{e}"))
     }
 }
@@ -196,9 +195,9 @@ async fn load_into<E: Engine>(
     let mut next = range.start;
     while next < range.end {
         let end = (next + LOAD_BATCH).min(range.end);
-        let rows: Vec<UserRow> = (next..end)
+        let rows = (next..end)
             .map(|i| template.user(&user_id(prefix, i)))
-            .collect();
+            .collect::<anyhow::Result<Vec<UserRow>>>()?;
         store
             .import_users(enterprise.id, &rows, now)
             .await
@@ -223,10 +222,17 @@ mod tests {
     #[test]
     fn template_rows_carry_the_user_id_and_the_registered_state() {
         let template = RowTemplate::new().unwrap();
-        let row = template.user("bench_00000001");
+        let row = template.user("bench_00000001").unwrap();
         assert_eq!(row.user_id, "bench_00000001");
         assert_eq!(row.email, "bench_00000001@bench-mail.com");
         assert_eq!(row.status, "PENDING");
         assert!(row.profile.as_deref().unwrap().contains("*****6789"));
+        let rendered = row.rendered.unwrap();
+        assert!(rendered.list.contains(r#""user_id":"bench_00000001""#));
+        assert!(
+            rendered
+                .full
+                .contains(r#""email":"bench_00000001@bench-mail.com""#)
+        );
     }
 }

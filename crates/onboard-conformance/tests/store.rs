@@ -16,7 +16,8 @@ use onboard_core::registration::Registration;
 use onboard_core::secret::KeyHash;
 use onboard_core::store::{
     Claim, Deactivation, Decided, Enterprise, EnterpriseId, EventBounds, Grant, IDEMPOTENCY_KEPT,
-    KeptAnswer, Minting, OutboxEntry, RequestTarget, Store, StoreError, TokenGrant, UserFilter,
+    KeptAnswer, ListedJson, Minting, OutboxEntry, RequestTarget, Store, StoreError, TokenGrant,
+    UserFilter, render,
 };
 use onboard_core::user::{AccountRole, Status, User};
 use onboard_core::verification::{CODE_TTL, Channel, Code, CodeRecord, MAX_ATTEMPTS};
@@ -93,6 +94,7 @@ conformance!(
     ],
     database: [
         changes_through_another_store_are_forwarded_where_the_backend_hears_them,
+        rows_written_before_their_json_was_stored_read_the_same,
     ],
 );
 
@@ -297,18 +299,41 @@ async fn register_at(store: &dyn Store, e: EnterpriseId, body: Value, at: Offset
     user
 }
 
+/// The user as `find_user` reads it; every call also checks that the JSON
+/// stored with the row (`user_json`) is that user's wire shape.
 async fn find(store: &dyn Store, e: EnterpriseId, user_id: &str) -> Option<User> {
-    store
+    let user = store
         .find_user(e, user_id)
         .await
-        .expect("find_user answers")
+        .expect("find_user answers");
+    let json = store
+        .user_json(e, user_id)
+        .await
+        .expect("user_json answers");
+    let rendered = user.as_ref().map(|u| render(&u.to_wire()).unwrap());
+    assert_eq!(json, rendered, "the stored JSON of {user_id}");
+    user
 }
 
+/// The list's user ids; every call also checks `list_users_json` against it.
 async fn list(store: &dyn Store, e: EnterpriseId, filter: UserFilter) -> Vec<String> {
-    store
+    let listed = store
         .list_users(e, filter, None, 1000)
         .await
-        .expect("list_users answers")
+        .expect("list_users answers");
+    let json = store
+        .list_users_json(e, filter, None, 1000)
+        .await
+        .expect("list_users_json answers");
+    let rendered: Vec<ListedJson> = listed
+        .iter()
+        .map(|l| ListedJson {
+            position: l.position,
+            json: render(&l.user.to_wire()).unwrap(),
+        })
+        .collect();
+    assert_eq!(json, rendered, "the stored JSON of the list");
+    listed
         .into_iter()
         .map(|l| l.user.user_id.into_string())
         .collect()
@@ -1962,4 +1987,44 @@ async fn concurrent_claims_of_one_idempotency_key_give_it_to_one(store: Arc<dyn 
         }
         assert_eq!(claimed, 1, "round {round}");
     }
+}
+
+/// Rows from before `list_json` and `user_json` existed hold NULL there: they read
+/// exactly as if the JSON had been stored, and the next write of the user stores it.
+async fn rows_written_before_their_json_was_stored_read_the_same(
+    db: &onboard_testkit::TestDatabase,
+) {
+    let store = db.open_store().await;
+    let store = store.as_ref();
+    let acme = enterprise(store, "acme").await.id;
+    for user_id in ["ann", "bob", "cy"] {
+        register(store, acme, individual(user_id)).await;
+    }
+    let page = |after| store.list_users_json(acme, UserFilter::default(), after, 2);
+    let before = (page(None).await.unwrap(), page(Some(2)).await.unwrap());
+    let ann = store.user_json(acme, "ann").await.unwrap().unwrap();
+
+    db.execute("UPDATE users SET list_json = NULL, user_json = NULL WHERE user_id <> 'cy'")
+        .await;
+    // `find` and `list` check both JSON reads against the decoded rows.
+    assert_eq!(
+        list(store, acme, UserFilter::default()).await,
+        ["ann", "bob", "cy"]
+    );
+    assert!(find(store, acme, "bob").await.is_some());
+    assert_eq!(store.user_json(acme, "ann").await.unwrap(), Some(ann));
+    let after = (page(None).await.unwrap(), page(Some(2)).await.unwrap());
+    assert_eq!(after, before, "pages mixing old and new rows");
+
+    // A write of the user stores its JSON again: a later change to the columns
+    // behind the store's back no longer shows.
+    send(store, acme, "bob", Channel::Email, "111111", NOW).await;
+    confirm(store, acme, "bob", Channel::Email, "111111", NOW).await;
+    let bob = find(store, acme, "bob").await.unwrap();
+    assert!(!bob.summary.requirements.email);
+    db.execute("UPDATE users SET first_name = 'Changed' WHERE user_id = 'bob'")
+        .await;
+    let stored = store.user_json(acme, "bob").await.unwrap().unwrap();
+    assert_eq!(stored, render(&bob.to_wire()).unwrap());
+    assert!(!stored.contains("Changed"), "{stored}");
 }

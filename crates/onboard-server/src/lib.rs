@@ -15,6 +15,7 @@ pub mod error;
 pub mod extract;
 pub mod feed;
 pub mod idempotency;
+mod json;
 mod logging;
 pub mod metrics;
 pub mod routes;

@@ -40,6 +40,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0006_webhooks.sql"),
     ),
     (7, "console", onboard_store_sql::shared_migrations::CONSOLE),
+    (
+        8,
+        "rendered users",
+        onboard_store_sql::shared_migrations::RENDERED_USERS,
+    ),
 ];
 
 pub(crate) fn migrator() -> Migrator {
@@ -80,11 +85,7 @@ mod tests {
             assert_eq!(ours.checksum, theirs.checksum, "version {}", ours.version);
         }
         // The rest are migrations shared with the other engine.
-        for shared in &listed[folder..] {
-            assert_eq!(
-                shared.sql.as_str(),
-                onboard_store_sql::shared_migrations::CONSOLE
-            );
-        }
+        let shared: Vec<&str> = listed[folder..].iter().map(|m| m.sql.as_str()).collect();
+        assert_eq!(shared, onboard_store_sql::shared_migrations::ALL);
     }
 }

@@ -27,6 +27,10 @@ pub mod engine;
 pub mod shared_migrations {
     /// The console's sessions and sign-in lockout, and its two read indexes.
     pub const CONSOLE: &str = include_str!("../migrations/console.sql");
+    /// Each user's wire JSON, rendered when its row is written.
+    pub const RENDERED_USERS: &str = include_str!("../migrations/rendered_users.sql");
+    /// Every shared migration, in the order each engine lists them after its own.
+    pub const ALL: &[&str] = &[CONSOLE, RENDERED_USERS];
 }
 mod events;
 mod idempotency;
@@ -45,8 +49,8 @@ use onboard_core::events::{ChangeNotifier, Event, Retention};
 use onboard_core::secret::KeyHash;
 use onboard_core::store::{
     Claim, Deactivation, Decide, Decided, Enterprise, EnterpriseId, EventBounds, Grant, KeptAnswer,
-    Listed, Minting, OutboxEntry, RequestTarget, Store, StoreError, TokenGrant, UserFilter,
-    UserRow, from_micros,
+    Listed, ListedJson, Minting, OutboxEntry, RequestTarget, Store, StoreError, TokenGrant,
+    UserFilter, UserRow, from_micros,
 };
 use onboard_core::store::{ConsoleEdd, ConsoleFilter, ConsoleListed, Lockout, SessionRecord};
 use onboard_core::store::{
@@ -187,6 +191,24 @@ impl<E: Engine> Store for SqlStore<E> {
         user_id: &str,
     ) -> Result<Option<User>, StoreError> {
         users::find(&self.engine, enterprise, user_id).await
+    }
+
+    async fn user_json(
+        &self,
+        enterprise: EnterpriseId,
+        user_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        users::find_json(&self.engine, enterprise, user_id).await
+    }
+
+    async fn list_users_json(
+        &self,
+        enterprise: EnterpriseId,
+        filter: UserFilter,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<ListedJson>, StoreError> {
+        users::list_json(&self.engine, enterprise, filter, after, limit).await
     }
 
     async fn list_users(

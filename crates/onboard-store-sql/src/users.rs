@@ -4,8 +4,8 @@
 use onboard_core::events::EventKind;
 use onboard_core::lifecycle::CodeWrite;
 use onboard_core::store::{
-    Deactivation, Decide, Decided, EnterpriseId, Listed, SUMMARY_COLUMNS, StoreError, UserFilter,
-    UserRow, from_micros, micros,
+    Deactivation, Decide, Decided, EnterpriseId, Listed, ListedJson, Rendered, SUMMARY_COLUMNS,
+    StoreError, UserFilter, UserRow, from_micros, micros, render,
 };
 use onboard_core::user::{AccountRole, User};
 use onboard_core::verification::{Channel, CodeRecord};
@@ -17,8 +17,8 @@ use crate::{args, events};
 /// The `INSERT` of a user row; its parameters are [`insert_args`].
 pub const INSERT_USER: &str = "INSERT INTO users (enterprise_id, user_id, id, account_type, \
      account_role, advisor_user_id, email, first_name, last_name, phone_number, status, \
-     email_required, sms_required, profile, created_at, updated_at) \
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+     email_required, sms_required, profile, list_json, user_json, created_at, updated_at) \
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
 /// The parameters of [`INSERT_USER`] for `row`.
 pub fn insert_args(
@@ -41,6 +41,8 @@ pub fn insert_args(
         row.email_required,
         row.sms_required,
         &row.profile,
+        row.rendered.as_ref().map(|r| r.list.clone()),
+        row.rendered.as_ref().map(|r| r.full.clone()),
         micros(now),
         micros(now),
     ]
@@ -66,6 +68,7 @@ pub(crate) fn row_from(mut row: Row, with_profile: bool) -> Result<UserRow, Stor
         } else {
             None
         },
+        rendered: None,
     })
 }
 
@@ -125,6 +128,32 @@ pub(crate) async fn find<E: Engine>(
     first(rows).map(user_from).transpose()
 }
 
+/// [`find`], as the full wire JSON stored with the row.
+pub(crate) async fn find_json<E: Engine>(
+    engine: &E,
+    enterprise: EnterpriseId,
+    user_id: &str,
+) -> Result<Option<String>, StoreError> {
+    let rows = engine
+        .read(
+            "SELECT user_json FROM users \
+             WHERE enterprise_id = ? AND user_id = ? AND active = TRUE",
+            args![enterprise.0, user_id],
+        )
+        .await?;
+    let Some(mut row) = first(rows) else {
+        return Ok(None);
+    };
+    if let Some(json) = row.take_opt_text("user_json")? {
+        return Ok(Some(json));
+    }
+    // A row written before rows carried their JSON.
+    find(engine, enterprise, user_id)
+        .await?
+        .map(|user| render(&user.to_wire()))
+        .transpose()
+}
+
 pub(crate) async fn list<E: Engine>(
     engine: &E,
     enterprise: EnterpriseId,
@@ -132,8 +161,56 @@ pub(crate) async fn list<E: Engine>(
     after: Option<i64>,
     limit: u32,
 ) -> Result<Vec<Listed>, StoreError> {
+    let (sql, params) = list_query(SUMMARY_COLUMNS, enterprise, filter, after, limit);
+    let rows = engine.read(&sql, params).await?;
+    rows.into_iter()
+        .map(|r| row_from(r, false)?.decode_summary())
+        .collect()
+}
+
+/// [`list`], each user as the list-shape JSON stored with its row.
+pub(crate) async fn list_json<E: Engine>(
+    engine: &E,
+    enterprise: EnterpriseId,
+    filter: UserFilter,
+    after: Option<i64>,
+    limit: u32,
+) -> Result<Vec<ListedJson>, StoreError> {
+    let (sql, params) = list_query("position, list_json", enterprise, filter, after, limit);
+    let rows = engine.read(&sql, params).await?;
+    let mut listed = Vec::with_capacity(rows.len());
+    for mut row in rows {
+        let Some(json) = row.take_opt_text("list_json")? else {
+            // A row written before rows carried their JSON: render the page.
+            return list(engine, enterprise, filter, after, limit)
+                .await?
+                .into_iter()
+                .map(|l| {
+                    Ok(ListedJson {
+                        position: l.position,
+                        json: render(&l.user.to_wire())?,
+                    })
+                })
+                .collect();
+        };
+        listed.push(ListedJson {
+            position: row.int("position")?,
+            json,
+        });
+    }
+    Ok(listed)
+}
+
+/// The statement of one page of the list, reading `columns`.
+fn list_query(
+    columns: &str,
+    enterprise: EnterpriseId,
+    filter: UserFilter,
+    after: Option<i64>,
+    limit: u32,
+) -> (String, Vec<crate::Value>) {
     let mut sql = format!(
-        "SELECT {SUMMARY_COLUMNS} FROM users \
+        "SELECT {columns} FROM users \
          WHERE enterprise_id = ? AND active = TRUE AND position > ?"
     );
     let mut params = args![enterprise.0, after.unwrap_or(0)];
@@ -149,10 +226,7 @@ pub(crate) async fn list<E: Engine>(
     // afresh on every run (its value may change the plan), which costs more than
     // the page's rows. It is a number, so nothing can be injected.
     sql.push_str(&format!(" ORDER BY position LIMIT {limit}"));
-    let rows = engine.read(&sql, params).await?;
-    rows.into_iter()
-        .map(|r| row_from(r, false)?.decode_summary())
-        .collect()
+    (sql, params)
 }
 
 pub(crate) async fn deactivate<E: Engine>(
@@ -216,13 +290,17 @@ pub(crate) async fn decide<E: Engine>(
         if (t.status, t.requirements) != (s.status, s.requirements) {
             s.status = t.status;
             s.requirements = t.requirements;
+            let rendered = Rendered::of(&user)?;
+            let s = &user.summary;
             tx.execute(
                 "UPDATE users SET status = ?, email_required = ?, sms_required = ?, \
-                 updated_at = ? WHERE position = ?",
+                 list_json = ?, user_json = ?, updated_at = ? WHERE position = ?",
                 args![
                     s.status.as_str(),
                     s.requirements.email,
                     s.requirements.sms,
+                    rendered.list,
+                    rendered.full,
                     micros(now),
                     position
                 ],

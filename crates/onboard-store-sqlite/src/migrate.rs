@@ -58,6 +58,11 @@ const MIGRATIONS: &[Migration] = &[
     ),
     migration(7, "webhooks", own!("0007_webhooks.sql")),
     migration(8, "console", onboard_store_sql::shared_migrations::CONSOLE),
+    migration(
+        9,
+        "rendered users",
+        onboard_store_sql::shared_migrations::RENDERED_USERS,
+    ),
 ];
 
 const RECORD: &str = "CREATE TABLE IF NOT EXISTS _sqlx_migrations (
@@ -190,8 +195,7 @@ mod tests {
                 "{file}"
             );
         }
-        for migration in &MIGRATIONS[files.len()..] {
-            assert_eq!(migration.sql, onboard_store_sql::shared_migrations::CONSOLE);
-        }
+        let shared: Vec<&str> = MIGRATIONS[files.len()..].iter().map(|m| m.sql).collect();
+        assert_eq!(shared, onboard_store_sql::shared_migrations::ALL);
     }
 }

@@ -97,6 +97,34 @@ impl TestDatabase {
         }
     }
 
+    /// Runs `sql` on this database beside the store, in a transaction of its own:
+    /// a test's way to leave rows as an earlier release wrote them.
+    pub async fn execute(&self, sql: &str) {
+        use onboard_store_sql::{Engine as _, Tx as _};
+        match self.backend {
+            Backend::Sqlite => {
+                let store = onboard_store_sqlite::open(&self.url)
+                    .await
+                    .expect("Failed to open the SQLite store");
+                let mut tx = store.engine().begin().await.expect("a transaction begins");
+                tx.execute(sql, Vec::new())
+                    .await
+                    .expect("the statement runs");
+                tx.commit().await.expect("the transaction commits");
+            }
+            Backend::Postgres => {
+                let mut conn = PgConnection::connect(&self.url)
+                    .await
+                    .expect("PostgreSQL is reachable");
+                sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+                    .execute(&mut conn)
+                    .await
+                    .expect("the statement runs");
+                let _ = conn.close().await;
+            }
+        }
+    }
+
     /// The folder of a SQLite database (`None` for PostgreSQL).
     pub fn dir(&self) -> Option<&std::path::Path> {
         self.dir.as_ref().map(|d| d.path())

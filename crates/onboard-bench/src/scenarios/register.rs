@@ -180,7 +180,7 @@ impl FloorDb {
     /// and `append_outbox` leave them between them.
     fn insert(&self, uid: &str) -> anyhow::Result<()> {
         let now = OffsetDateTime::now_utc();
-        let user = self.rows.user(uid);
+        let user = self.rows.user(uid)?;
         let code = Code::hash(user.id.parse()?, Channel::Email, "123456");
         let event = self.rows.event(uid, now)?;
         let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
@@ -283,7 +283,7 @@ impl PgFloor {
     /// lock, held to commit, is taken last).
     async fn insert(&self, uid: &str) -> anyhow::Result<()> {
         let now = OffsetDateTime::now_utc();
-        let user = self.rows.user(uid);
+        let user = self.rows.user(uid)?;
         let code = Code::hash(user.id.parse()?, Channel::Email, "123456");
         let event = self.rows.event(uid, now)?;
         let enterprise = self.enterprise;

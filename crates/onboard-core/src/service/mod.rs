@@ -51,7 +51,6 @@ pub use crate::events::ChangeNotifier;
 use crate::lifecycle::{Jurisdictions, Refusal, ReviewPolicy};
 use crate::random::{OsRandom, Random};
 use crate::store::{Enterprise, Store, StoreError};
-use crate::user::UserSummary;
 use crate::values::UserId;
 
 /// Why a use case did not succeed; each variant is one HTTP status (CONTRACT §1).
@@ -114,7 +113,8 @@ impl From<StoreError> for ServiceError {
 /// One page of users and the cursor of the next, if there may be one.
 #[derive(Debug)]
 pub struct UserPage {
-    pub users: Vec<UserSummary>,
+    /// Each user's list shape (`EndUserSummary`) as JSON.
+    pub users: Vec<String>,
     pub next: Option<Cursor>,
 }
 

@@ -126,7 +126,21 @@ impl Onboarding {
             .ok_or_else(|| user_not_found(user_id.as_str()))
     }
 
-    /// One page of `GET /v1/enterprise/users`; the full list is these pages streamed.
+    /// `GET /v1/enterprise/users/:user_id`: [`Onboarding::user`] as its wire JSON
+    /// (`EndUser`), stored with the row when it was written.
+    pub async fn user_json(
+        &self,
+        enterprise: &Enterprise,
+        user_id: &UserId,
+    ) -> Result<String, ServiceError> {
+        self.store
+            .user_json(enterprise.id, user_id.as_str())
+            .await?
+            .ok_or_else(|| user_not_found(user_id.as_str()))
+    }
+
+    /// One page of `GET /v1/enterprise/users`, each user as its list-shape JSON;
+    /// the full list is these pages streamed.
     pub async fn list_page(
         &self,
         enterprise: EnterpriseId,
@@ -138,7 +152,7 @@ impl Onboarding {
         // page ends with `next_cursor: null` instead of costing an empty round trip.
         let mut rows = self
             .store
-            .list_users(enterprise, filter, after.map(|c| c.0), limit + 1)
+            .list_users_json(enterprise, filter, after.map(|c| c.0), limit + 1)
             .await?;
         let more = rows.len() > limit as usize;
         rows.truncate(limit as usize);
@@ -148,7 +162,7 @@ impl Onboarding {
             None
         };
         Ok(UserPage {
-            users: rows.into_iter().map(|r| r.user).collect(),
+            users: rows.into_iter().map(|r| r.json).collect(),
             next,
         })
     }

@@ -15,7 +15,7 @@ pub use edd::{
     CHUNK_SIZE, ChunkSource, DocumentsStored, EddAnswering, EddAnswers, EddOpening, EddReviewing,
     NewDocument,
 };
-pub use rows::{EventRow, SUMMARY_COLUMNS, UserRow, from_micros, micros};
+pub use rows::{EventRow, Rendered, SUMMARY_COLUMNS, UserRow, from_micros, micros, render};
 
 use std::sync::Weak;
 
@@ -61,6 +61,13 @@ pub struct UserFilter {
 pub struct Listed {
     pub position: i64,
     pub user: UserSummary,
+}
+
+/// A user in list order as its list-shape JSON (`EndUserSummary`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedJson {
+    pub position: i64,
+    pub json: String,
 }
 
 #[async_trait]
@@ -135,6 +142,24 @@ pub trait Store: Send + Sync + 'static {
         enterprise: EnterpriseId,
         user_id: &str,
     ) -> Result<Option<User>, StoreError>;
+
+    /// An active user of this enterprise as its full wire JSON (`EndUser`), the
+    /// same text [`User::to_wire`] gives for [`Store::find_user`]'s user.
+    async fn user_json(
+        &self,
+        enterprise: EnterpriseId,
+        user_id: &str,
+    ) -> Result<Option<String>, StoreError>;
+
+    /// [`Store::list_users`], each user as its list-shape JSON, the same text
+    /// `UserSummary::to_wire` gives.
+    async fn list_users_json(
+        &self,
+        enterprise: EnterpriseId,
+        filter: UserFilter,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<ListedJson>, StoreError>;
 
     /// Up to `limit` active users after `after` in list order (oldest first).
     async fn list_users(

@@ -50,6 +50,35 @@ pub struct UserRow {
     pub sms_required: bool,
     /// The profile JSON; absent when only the list columns were read.
     pub profile: Option<String>,
+    /// The user's wire JSON, rendered when the row is written; absent when read.
+    pub rendered: Option<Rendered>,
+}
+
+/// A user's two wire shapes as JSON, rendered whenever its row is written (in the
+/// same statement), so that `GET /v1/enterprise/users/{user_id}` and a page of
+/// the list are served without decoding a row or encoding a user. Rows written
+/// before the columns existed hold neither; they are rendered when read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    /// The list shape ([`EndUserSummary`]), stored in the `list_json` column.
+    pub list: String,
+    /// The full shape (`EndUser`), stored in the `user_json` column.
+    pub full: String,
+}
+
+impl Rendered {
+    pub fn of(user: &User) -> Result<Rendered, StoreError> {
+        Ok(Rendered {
+            list: render(&user.summary.to_wire())?,
+            full: render(&user.to_wire())?,
+        })
+    }
+}
+
+/// A wire shape as JSON.
+pub fn render(shape: &impl serde::Serialize) -> Result<String, StoreError> {
+    serde_json::to_string(shape)
+        .map_err(|e| StoreError::Internal(format!("a user does not serialise: {e}")))
 }
 
 impl UserRow {
@@ -73,6 +102,7 @@ impl UserRow {
             email_required: s.requirements.email,
             sms_required: s.requirements.sms,
             profile: Some(profile),
+            rendered: Some(Rendered::of(user)?),
         })
     }
 

@@ -6,12 +6,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, close_code};
+use futures_util::SinkExt as _;
 use onboard_api::USERS_FEED;
 use onboard_core::access::ApiKeyId;
 use onboard_core::service::{FeedItem, KeyEnds, LogRead};
 use onboard_core::store::Enterprise;
 use onboard_core::time_format::unix_nanos;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use super::hub::{READ_BATCH, Subscription};
 use super::limits::{RateLimiter, Slot};
@@ -54,6 +55,10 @@ struct Session {
     /// The client's address, for the vendor's per-address limits.
     peer: Option<std::net::IpAddr>,
 }
+
+/// Live items delivered before one write: what a burst leaves queued in the
+/// broadcast is sent together, up to this many.
+const LIVE_BATCH: usize = 64;
 
 /// How soon a failed catch-up is tried again.
 const RETRY_CATCH_UP: std::time::Duration = std::time::Duration::from_secs(1);
@@ -174,18 +179,24 @@ impl Session {
         self.send(Message::Ping(Default::default())).await
     }
 
-    /// Sends one frame; a write that cannot proceed within the write timeout
-    /// ends the session (and so the connection).
+    /// Sends one frame, and whatever was queued before it; a write that cannot
+    /// proceed within the write timeout ends the session (and so the connection).
     async fn send(&mut self, message: Message) -> Result<(), Gone> {
+        self.queue(message).await?;
+        self.flush().await
+    }
+
+    /// Queues one frame in the socket's write buffer. It is written when the buffer
+    /// fills (a few KiB) or at the next [`Session::flush`]: a burst of events costs
+    /// one write per buffer, not one per event.
+    async fn queue(&mut self, message: Message) -> Result<(), Gone> {
         let limit = self.feed.limits.write_timeout;
-        match tokio::time::timeout(limit, self.socket.send(message)).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(_)) => Err(Gone),
-            Err(_) => {
-                tracing::debug!("a feed write could not proceed in time; closing");
-                Err(Gone)
-            }
-        }
+        within(limit, self.socket.feed(message)).await
+    }
+
+    async fn flush(&mut self) -> Result<(), Gone> {
+        let limit = self.feed.limits.write_timeout;
+        within(limit, self.socket.flush()).await
     }
 
     async fn on_message(&mut self, message: Message) -> Result<(), Gone> {
@@ -389,21 +400,39 @@ impl Session {
         self.catch_up().await
     }
 
+    /// Delivers `received` and every item already waiting behind it (up to
+    /// [`LIVE_BATCH`]), then writes them out together.
     async fn on_live(&mut self, received: Result<Arc<FeedItem>, RecvError>) -> Result<(), Gone> {
-        let Some(live) = &self.live else {
-            return Ok(());
-        };
-        match received {
-            Ok(item) if item.event.event_id <= live.cursor => Ok(()),
-            Ok(item) if item.event.event_id == live.cursor + 1 => self.deliver(&item).await,
-            // A gap (we subscribed mid-batch or fell behind): the log fills it, and
-            // this item comes along with the rest.
-            Ok(_) | Err(RecvError::Lagged(_)) => self.catch_up().await,
-            Err(RecvError::Closed) => {
-                self.live = None;
-                Ok(())
+        let mut received = received;
+        for _ in 0..LIVE_BATCH {
+            let Some(live) = &self.live else {
+                break;
+            };
+            match received {
+                Ok(item) if item.event.event_id <= live.cursor => {}
+                Ok(item) if item.event.event_id == live.cursor + 1 => self.deliver(&item).await?,
+                // A gap (we subscribed mid-batch or fell behind): the log fills it,
+                // and this item comes along with the rest.
+                Ok(_) | Err(RecvError::Lagged(_)) => {
+                    self.catch_up().await?;
+                    break;
+                }
+                Err(RecvError::Closed) => {
+                    self.live = None;
+                    break;
+                }
             }
+            let Some(live) = &mut self.live else {
+                break;
+            };
+            received = match live.sub.rx.try_recv() {
+                Ok(item) => Ok(item),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Lagged(n)) => Err(RecvError::Lagged(n)),
+                Err(TryRecvError::Closed) => Err(RecvError::Closed),
+            };
         }
+        self.flush().await
     }
 
     /// Reads the log from the cursor to its end and delivers every event.
@@ -437,6 +466,7 @@ impl Session {
             for item in &items {
                 self.deliver(item).await?;
             }
+            self.flush().await?;
             if !full {
                 return Ok(());
             }
@@ -448,13 +478,14 @@ impl Session {
         Some((enterprise, self.live.as_ref()?.cursor))
     }
 
-    /// Sends one event (if it is sent on the feed) and moves the cursor past it.
+    /// Queues one event (if it is sent on the feed) and moves the cursor past it;
+    /// the caller flushes.
     async fn deliver(&mut self, item: &FeedItem) -> Result<(), Gone> {
         if item.is_sent() {
             self.sequence += 1;
             let timestamp = unix_nanos(self.feed.hub.onboarding().now());
             let text = protocol::feed_message(self.sequence, timestamp, item);
-            self.send(Message::Text(text.into())).await?;
+            self.queue(Message::Text(text.into())).await?;
             let sent = &self.feed.metrics.feed_messages;
             sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
@@ -515,6 +546,22 @@ impl Session {
             reason: reason.into(),
         };
         let _ = self.send(Message::Close(Some(frame))).await;
+    }
+}
+
+/// A socket operation bounded by the write timeout: one that cannot proceed in
+/// time ends the session.
+async fn within(
+    limit: std::time::Duration,
+    write: impl std::future::Future<Output = Result<(), axum::Error>>,
+) -> Result<(), Gone> {
+    match tokio::time::timeout(limit, write).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(Gone),
+        Err(_) => {
+            tracing::debug!("a feed write could not proceed in time; closing");
+            Err(Gone)
+        }
     }
 }
 

@@ -3,20 +3,19 @@
 //! one page when `limit` is given, otherwise the whole list, streamed page by page
 //! so that memory stays flat however many users there are.
 
-use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use futures_util::Stream;
-use onboard_api::{EndUserSummary, Page};
 use onboard_core::service::{Cursor, Onboarding, ServiceError, UserPage};
 use onboard_core::store::{EnterpriseId, UserFilter};
-use onboard_core::user::{AccountRole, Status, UserSummary};
+use onboard_core::user::{AccountRole, Status};
 use serde::Deserialize;
 
 use crate::error::ApiError;
 use crate::extract::{Authed, QueryParams};
+use crate::json;
 use crate::state::AppState;
 
 /// Users fetched per database round trip while streaming the full list.
@@ -94,15 +93,27 @@ pub async fn list_users(
         Some(next) => Some(state.onboarding.encode_cursor(enterprise.id, next).await?),
         None => None,
     };
-    Ok(Json(Page {
-        data: page
-            .users
-            .iter()
-            .map(UserSummary::to_wire)
-            .collect::<Vec<EndUserSummary>>(),
-        next_cursor,
-    })
-    .into_response())
+    // `Page` written by hand around the stored JSON of each user.
+    let mut body =
+        String::with_capacity(page.users.iter().map(|u| u.len() + 1).sum::<usize>() + 64);
+    body.push_str("{\"data\":[");
+    join(&mut body, &page.users);
+    body.push_str("],\"next_cursor\":");
+    match next_cursor {
+        Some(cursor) => json::push_string(&mut body, &cursor),
+        None => body.push_str("null"),
+    }
+    body.push('}');
+    Ok(json::response(body))
+}
+
+fn join(out: &mut String, users: &[String]) {
+    for (i, user) in users.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(user);
+    }
 }
 
 /// Where the streamed list stands between two chunks.
@@ -150,20 +161,16 @@ fn stream_all(
     })
 }
 
-fn encode_chunk(users: &[UserSummary], first: bool, last: bool) -> Vec<u8> {
-    let mut out = Vec::with_capacity(users.len() * 320 + 16);
+fn encode_chunk(users: &[String], first: bool, last: bool) -> String {
+    let mut out = String::with_capacity(users.iter().map(|u| u.len() + 1).sum::<usize>() + 16);
     if first {
-        out.extend_from_slice(b"{\"data\":[");
+        out.push_str("{\"data\":[");
+    } else if !users.is_empty() {
+        out.push(',');
     }
-    for (i, user) in users.iter().enumerate() {
-        if i > 0 || !first {
-            out.push(b',');
-        }
-        // Serialising plain strings and bools into a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut out, &user.to_wire());
-    }
+    join(&mut out, users);
     if last {
-        out.extend_from_slice(b"]}");
+        out.push_str("]}");
     }
     out
 }

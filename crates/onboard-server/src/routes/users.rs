@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::Response;
 use onboard_api::{Data, EndUser};
 use onboard_core::service::NoSuchUser;
 
@@ -31,12 +32,10 @@ pub async fn get_user(
     State(state): State<AppState>,
     Authed(enterprise): Authed,
     PathParam(user_id): PathParam,
-) -> Result<Json<Data<EndUser>>, ApiError> {
+) -> Result<Response, ApiError> {
     let user_id = NoSuchUser::User.parse(&user_id)?;
-    let user = state.onboarding.user(&enterprise, &user_id).await?;
-    Ok(Json(Data {
-        data: user.to_wire(),
-    }))
+    let user = state.onboarding.user_json(&enterprise, &user_id).await?;
+    Ok(crate::json::data(&user))
 }
 
 /// `DELETE /v1/enterprise/account/:user_id` (CONTRACT §2): 200 with an empty body.
