@@ -129,6 +129,19 @@ impl Row {
             .ok_or_else(|| corrupt(column, "non-null text"))
     }
 
+    /// A row of an integer and a text, as [`Engine::read_pairs`] gives it.
+    pub fn into_pair(self) -> Result<(i64, Option<String>), StoreError> {
+        let [int, text] = <[Value; 2]>::try_from(self.values)
+            .map_err(|_| StoreError::Internal("a pair read other than two columns".into()))?;
+        match (int, text) {
+            (Value::Int(Some(i)), Value::Text(t)) => Ok((i, t)),
+            (Value::Int(Some(i)), Value::Int(None)) => Ok((i, None)),
+            _ => Err(StoreError::Internal(
+                "a pair read other than an integer and a text".into(),
+            )),
+        }
+    }
+
     /// Text, taken out of the row rather than copied (a row is read once).
     pub fn take_opt_text(&mut self, column: &str) -> Result<Option<String>, StoreError> {
         let i = self.index(column)?;
@@ -223,6 +236,18 @@ pub trait Engine: Send + Sync + 'static {
 
     /// Runs a read-only statement outside any transaction.
     async fn read(&self, sql: &str, args: Vec<Value>) -> Result<Vec<Row>, StoreError>;
+
+    /// [`Engine::read`] of a statement whose rows are an integer and a text (a
+    /// position and a stored document, say), as pairs. An engine may read these
+    /// without building a [`Row`] each; the default goes through `read`.
+    async fn read_pairs(
+        &self,
+        sql: &str,
+        args: Vec<Value>,
+    ) -> Result<Vec<(i64, Option<String>)>, StoreError> {
+        let rows = self.read(sql, args).await?;
+        rows.into_iter().map(Row::into_pair).collect()
+    }
 
     /// Runs one statement as its own durable write transaction; returns the rows
     /// it returned.

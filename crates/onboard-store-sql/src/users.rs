@@ -177,10 +177,10 @@ pub(crate) async fn list_json<E: Engine>(
     limit: u32,
 ) -> Result<Vec<ListedJson>, StoreError> {
     let (sql, params) = list_query("position, list_json", enterprise, filter, after, limit);
-    let rows = engine.read(&sql, params).await?;
+    let rows = engine.read_pairs(&sql, params).await?;
     let mut listed = Vec::with_capacity(rows.len());
-    for mut row in rows {
-        let Some(json) = row.take_opt_text("list_json")? else {
+    for (position, json) in rows {
+        let Some(json) = json else {
             // A row written before rows carried their JSON: render the page.
             return list(engine, enterprise, filter, after, limit)
                 .await?
@@ -193,10 +193,7 @@ pub(crate) async fn list_json<E: Engine>(
                 })
                 .collect();
         };
-        listed.push(ListedJson {
-            position: row.int("position")?,
-            json,
-        });
+        listed.push(ListedJson { position, json });
     }
     Ok(listed)
 }

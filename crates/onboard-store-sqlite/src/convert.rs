@@ -44,6 +44,38 @@ pub(crate) fn fetch(conn: &Connection, sql: &str, args: &[Value]) -> Result<Vec<
     Ok(rows)
 }
 
+/// Runs `sql`, whose rows are an integer and a text, on `conn` and returns them
+/// as pairs, without a [`Row`] each.
+pub(crate) fn fetch_pairs(
+    conn: &Connection,
+    sql: &str,
+    args: &[Value],
+) -> Result<Vec<(i64, Option<String>)>, StoreError> {
+    let mut statement = conn.prepare_cached(sql).map_err(classify)?;
+    if statement.column_count() != 2 {
+        return Err(StoreError::Internal(
+            "a pair read other than two columns".into(),
+        ));
+    }
+    let mut raw = statement
+        .query(params_from_iter(args.iter().map(Param)))
+        .map_err(classify)?;
+    let mut pairs = Vec::new();
+    while let Some(row) = raw.next().map_err(classify)? {
+        let int = match row.get_ref(0).map_err(classify)? {
+            ValueRef::Integer(i) => i,
+            _ => return Err(StoreError::Internal("a pair without its integer".into())),
+        };
+        let text = match row.get_ref(1).map_err(classify)? {
+            ValueRef::Null => None,
+            ValueRef::Text(t) => Some(text(t)?),
+            _ => return Err(StoreError::Internal("a pair without its text".into())),
+        };
+        pairs.push((int, text));
+    }
+    Ok(pairs)
+}
+
 /// Runs `sql` on `conn` and returns how many rows it changed (rows it returns,
 /// if any, are read and dropped).
 pub(crate) fn execute(conn: &Connection, sql: &str, args: &[Value]) -> Result<u64, StoreError> {
@@ -62,12 +94,16 @@ fn value(raw: ValueRef<'_>) -> Result<Value, StoreError> {
     match raw {
         ValueRef::Null => Ok(Value::Int(None)),
         ValueRef::Integer(i) => Ok(Value::Int(Some(i))),
-        ValueRef::Text(t) => String::from_utf8(t.to_vec())
-            .map(|s| Value::Text(Some(s)))
-            .map_err(|_| StoreError::Internal("a TEXT value is not UTF-8".into())),
+        ValueRef::Text(t) => Ok(Value::Text(Some(text(t)?))),
         ValueRef::Blob(b) => Ok(Value::Bytes(Some(b.to_vec()))),
         ValueRef::Real(_) => Err(StoreError::Internal("unexpected REAL value".into())),
     }
+}
+
+fn text(raw: &[u8]) -> Result<String, StoreError> {
+    std::str::from_utf8(raw)
+        .map(str::to_owned)
+        .map_err(|_| StoreError::Internal("a TEXT value is not UTF-8".into()))
 }
 
 /// Maps a driver error: uniqueness violations are conflicts; a busy, locked,

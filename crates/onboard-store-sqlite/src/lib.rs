@@ -30,7 +30,7 @@ use onboard_core::store::StoreError;
 use onboard_store_sql::{Dialect, Engine, Row, SqlStore, Tx, Value};
 use rusqlite::{Connection, OpenFlags};
 
-use crate::convert::{classify, execute, fetch};
+use crate::convert::{classify, execute, fetch, fetch_pairs};
 use crate::writer::{Member, Writer};
 
 /// How long a statement waits for a lock another process holds (a command-line
@@ -216,6 +216,14 @@ impl Engine for SqliteEngine {
 
     async fn read(&self, sql: &str, args: Vec<Value>) -> Result<Vec<Row>, StoreError> {
         self.readers.with(|conn| fetch(conn, sql, &args))
+    }
+
+    async fn read_pairs(
+        &self,
+        sql: &str,
+        args: Vec<Value>,
+    ) -> Result<Vec<(i64, Option<String>)>, StoreError> {
+        self.readers.with(|conn| fetch_pairs(conn, sql, &args))
     }
 
     async fn write(&self, sql: &str, args: Vec<Value>) -> Result<Vec<Row>, StoreError> {
