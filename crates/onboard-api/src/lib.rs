@@ -53,7 +53,8 @@ pub struct Requirements {
     pub sms: bool,
 }
 
-/// The list shape (*Get Multiple End Users*).
+/// The list shape (*Get Multiple End Users*). The server stores each user's as
+/// JSON with its row: a change here needs a migration that clears that JSON.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EndUserSummary {
     pub account_type: String,
@@ -72,6 +73,9 @@ pub struct EndUserSummary {
 ///
 /// Deliberate deviation: the vendor's corporate example omits `id`, its individual
 /// example has it; CONTRACT §2 lists `id` in the full shape, so both carry it.
+///
+/// The server stores each user's as JSON with its row: a change here needs a
+/// migration that clears that JSON.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EndUser {
     pub account_type: String,

@@ -1989,8 +1989,9 @@ async fn concurrent_claims_of_one_idempotency_key_give_it_to_one(store: Arc<dyn 
     }
 }
 
-/// Rows from before `list_json` and `user_json` existed hold NULL there: they read
-/// exactly as if the JSON had been stored, and the next write of the user stores it.
+/// Rows from before `list_json` and `user_json` existed hold NULL there, and rows
+/// an earlier release changed hold stale JSON: both read exactly as if the JSON
+/// had been stored, and the next write of the user stores it.
 async fn rows_written_before_their_json_was_stored_read_the_same(
     db: &onboard_testkit::TestDatabase,
 ) {
@@ -2016,8 +2017,26 @@ async fn rows_written_before_their_json_was_stored_read_the_same(
     let after = (page(None).await.unwrap(), page(Some(2)).await.unwrap());
     assert_eq!(after, before, "pages mixing old and new rows");
 
+    // A write by an earlier release (a node not yet upgraded) changes the columns
+    // and `updated_at` but not the JSON: reads render from the columns.
+    db.execute(
+        "UPDATE users SET status = 'VERIFIED', email_required = FALSE, sms_required = FALSE, \
+         updated_at = updated_at + 1 WHERE user_id = 'cy'",
+    )
+    .await;
+    let cy = find(store, acme, "cy").await.unwrap();
+    assert_eq!(cy.summary.status, Status::Verified);
+    assert_eq!(
+        list(store, acme, UserFilter::default()).await,
+        ["ann", "bob", "cy"]
+    );
+    let listed = store
+        .list_users_json(acme, UserFilter::default(), None, 10)
+        .await;
+    assert!(listed.unwrap()[2].json.contains(r#""status":"VERIFIED""#));
+
     // A write of the user stores its JSON again: a later change to the columns
-    // behind the store's back no longer shows.
+    // behind the store's back (without moving `updated_at`) no longer shows.
     send(store, acme, "bob", Channel::Email, "111111", NOW).await;
     confirm(store, acme, "bob", Channel::Email, "111111", NOW).await;
     let bob = find(store, acme, "bob").await.unwrap();

@@ -17,8 +17,8 @@ use crate::{args, events};
 /// The `INSERT` of a user row; its parameters are [`insert_args`].
 pub const INSERT_USER: &str = "INSERT INTO users (enterprise_id, user_id, id, account_type, \
      account_role, advisor_user_id, email, first_name, last_name, phone_number, status, \
-     email_required, sms_required, profile, list_json, user_json, created_at, updated_at) \
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+     email_required, sms_required, profile, list_json, user_json, rendered_at, created_at, \
+     updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
 /// The parameters of [`INSERT_USER`] for `row`.
 pub fn insert_args(
@@ -43,6 +43,7 @@ pub fn insert_args(
         &row.profile,
         row.rendered.as_ref().map(|r| r.list.clone()),
         row.rendered.as_ref().map(|r| r.full.clone()),
+        row.rendered.as_ref().map(|_| micros(now)),
         micros(now),
         micros(now),
     ]
@@ -134,20 +135,18 @@ pub(crate) async fn find_json<E: Engine>(
     enterprise: EnterpriseId,
     user_id: &str,
 ) -> Result<Option<String>, StoreError> {
-    let rows = engine
-        .read(
-            "SELECT user_json FROM users \
-             WHERE enterprise_id = ? AND user_id = ? AND active = TRUE",
-            args![enterprise.0, user_id],
-        )
-        .await?;
+    let sql = format!(
+        "SELECT {} FROM users WHERE enterprise_id = ? AND user_id = ? AND active = TRUE",
+        current("user_json")
+    );
+    let rows = engine.read(&sql, args![enterprise.0, user_id]).await?;
     let Some(mut row) = first(rows) else {
         return Ok(None);
     };
     if let Some(json) = row.take_opt_text("user_json")? {
         return Ok(Some(json));
     }
-    // A row written before rows carried their JSON.
+    // A row written without its JSON (see `current`).
     find(engine, enterprise, user_id)
         .await?
         .map(|user| render(&user.to_wire()))
@@ -176,12 +175,13 @@ pub(crate) async fn list_json<E: Engine>(
     after: Option<i64>,
     limit: u32,
 ) -> Result<Vec<ListedJson>, StoreError> {
-    let (sql, params) = list_query("position, list_json", enterprise, filter, after, limit);
+    let columns = format!("position, {}", current("list_json"));
+    let (sql, params) = list_query(&columns, enterprise, filter, after, limit);
     let rows = engine.read_pairs(&sql, params).await?;
     let mut listed = Vec::with_capacity(rows.len());
     for (position, json) in rows {
         let Some(json) = json else {
-            // A row written before rows carried their JSON: render the page.
+            // A row written without its JSON (see `current`): render the page.
             return list(engine, enterprise, filter, after, limit)
                 .await?
                 .into_iter()
@@ -196,6 +196,13 @@ pub(crate) async fn list_json<E: Engine>(
         listed.push(ListedJson { position, json });
     }
     Ok(listed)
+}
+
+/// The stored JSON `column`, or NULL where it may not show the row as it is:
+/// rows written before the column existed hold none, and a write by an earlier
+/// release (a node not yet upgraded) moves `updated_at` without rendering it.
+fn current(column: &str) -> String {
+    format!("CASE WHEN rendered_at = updated_at THEN {column} END AS {column}")
 }
 
 /// The statement of one page of the list, reading `columns`.
@@ -291,13 +298,15 @@ pub(crate) async fn decide<E: Engine>(
             let s = &user.summary;
             tx.execute(
                 "UPDATE users SET status = ?, email_required = ?, sms_required = ?, \
-                 list_json = ?, user_json = ?, updated_at = ? WHERE position = ?",
+                 list_json = ?, user_json = ?, rendered_at = ?, updated_at = ? \
+                 WHERE position = ?",
                 args![
                     s.status.as_str(),
                     s.requirements.email,
                     s.requirements.sms,
                     rendered.list,
                     rendered.full,
+                    micros(now),
                     micros(now),
                     position
                 ],

@@ -40,13 +40,15 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Idle read connections kept for the next reads; more open when many threads
 /// read at once, and the extra ones close when done. Reads run on the caller's
 /// thread, so about as many are in use as the runtime has threads.
-const IDLE_READERS: usize = 8;
+const IDLE_READERS: usize = 16;
 
 /// Each read connection's page cache, in KiB (SQLite's `cache_size` takes a
 /// negative number as KiB). SQLite's default, 2 MiB, holds little of a large
 /// users table, so a lookup read most of its pages from the operating system;
 /// 16 MiB holds the `user_id` index of about 300,000 users and the upper levels
-/// of the table. With the idle ones, at most 8 × 16 MiB, filled only as read.
+/// of the table. A cache grows only with the pages its connection reads, so the
+/// total is about 16 MiB per thread that reads at once (one or two on a small
+/// machine; at most 16 × 16 MiB kept idle).
 const READER_CACHE_KIB: i64 = 16 * 1024;
 
 /// Prepared statements each connection keeps.

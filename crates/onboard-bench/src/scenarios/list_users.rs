@@ -171,7 +171,8 @@ async fn read_rows(path: &Path, enterprise: &str, expected: u64) -> anyhow::Resu
 
 fn read_all(conn: &Connection, enterprise: i64) -> anyhow::Result<u64> {
     // The server's own statement: each user's list shape, stored with its row.
-    const SQL: &str = "SELECT position, list_json FROM users \
+    const SQL: &str = "SELECT position, \
+        CASE WHEN rendered_at = updated_at THEN list_json END AS list_json FROM users \
         WHERE enterprise_id = ?1 AND active = 1 AND position > ?2 ORDER BY position LIMIT ?3";
     let mut statement = conn.prepare(SQL)?;
     let (mut after, mut read) = (0_i64, 0_u64);

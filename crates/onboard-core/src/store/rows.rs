@@ -31,7 +31,8 @@ fn corrupt(what: &str) -> StoreError {
 }
 
 /// A user row as every backend stores it: the list columns as text, the profile as
-/// JSON. [`UserRow::decode`] is the one way back to domain types, so the backends
+/// JSON, and both wire shapes as JSON ([`Rendered`], from [`UserRow::encode`]; a
+/// caller that changes a field after encoding must render them again). [`UserRow::decode`] is the one way back to domain types, so the backends
 /// cannot disagree on how a row reads.
 #[derive(Debug, Clone)]
 pub struct UserRow {
@@ -57,7 +58,13 @@ pub struct UserRow {
 /// A user's two wire shapes as JSON, rendered whenever its row is written (in the
 /// same statement), so that `GET /v1/enterprise/users/{user_id}` and a page of
 /// the list are served without decoding a row or encoding a user. Rows written
-/// before the columns existed hold neither; they are rendered when read.
+/// before the columns existed hold neither, and rows changed by an earlier
+/// release hold stale ones (their `updated_at` moved past `rendered_at`); both
+/// are rendered from their columns when read.
+///
+/// A change to either wire shape (`EndUser`, `EndUserSummary`, or `to_wire`)
+/// must come with a migration that sets `list_json` and `user_json` to NULL, so
+/// that no row keeps the old text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendered {
     /// The list shape ([`EndUserSummary`]), stored in the `list_json` column.

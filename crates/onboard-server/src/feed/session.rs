@@ -404,7 +404,7 @@ impl Session {
     /// [`LIVE_BATCH`]), then writes them out together.
     async fn on_live(&mut self, received: Result<Arc<FeedItem>, RecvError>) -> Result<(), Gone> {
         let mut received = received;
-        for _ in 0..LIVE_BATCH {
+        for taken in 1..=LIVE_BATCH {
             let Some(live) = &self.live else {
                 break;
             };
@@ -421,6 +421,11 @@ impl Session {
                     self.live = None;
                     break;
                 }
+            }
+            // Taking one more than the batch would leave it undelivered until
+            // the enterprise's next event.
+            if taken == LIVE_BATCH {
+                break;
             }
             let Some(live) = &mut self.live else {
                 break;
