@@ -7,6 +7,7 @@ pub mod config;
 mod database;
 mod edd;
 mod keys;
+mod logging;
 mod operator;
 mod operators;
 mod serve;

@@ -179,7 +179,14 @@ impl Settings {
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    init_logging();
+    crate::logging::init();
+    let served = serve(args).await;
+    // Buffered log lines leave before an error is reported.
+    crate::logging::flush();
+    served
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let file = FileConfig::load(args.config.as_deref())?;
     let settings = Settings::resolve(args, file)?;
     onboard_delivery::install_tls_provider();
@@ -418,18 +425,6 @@ async fn first_run(store: &dyn Store, address: SocketAddr) -> anyhow::Result<()>
         key = key.expose()
     );
     Ok(())
-}
-
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // Colour codes only for a person at a terminal, not in a log file.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(ansi)
-        .with_writer(std::io::stderr)
-        .try_init();
 }
 
 /// Resolves on SIGINT or SIGTERM.
