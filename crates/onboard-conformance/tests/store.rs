@@ -85,6 +85,7 @@ conformance!(
         pruning_by_age_drops_old_events_and_expired_tokens,
         concurrent_inserts_get_event_ids_one_to_n_without_a_gap,
         concurrent_inserts_of_one_user_id_let_exactly_one_in,
+        concurrent_registrations_that_fail_leave_the_others_whole,
         concurrent_confirmations_of_one_code_succeed_exactly_once,
         a_client_racing_its_advisors_deactivation_never_outlives_it,
         an_edd_request_walks_its_status_path_with_an_event_per_step,
@@ -1687,6 +1688,60 @@ async fn concurrent_inserts_get_event_ids_one_to_n_without_a_gap(store: Arc<dyn 
             N
         );
     }
+}
+
+/// Registrations that arrive together may share a commit (a batch): those that
+/// fail leave the others and their events whole, and each hears its own outcome.
+async fn concurrent_registrations_that_fail_leave_the_others_whole(store: Arc<dyn Store>) {
+    let acme = enterprise(store.as_ref(), "acme").await.id;
+    register(store.as_ref(), acme, individual("taken")).await;
+    register(store.as_ref(), acme, advisor("adviser")).await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..60 {
+        let store = store.clone();
+        let body = match i % 4 {
+            0 => individual("taken"),
+            1 => client_of(&format!("client{i}"), "nobody"),
+            2 => client_of(&format!("client{i}"), "adviser"),
+            _ => individual(&format!("new{i}")),
+        };
+        tasks.spawn(async move {
+            let user = user(body);
+            let inserted = store
+                .insert_user(acme, &user, "registered", None, NOW)
+                .await;
+            (i, inserted)
+        });
+    }
+    let mut registered = BTreeSet::new();
+    while let Some(joined) = tasks.join_next().await {
+        let (i, inserted) = joined.unwrap();
+        match (i % 4, inserted) {
+            (0, Err(StoreError::Conflict(_))) | (1, Err(StoreError::AdvisorUnavailable)) => {}
+            (2 | 3, Ok(())) => {
+                registered.insert(i);
+            }
+            (_, outcome) => panic!("registration {i}: {outcome:?}"),
+        }
+    }
+    assert_eq!(registered.len(), 30);
+    let events = all_events(store.as_ref(), acme).await;
+    assert_eq!(
+        ids(&events),
+        (1..=32).collect::<Vec<_>>(),
+        "no gap, no event of a failure"
+    );
+    let users: BTreeSet<_> = events.iter().map(|e| e.user.user_id.clone()).collect();
+    assert_eq!(users.len(), 32, "one event per registered user");
+    assert_eq!(
+        list(store.as_ref(), acme, UserFilter::default())
+            .await
+            .len(),
+        32
+    );
+    assert!(find(store.as_ref(), acme, "new3").await.is_some());
+    assert!(find(store.as_ref(), acme, "client2").await.is_some());
+    assert!(find(store.as_ref(), acme, "client1").await.is_none());
 }
 
 async fn concurrent_inserts_of_one_user_id_let_exactly_one_in(store: Arc<dyn Store>) {

@@ -124,10 +124,12 @@ pub(crate) fn classify(e: sqlx::Error) -> StoreError {
 
 /// SQLSTATEs that mean "the server cannot serve us now", not "this query is
 /// wrong": connection exceptions (08), authorisation failures (28), a missing
-/// database (3D000), insufficient resources (53), operator intervention such as
-/// shutdown or cancellation (57), and system errors (58).
+/// database (3D000), a transaction the server rolled back to break a deadlock or
+/// a serialisation conflict (40: trying again can succeed), insufficient
+/// resources (53), operator intervention such as shutdown or cancellation (57),
+/// and system errors (58).
 fn server_unavailable(code: &str) -> bool {
-    ["08", "28", "53", "57", "58"]
+    ["08", "28", "40", "53", "57", "58"]
         .iter()
         .any(|class| code.starts_with(class))
         || code == "3D000"

@@ -229,10 +229,15 @@ pub trait Tx: Send {
 /// A database the store runs on. Implementations translate their driver's errors
 /// into [`StoreError`] (uniqueness → `Conflict`, unreachable → `Unavailable`).
 #[async_trait]
-pub trait Engine: Send + Sync + 'static {
+pub trait Engine: Clone + Send + Sync + 'static {
     type Tx: Tx;
 
     const DIALECT: Dialect;
+
+    /// Whether concurrent write transactions already share commits in the engine
+    /// (SQLite's writer groups them); if not, the store batches registrations
+    /// itself (`batch.rs`).
+    const GROUP_COMMIT: bool = false;
 
     /// Runs a read-only statement outside any transaction.
     async fn read(&self, sql: &str, args: Vec<Value>) -> Result<Vec<Row>, StoreError>;

@@ -17,6 +17,7 @@
 //!   across every enterprise.
 
 mod access;
+mod batch;
 mod console;
 mod edd;
 pub mod engine;
@@ -38,7 +39,7 @@ mod tokens;
 mod users;
 mod webhooks;
 
-use std::sync::Weak;
+use std::sync::{Arc, Weak};
 
 use async_trait::async_trait;
 use onboard_core::access::{
@@ -70,11 +71,15 @@ use engine::{first, one};
 #[derive(Debug, Clone)]
 pub struct SqlStore<E> {
     engine: E,
+    registrations: Arc<batch::Registrations>,
 }
 
 impl<E: Engine> SqlStore<E> {
     pub fn new(engine: E) -> SqlStore<E> {
-        SqlStore { engine }
+        SqlStore {
+            engine,
+            registrations: Arc::default(),
+        }
     }
 
     pub fn engine(&self) -> &E {
@@ -160,7 +165,18 @@ impl<E: Engine> Store for SqlStore<E> {
         first_code: Option<(Channel, &CodeRecord)>,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        users::insert(&self.engine, enterprise, user, cause, first_code, now).await
+        if E::GROUP_COMMIT {
+            return users::insert(&self.engine, enterprise, user, cause, first_code, now).await;
+        }
+        let new = batch::NewUser {
+            user: user.clone(),
+            cause: cause.to_owned(),
+            first_code: first_code.map(|(channel, code)| (channel, code.clone())),
+            now,
+        };
+        self.registrations
+            .insert(&self.engine, enterprise, new)
+            .await
     }
 
     async fn decide(

@@ -93,8 +93,24 @@ pub(crate) async fn insert<E: Engine>(
     first_code: Option<(Channel, &CodeRecord)>,
     now: OffsetDateTime,
 ) -> Result<(), StoreError> {
-    let row = UserRow::encode(user)?;
     let mut tx = engine.begin().await?;
+    insert_rows::<E>(&mut tx, enterprise, user, first_code, now).await?;
+    let kind = EventKind::Registered;
+    events::append::<E>(&mut tx, enterprise, kind, cause, None, &user.summary, now).await?;
+    tx.commit().await
+}
+
+/// What a registration writes before its event: the advisor check (the advisor
+/// row held `FOR SHARE`), the user and its first code. Its event comes after,
+/// so that user rows are locked before the enterprise row, as everywhere.
+pub(crate) async fn insert_rows<E: Engine>(
+    tx: &mut E::Tx,
+    enterprise: EnterpriseId,
+    user: &User,
+    first_code: Option<(Channel, &CodeRecord)>,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    let row = UserRow::encode(user)?;
     if let Some(advisor) = &row.advisor_user_id {
         let sql = format!(
             "SELECT account_role FROM users \
@@ -111,11 +127,9 @@ pub(crate) async fn insert<E: Engine>(
     let position = one(tx.fetch(&sql, insert_args(enterprise, &row, now)).await?)?;
     let position = position.int("position")?;
     if let Some((channel, code)) = first_code {
-        write_code(&mut tx, position, channel, CodeWrite::Replace(code.clone())).await?;
+        write_code(tx, position, channel, CodeWrite::Replace(code.clone())).await?;
     }
-    let kind = EventKind::Registered;
-    events::append::<E>(&mut tx, enterprise, kind, cause, None, &user.summary, now).await?;
-    tx.commit().await
+    Ok(())
 }
 
 pub(crate) async fn find<E: Engine>(

@@ -131,13 +131,3 @@ pub(crate) fn classify(e: rusqlite::Error) -> StoreError {
         _ => StoreError::Internal(text()),
     }
 }
-
-/// The same error again, for each member of a group that shares one outcome.
-pub(crate) fn copy(e: &StoreError) -> StoreError {
-    match e {
-        StoreError::Conflict(m) => StoreError::Conflict(m.clone()),
-        StoreError::AdvisorUnavailable => StoreError::AdvisorUnavailable,
-        StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
-        StoreError::Internal(m) => StoreError::Internal(m.clone()),
-    }
-}

@@ -216,6 +216,8 @@ impl Engine for SqliteEngine {
 
     const DIALECT: Dialect = Dialect::ONE_WRITER;
 
+    const GROUP_COMMIT: bool = true;
+
     async fn read(&self, sql: &str, args: Vec<Value>) -> Result<Vec<Row>, StoreError> {
         self.readers.with(|conn| fetch(conn, sql, &args))
     }

@@ -23,7 +23,7 @@ use onboard_core::store::StoreError;
 use rusqlite::Connection;
 use tokio::sync::{Mutex, OwnedMutexGuard, oneshot};
 
-use crate::convert::{classify, copy};
+use crate::convert::classify;
 
 /// At most this many write transactions (committed or not) share one database
 /// transaction, so a steady stream of writers cannot postpone everyone's
@@ -184,7 +184,7 @@ fn lost() -> StoreError {
 
 fn answer(group: Vec<Outcome>, outcome: &Result<(), StoreError>) {
     for member in group {
-        let _ = member.send(outcome.as_ref().map(|_| ()).map_err(copy));
+        let _ = member.send(outcome.clone());
     }
 }
 

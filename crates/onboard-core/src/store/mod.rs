@@ -32,7 +32,7 @@ use crate::webhooks::{Attempt, AttemptStatus, Backlog, Endpoint, EndpointChange,
 pub use crate::tenant::{Enterprise, EnterpriseId};
 
 /// What went wrong in storage, in terms the domain can act on.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// A uniqueness rule refused the write (duplicate `user_id`, enterprise name…).
     #[error("conflict: {0}")]

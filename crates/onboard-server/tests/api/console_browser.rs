@@ -54,12 +54,19 @@ async fn sign_in(browser: &Browser, app: &TestApp, name: &str, password: &str) {
         .find(Locator::XPath("//button[text()='Sign in']"))
         .await
         .unwrap();
+    // The sign-in page has a heading too: mark it, so that the wait below is for
+    // the heading of the page the form leads to, not the one still shown.
+    browser
+        .client
+        .execute("document.body.setAttribute('data-left', '')", Vec::new())
+        .await
+        .unwrap();
     button.click().await.unwrap();
     browser
         .client
         .wait()
         .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css("main h1"))
+        .for_element(Locator::Css("body:not([data-left]) main h1"))
         .await
         .unwrap();
 }

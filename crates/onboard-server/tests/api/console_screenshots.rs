@@ -72,12 +72,18 @@ async fn console_screenshots() {
         .unwrap();
     let password = browser.client.find(Locator::Id("password")).await.unwrap();
     password.send_keys(PASSWORD).await.unwrap();
+    // Mark the sign-in page, so the wait is for the next page's heading.
+    browser
+        .client
+        .execute("document.body.setAttribute('data-left', '')", Vec::new())
+        .await
+        .unwrap();
     password.send_keys("\u{e007}").await.unwrap();
     browser
         .client
         .wait()
         .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css("main h1"))
+        .for_element(Locator::Css("body:not([data-left]) main h1"))
         .await
         .unwrap();
     shoot(&browser, &app, "/console/review", "review").await;
