@@ -8,8 +8,10 @@
 //! batch, and a batch is one transaction:
 //!
 //! 1. each member's rows (the advisor check, the user, its first code), inside a
-//!    savepoint of its own: a member that fails (its `user_id` taken, its advisor
-//!    gone) is rolled back to it and leaves the others' rows in place;
+//!    savepoint of its own, in `user_id` order (so that batches on two nodes
+//!    wait for each other's new `user_id`s in one order, never in a circle): a
+//!    member that fails (its `user_id` taken, its advisor gone) is rolled back to
+//!    it and leaves the others' rows in place;
 //! 2. then the event of every member that got this far, in order, so every user
 //!    row is locked before the enterprise row, the order every transaction keeps;
 //! 3. one commit. Each member hears its outcome only after it: a registration is
@@ -55,6 +57,12 @@ type Outcome = Result<(), StoreError>;
 struct Pending {
     new: NewUser,
     reply: oneshot::Sender<Outcome>,
+}
+
+impl Pending {
+    fn user_id(&self) -> &str {
+        self.new.user.summary.user_id.as_str()
+    }
 }
 
 /// The registrations waiting for each enterprise's next batch.
@@ -145,7 +153,11 @@ impl Writer {
             // batch began is not written: nobody would hear of it, and what the
             // service does after the insert (sending the first code) would not
             // happen.
-            let batch: Vec<Pending> = batch.into_iter().filter(|p| !p.reply.is_closed()).collect();
+            let mut batch: Vec<Pending> =
+                batch.into_iter().filter(|p| !p.reply.is_closed()).collect();
+            // In `user_id` order: two nodes' batches then take the `user_id`
+            // index entries they share in one order, and cannot deadlock on them.
+            batch.sort_by(|a, b| a.user_id().cmp(b.user_id()));
             if !batch.is_empty() {
                 write(&engine, self.enterprise, batch).await;
             }
