@@ -149,18 +149,16 @@ pub(crate) async fn find_json<E: Engine>(
     enterprise: EnterpriseId,
     user_id: &str,
 ) -> Result<Option<String>, StoreError> {
-    let sql = format!(
-        "SELECT {} FROM users WHERE enterprise_id = ? AND user_id = ? AND active = TRUE",
-        current("user_json")
-    );
-    let rows = engine.read(&sql, args![enterprise.0, user_id]).await?;
+    const SQL: &str = "SELECT CASE WHEN rendered_at = updated_at THEN user_json END \
+        AS user_json FROM users WHERE enterprise_id = ? AND user_id = ? AND active = TRUE";
+    let rows = engine.read(SQL, args![enterprise.0, user_id]).await?;
     let Some(mut row) = first(rows) else {
         return Ok(None);
     };
     if let Some(json) = row.take_opt_text("user_json")? {
         return Ok(Some(json));
     }
-    // A row written without its JSON (see `current`).
+    // A row written without its JSON (see the note above `list_query`).
     find(engine, enterprise, user_id)
         .await?
         .map(|user| render(&user.to_wire()))
@@ -189,13 +187,14 @@ pub(crate) async fn list_json<E: Engine>(
     after: Option<i64>,
     limit: u32,
 ) -> Result<Vec<ListedJson>, StoreError> {
-    let columns = format!("position, {}", current("list_json"));
-    let (sql, params) = list_query(&columns, enterprise, filter, after, limit);
+    const COLUMNS: &str =
+        "position, CASE WHEN rendered_at = updated_at THEN list_json END AS list_json";
+    let (sql, params) = list_query(COLUMNS, enterprise, filter, after, limit);
     let rows = engine.read_pairs(&sql, params).await?;
     let mut listed = Vec::with_capacity(rows.len());
     for (position, json) in rows {
         let Some(json) = json else {
-            // A row written without its JSON (see `current`): render the page.
+            // A row written without its JSON (see the note above `list_query`): render the page.
             return list(engine, enterprise, filter, after, limit)
                 .await?
                 .into_iter()
@@ -212,12 +211,10 @@ pub(crate) async fn list_json<E: Engine>(
     Ok(listed)
 }
 
-/// The stored JSON `column`, or NULL where it may not show the row as it is:
-/// rows written before the column existed hold none, and a write by an earlier
-/// release (a node not yet upgraded) moves `updated_at` without rendering it.
-fn current(column: &str) -> String {
-    format!("CASE WHEN rendered_at = updated_at THEN {column} END AS {column}")
-}
+// The stored JSON is read only where `rendered_at = updated_at`: rows written
+// before the columns existed hold none, and a write by an earlier release (a node
+// not yet upgraded) moves `updated_at` without rendering it. Either way the row
+// is rendered from its columns instead.
 
 /// The statement of one page of the list, reading `columns`.
 fn list_query(

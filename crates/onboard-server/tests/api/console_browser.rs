@@ -41,7 +41,7 @@ async fn source(browser: &Browser) -> String {
 }
 
 /// Signs in through the form, as a person would, and waits for the next page.
-async fn sign_in(browser: &Browser, app: &TestApp, name: &str, password: &str) {
+pub(crate) async fn sign_in(browser: &Browser, app: &TestApp, name: &str, password: &str) {
     browser
         .client
         .goto(&format!("{}/console/sign-in", app.address))

@@ -5,7 +5,6 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use fantoccini::Locator;
 use onboard_core::lifecycle::ReviewPolicy;
 use onboard_testkit::browser::Browser;
 use serde_json::json;
@@ -62,30 +61,7 @@ async fn console_screenshots() {
     };
     std::fs::create_dir_all(docs()).unwrap();
     shoot(&browser, &app, "/console/sign-in", "sign-in").await;
-    browser
-        .client
-        .find(Locator::Id("name"))
-        .await
-        .unwrap()
-        .send_keys(ADMIN)
-        .await
-        .unwrap();
-    let password = browser.client.find(Locator::Id("password")).await.unwrap();
-    password.send_keys(PASSWORD).await.unwrap();
-    // Mark the sign-in page, so the wait is for the next page's heading.
-    browser
-        .client
-        .execute("document.body.setAttribute('data-left', '')", Vec::new())
-        .await
-        .unwrap();
-    password.send_keys("\u{e007}").await.unwrap();
-    browser
-        .client
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css("body:not([data-left]) main h1"))
-        .await
-        .unwrap();
+    crate::console_browser::sign_in(&browser, &app, ADMIN, PASSWORD).await;
     shoot(&browser, &app, "/console/review", "review").await;
     let enterprise = app.enterprise("enterprise-a").await.id.0;
     let user = format!("/console/enterprises/{enterprise}/users/maria-lopez");
