@@ -92,6 +92,7 @@ conformance!(
         documents_are_stored_whole_in_pieces_and_read_back_in_scope,
         a_user_token_names_its_enterprise_and_user,
         concurrent_requests_for_one_user_open_exactly_one,
+        concurrent_reads_of_single_users_each_get_their_own,
     ],
     database: [
         changes_through_another_store_are_forwarded_where_the_backend_hears_them,
@@ -1742,6 +1743,68 @@ async fn concurrent_registrations_that_fail_leave_the_others_whole(store: Arc<dy
     assert!(find(store.as_ref(), acme, "new3").await.is_some());
     assert!(find(store.as_ref(), acme, "client2").await.is_some());
     assert!(find(store.as_ref(), acme, "client1").await.is_none());
+}
+
+/// Reads of single users that arrive together (which a backend may answer with
+/// one statement) each get their own user, within their own enterprise, and
+/// see every write acknowledged before they were asked.
+async fn concurrent_reads_of_single_users_each_get_their_own(store: Arc<dyn Store>) {
+    let acme = enterprise(store.as_ref(), "acme").await.id;
+    let globex = enterprise(store.as_ref(), "globex").await.id;
+    for i in 0..12 {
+        register(store.as_ref(), acme, individual(&format!("u{i}"))).await;
+    }
+    for i in 0..3 {
+        register(store.as_ref(), globex, individual(&format!("u{i}"))).await;
+    }
+    for i in 0..10 {
+        register(store.as_ref(), acme, individual(&format!("w{i}"))).await;
+    }
+    store.deactivate_user(acme, "u11", NOW).await.unwrap();
+    let mut expected = std::collections::HashMap::new();
+    for (e, user_id) in [acme, globex]
+        .into_iter()
+        .flat_map(|e| (0..13).map(move |i| (e, format!("u{i}"))))
+    {
+        let user = store.find_user(e, &user_id).await.unwrap();
+        let json = user.map(|u| render(&u.to_wire()).unwrap());
+        expected.insert((e, user_id), json);
+    }
+    assert_eq!(expected.values().filter(|j| j.is_some()).count(), 11 + 3);
+    assert_ne!(
+        expected[&(acme, "u0".into())],
+        expected[&(globex, "u0".into())]
+    );
+
+    let expected = Arc::new(expected);
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..300usize {
+        let (store, expected) = (store.clone(), expected.clone());
+        tasks.spawn(async move {
+            // Every id, several times, both enterprises, missing ones included.
+            let e = if n % 3 == 0 { globex } else { acme };
+            let user_id = format!("u{}", (n * 7) % 13);
+            let json = store.user_json(e, &user_id).await.unwrap();
+            assert_eq!(json, expected[&(e, user_id.clone())], "{e:?} {user_id}");
+        });
+    }
+    // Writers racing the readers (of other users): each read after a write's
+    // answer shows the write.
+    for i in 0..10 {
+        let store = store.clone();
+        tasks.spawn(async move {
+            let user_id = format!("w{i}");
+            let digits = format!("{:06}", 100_000 + i);
+            send(store.as_ref(), acme, &user_id, Channel::Email, &digits, NOW).await;
+            confirm(store.as_ref(), acme, &user_id, Channel::Email, &digits, NOW).await;
+            let json = store.user_json(acme, &user_id).await.unwrap().unwrap();
+            let wire: Value = serde_json::from_str(&json).unwrap();
+            assert_eq!(wire["requirements"]["email"], json!(false), "{json}");
+        });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        joined.unwrap();
+    }
 }
 
 async fn concurrent_inserts_of_one_user_id_let_exactly_one_in(store: Arc<dyn Store>) {

@@ -20,8 +20,9 @@ mod migrations;
 
 use std::borrow::Cow;
 use std::str::FromStr;
-use std::sync::Weak;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use onboard_core::events::ChangeNotifier;
@@ -52,14 +53,82 @@ impl Default for PoolSettings {
 /// The store on PostgreSQL.
 pub type PostgresStore = SqlStore<PostgresEngine>;
 
+/// A pooled connection idle for this long is pinged before it is used.
+const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
+
+/// When a statement last failed because its connection broke. A connection that
+/// was already idle then may be broken too (a restarted server ends them all):
+/// it is pinged before it is used, so a read tried again, and every statement
+/// after it, gets a connection that answers.
+#[derive(Debug)]
+struct Breakage {
+    origin: Instant,
+    /// Microseconds from `origin` to the last breakage, plus one; 0 for none.
+    last: AtomicU64,
+}
+
+impl Default for Breakage {
+    fn default() -> Self {
+        Breakage {
+            origin: Instant::now(),
+            last: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Breakage {
+    fn micros(since_origin: Duration) -> u64 {
+        u64::try_from(since_origin.as_micros()).unwrap_or(u64::MAX)
+    }
+
+    fn note(&self) {
+        let now = Self::micros(self.origin.elapsed());
+        self.last.store(now.saturating_add(1), Ordering::Relaxed);
+    }
+
+    /// Whether a connection idle for `idle_for` was idle when the last
+    /// breakage was noted.
+    fn idle_across(&self, idle_for: Duration) -> bool {
+        let last = self.last.load(Ordering::Relaxed);
+        let idle_since = Self::micros(self.origin.elapsed().saturating_sub(idle_for));
+        last != 0 && idle_since < last
+    }
+
+    /// `e` as a store error, noting a broken connection.
+    fn failed(&self, e: sqlx::Error) -> StoreError {
+        if broken_connection(&e) {
+            self.note();
+        }
+        classify(e)
+    }
+}
+
 /// Connects to a `postgres://` URL and applies the migrations. Migrations run
 /// under PostgreSQL's advisory lock, so nodes starting together do not race.
 pub async fn open(url: &str, settings: PoolSettings) -> Result<PostgresStore, StoreError> {
     let options = PgConnectOptions::from_str(url)
         .map_err(|e| StoreError::Unavailable(format!("bad PostgreSQL URL: {e}")))?;
+    let breakage = Arc::new(Breakage::default());
+    let pinging = Arc::clone(&breakage);
     let pool = PgPoolOptions::new()
         .max_connections(settings.max_connections)
         .acquire_timeout(settings.acquire_timeout)
+        // By default sqlx pings every connection it hands out, a round trip
+        // before each statement (it also pings each on its way back, off the
+        // caller's path). Only a connection that sat idle long enough to have
+        // been dropped underneath, or that was idle when another broke (the
+        // server restarted, say), is pinged; one that fails is closed and
+        // another taken.
+        .test_before_acquire(false)
+        .before_acquire(move |conn, meta| {
+            let stale = meta.idle_for >= PING_AFTER_IDLE || pinging.idle_across(meta.idle_for);
+            Box::pin(async move {
+                if !stale {
+                    return Ok(true);
+                }
+                Ok(sqlx::Connection::ping(conn).await.is_ok())
+            })
+        })
         .connect_with(options)
         .await
         .map_err(unavailable)?;
@@ -67,7 +136,7 @@ pub async fn open(url: &str, settings: PoolSettings) -> Result<PostgresStore, St
         .run(&pool)
         .await
         .map_err(|e| StoreError::Internal(format!("migration failed: {e}")))?;
-    Ok(SqlStore::new(PostgresEngine { pool }))
+    Ok(SqlStore::new(PostgresEngine { pool, breakage }))
 }
 
 /// `server` (a `postgres://` URL) with its database name replaced by `name`,
@@ -91,6 +160,7 @@ pub fn database_url(server: &str, name: &str) -> String {
 #[derive(Debug, Clone)]
 pub struct PostgresEngine {
     pool: PgPool,
+    breakage: Arc<Breakage>,
 }
 
 fn unavailable(e: sqlx::Error) -> StoreError {
@@ -133,6 +203,22 @@ fn server_unavailable(code: &str) -> bool {
         .iter()
         .any(|class| code.starts_with(class))
         || code == "3D000"
+}
+
+/// The connection the statement ran on is gone (lost, or ended by the server's
+/// shutdown or restart), so the statement may not have run: see `read`.
+fn broken_connection(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(db) => db
+            .code()
+            // Connection exceptions, but not a protocol violation (08P01), which
+            // the same statement would meet again; and the server's shutdown.
+            .is_some_and(|code| {
+                (code.starts_with("08") && code != "08P01") || code.starts_with("57P")
+            }),
+        _ => false,
+    }
 }
 
 /// The statement with its `?` placeholders numbered (`$1`, `$2`, …). The shared
@@ -186,26 +272,26 @@ fn value(row: &PgRow, i: usize) -> Result<Value, StoreError> {
 }
 
 /// A write transaction on one pooled connection.
-pub struct PostgresTx(Transaction<'static, Postgres>);
+pub struct PostgresTx {
+    tx: Transaction<'static, Postgres>,
+    breakage: Arc<Breakage>,
+}
 
 #[async_trait]
 impl Tx for PostgresTx {
     async fn fetch(&mut self, sql: &str, args: Vec<Value>) -> Result<Vec<Row>, StoreError> {
-        rows(
-            query(sql, args)
-                .fetch_all(&mut *self.0)
-                .await
-                .map_err(classify)?,
-        )
+        let done = query(sql, args).fetch_all(&mut *self.tx).await;
+        rows(done.map_err(|e| self.breakage.failed(e))?)
     }
 
     async fn execute(&mut self, sql: &str, args: Vec<Value>) -> Result<u64, StoreError> {
-        let done = query(sql, args).execute(&mut *self.0).await;
-        Ok(done.map_err(classify)?.rows_affected())
+        let done = query(sql, args).execute(&mut *self.tx).await;
+        Ok(done.map_err(|e| self.breakage.failed(e))?.rows_affected())
     }
 
     async fn commit(self) -> Result<(), StoreError> {
-        self.0.commit().await.map_err(classify)
+        let breakage = self.breakage;
+        self.tx.commit().await.map_err(|e| breakage.failed(e))
     }
 }
 
@@ -221,25 +307,46 @@ impl Engine for PostgresEngine {
     };
 
     async fn read(&self, sql: &str, args: Vec<Value>) -> Result<Vec<Row>, StoreError> {
-        rows(
-            query(sql, args)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(classify)?,
-        )
+        let raw = match query(sql, args.clone()).fetch_all(&self.pool).await {
+            // A connection that broke while the pool held it (the server
+            // restarted, say) fails its next statement. A read is safe to try
+            // again, and the breakage just noted has the pool ping every
+            // connection that was idle with it before handing it out.
+            Err(e) if broken_connection(&e) => {
+                tracing::info!(error = %e, "a pooled PostgreSQL connection broke; reading again");
+                self.breakage.note();
+                query(sql, args).fetch_all(&self.pool).await
+            }
+            done => done,
+        };
+        rows(raw.map_err(|e| self.breakage.failed(e))?)
     }
 
     async fn write(&self, sql: &str, args: Vec<Value>) -> Result<Vec<Row>, StoreError> {
-        self.read(sql, args).await
+        // Not tried again: a write whose connection broke may have committed.
+        let done = query(sql, args).fetch_all(&self.pool).await;
+        rows(done.map_err(|e| self.breakage.failed(e))?)
     }
 
     async fn write_count(&self, sql: &str, args: Vec<Value>) -> Result<u64, StoreError> {
         let done = query(sql, args).execute(&self.pool).await;
-        Ok(done.map_err(classify)?.rows_affected())
+        Ok(done.map_err(|e| self.breakage.failed(e))?.rows_affected())
     }
 
     async fn begin(&self) -> Result<PostgresTx, StoreError> {
-        Ok(PostgresTx(self.pool.begin().await.map_err(classify)?))
+        let tx = match self.pool.begin().await {
+            // Nothing was written on a connection that broke before `BEGIN`.
+            Err(e) if broken_connection(&e) => {
+                tracing::info!(error = %e, "a pooled PostgreSQL connection broke; beginning again");
+                self.breakage.note();
+                self.pool.begin().await
+            }
+            begun => begun,
+        };
+        Ok(PostgresTx {
+            tx: tx.map_err(|e| self.breakage.failed(e))?,
+            breakage: Arc::clone(&self.breakage),
+        })
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -239,6 +239,11 @@ pub trait Engine: Clone + Send + Sync + 'static {
     /// itself (`batch.rs`).
     const GROUP_COMMIT: bool = false;
 
+    /// Whether each statement is a round trip to a database server, so that
+    /// reads of single users arriving together are worth sharing one statement
+    /// (`lookups.rs`); an engine reading in process answers each at once.
+    const SHARE_LOOKUPS: bool = true;
+
     /// Runs a read-only statement outside any transaction.
     async fn read(&self, sql: &str, args: Vec<Value>) -> Result<Vec<Row>, StoreError>;
 

@@ -35,6 +35,7 @@ pub mod shared_migrations {
 }
 mod events;
 mod idempotency;
+mod lookups;
 mod tokens;
 mod users;
 mod webhooks;
@@ -72,6 +73,7 @@ use engine::{first, one};
 pub struct SqlStore<E> {
     engine: E,
     registrations: Arc<batch::Registrations>,
+    lookups: Arc<lookups::UserLookups>,
 }
 
 impl<E: Engine> SqlStore<E> {
@@ -79,6 +81,7 @@ impl<E: Engine> SqlStore<E> {
         SqlStore {
             engine,
             registrations: Arc::default(),
+            lookups: Arc::default(),
         }
     }
 
@@ -214,7 +217,15 @@ impl<E: Engine> Store for SqlStore<E> {
         enterprise: EnterpriseId,
         user_id: &str,
     ) -> Result<Option<String>, StoreError> {
-        users::find_json(&self.engine, enterprise, user_id).await
+        if !E::SHARE_LOOKUPS {
+            return users::find_json(&self.engine, enterprise, user_id).await;
+        }
+        let found = self.lookups.find(&self.engine, enterprise, user_id).await?;
+        match found {
+            lookups::Found::Json(json) => Ok(Some(json)),
+            lookups::Found::Stale => users::find_rendered(&self.engine, enterprise, user_id).await,
+            lookups::Found::Missing => Ok(None),
+        }
     }
 
     async fn list_users_json(

@@ -159,6 +159,16 @@ pub(crate) async fn find_json<E: Engine>(
         return Ok(Some(json));
     }
     // A row written without its JSON (see the note above `list_query`).
+    find_rendered(engine, enterprise, user_id).await
+}
+
+/// [`find_json`] of a row whose stored JSON is missing or out of date: the JSON
+/// rendered from its columns.
+pub(crate) async fn find_rendered<E: Engine>(
+    engine: &E,
+    enterprise: EnterpriseId,
+    user_id: &str,
+) -> Result<Option<String>, StoreError> {
     find(engine, enterprise, user_id)
         .await?
         .map(|user| render(&user.to_wire()))

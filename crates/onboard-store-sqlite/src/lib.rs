@@ -218,6 +218,8 @@ impl Engine for SqliteEngine {
 
     const GROUP_COMMIT: bool = true;
 
+    const SHARE_LOOKUPS: bool = false;
+
     async fn read(&self, sql: &str, args: Vec<Value>) -> Result<Vec<Row>, StoreError> {
         self.readers.with(|conn| fetch(conn, sql, &args))
     }
