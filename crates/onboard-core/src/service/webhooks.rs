@@ -528,7 +528,7 @@ impl Onboarding {
     /// log is exhausted, or the lease's share is used.
     async fn work_on(
         &self,
-        endpoint: Endpoint,
+        mut endpoint: Endpoint,
         sender: &Arc<dyn WebhookSender>,
         settings: &WebhookSettings,
         owner: &str,
@@ -536,6 +536,7 @@ impl Onboarding {
         let start = Progress::of(&endpoint);
         let mut progress = start.clone();
         let mut sent = 0;
+        let mut read_again = false;
         while sent < MESSAGES_PER_LEASE && progress.enabled {
             let events = self
                 .store
@@ -550,13 +551,37 @@ impl Onboarding {
                     self.save(owner, &endpoint.id, &progress, None).await?;
                     continue;
                 }
-                let latest = self.store.event_bounds(endpoint.enterprise).await?.latest;
-                if progress.cursor < latest {
-                    progress.done_with(latest);
+                // Only what was pruned is passed over: an event committed
+                // since the read above is still there, and read next.
+                let bounds = self.store.event_bounds(endpoint.enterprise).await?;
+                let kept_from = bounds.oldest.unwrap_or(bounds.latest + 1);
+                if progress.cursor + 1 < kept_from {
+                    progress.done_with(kept_from - 1);
                     self.save(owner, &endpoint.id, &progress, None).await?;
+                    continue;
+                }
+                if progress.cursor < bounds.latest && !read_again {
+                    read_again = true;
+                    continue;
                 }
                 break;
             }
+            read_again = false;
+            // The endpoint as it stands now: a secret rotated, or the URL or
+            // event types changed, since the lease was taken applies to the
+            // events read after the change was answered.
+            let Some(current) = self
+                .store
+                .endpoint(endpoint.enterprise, &endpoint.id)
+                .await?
+            else {
+                // Deleted meanwhile: nothing more to send it.
+                return Ok(true);
+            };
+            endpoint.url = current.url;
+            endpoint.event_types = current.event_types;
+            endpoint.secret = current.secret;
+            endpoint.old_secret = current.old_secret;
             let before = progress.cursor;
             for event in events {
                 if !endpoint.wants(event.kind.as_str()) {

@@ -269,7 +269,17 @@ async fn deliveries_are_listed_and_a_replay_resends_the_same_ids() {
     }
     let first = receiver.wait_for(3).await;
     let path = format!("/v1/enterprise/webhooks/{id}/deliveries");
-    let list: Value = app.get_with(&app.key_a, &path).await.json().await.unwrap();
+    // An attempt is recorded once its answer is in, just after the receiver
+    // saw the request: wait (bounded) for the third.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let list = loop {
+        let list: Value = app.get_with(&app.key_a, &path).await.json().await.unwrap();
+        let recorded = list["data"].as_array().map_or(0, Vec::len);
+        if recorded >= 3 || tokio::time::Instant::now() >= deadline {
+            break list;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     let statuses: Vec<(&str, i64)> = list["data"]
         .as_array()
         .unwrap()
