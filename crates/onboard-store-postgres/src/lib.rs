@@ -361,7 +361,24 @@ impl Engine for PostgresEngine {
 
 #[cfg(test)]
 mod tests {
-    use super::{database_url, numbered};
+    use std::time::Duration;
+
+    use super::{Breakage, database_url, numbered};
+
+    #[test]
+    fn connections_idle_across_a_breakage_are_pinged_and_later_ones_not() {
+        let breakage = Breakage::default();
+        let long = Duration::from_secs(3600);
+        assert!(!breakage.idle_across(long), "no breakage yet");
+        std::thread::sleep(Duration::from_millis(5));
+        breakage.note();
+        assert!(breakage.idle_across(long), "idle since before the breakage");
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(
+            !breakage.idle_across(Duration::from_millis(1)),
+            "idle only since after it"
+        );
+    }
 
     #[test]
     fn the_database_name_is_swapped_and_options_kept() {
