@@ -9,6 +9,7 @@
 //! `Registration::parse` and encoded by `UserRow::encode`). It writes users only:
 //! no events, codes or outbox rows, which the read scenarios never touch.
 
+use onboard_core::seal::Sealer;
 use onboard_core::store::TenantStore;
 use std::ops::Range;
 use std::time::Duration;
@@ -46,30 +47,8 @@ pub struct BodyTemplate(String);
 
 impl Default for BodyTemplate {
     fn default() -> Self {
-        let body = json!({
-            "account_type": "individual",
-            "account_role": "client",
-            "user_id": UID,
-            "email": format!("{UID}@bench-mail.com"),
-            "first_name": "Jane",
-            "last_name": "Smith",
-            "phone_number": "+12243987754",
-            "phone_country_code": "US",
-            "account_purpose": "Investing",
-            "source_of_funds": "other",
-            "source_of_funds_other": "Salary and investing",
-            "individual": {
-                "dob": "1980-01-01",
-                "residential_country_code": "US",
-                "residential_address": "123 Main St",
-                "residential_city": "San Francisco",
-                "residential_state": "CA",
-                "residential_postal_code": "60622",
-                "id_type": "ssn",
-                "id_number": "521-45-6789",
-                "id_country_code": "US"
-            }
-        });
+        let mut body = onboard_testkit::fixtures::individual(UID);
+        body["email"] = json!(format!("{UID}@bench-mail.com"));
         BodyTemplate(body.to_string())
     }
 }
@@ -126,11 +105,12 @@ impl RowTemplate {
 /// floor; returns its position.
 pub fn insert_user(
     conn: &rusqlite::Connection,
+    sealer: &Sealer,
     enterprise: i64,
     row: &UserRow,
     now: OffsetDateTime,
 ) -> anyhow::Result<i64> {
-    let args = insert_args(EnterpriseId(enterprise), row, now);
+    let (args, _) = insert_args(sealer, EnterpriseId(enterprise), row, now)?;
     let params = args.into_iter().map(|v| match v {
         Value::Int(i) => rusqlite::types::Value::from(i),
         Value::Text(t) => rusqlite::types::Value::from(t),
@@ -163,13 +143,14 @@ pub async fn bulk_load(
 ) -> anyhow::Result<Duration> {
     match database {
         Database::Sqlite(path) => {
-            let store = onboard_store_sqlite::open_file(path)
+            let store = onboard_store_sqlite::open_file(path, database.sealer()?)
                 .await
                 .context("Failed to open the database to load it")?;
             load_into(&store, enterprise, prefix, range).await
         }
         Database::Postgres(db) => {
-            let store = onboard_store_postgres::open(&db.url, PoolSettings::default())
+            let settings = PoolSettings::default();
+            let store = onboard_store_postgres::open(&db.url, settings, database.sealer()?)
                 .await
                 .context("Failed to open the database to load it")?;
             let took = load_into(&store, enterprise, prefix, range).await?;

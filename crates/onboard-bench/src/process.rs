@@ -4,13 +4,15 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
+use onboard_core::seal::{Keyring, Sealer};
+use onboard_testkit::process::try_free_port;
 use sqlx::Connection as _;
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
 use crate::pin;
 
@@ -38,6 +40,41 @@ impl Database {
             Database::Postgres(db) => db.url.clone(),
             Database::Url(url) => url.clone(),
         }
+    }
+
+    /// The master keyring the servers and bulk loads of this database share:
+    /// beside a SQLite file, or in the temporary folder for another database.
+    pub fn keyring_file(&self) -> PathBuf {
+        match self {
+            Database::Sqlite(path) => path.with_extension("key"),
+            Database::Postgres(db) => std::env::temp_dir().join(format!("{}.key", db.name)),
+            Database::Url(url) => {
+                use std::hash::{Hash as _, Hasher as _};
+                let mut hasher = std::collections::hash_map::DefaultHasher::new();
+                url.hash(&mut hasher);
+                let name = hasher.finish();
+                std::env::temp_dir().join(format!("onboard-bench-{name:016x}.key"))
+            }
+        }
+    }
+
+    /// The keyring of [`Database::keyring_file`], written first if missing.
+    pub fn sealer(&self) -> anyhow::Result<Sealer> {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let path = self.keyring_file();
+        if !path.exists() {
+            let text = Keyring::generate().to_text();
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .with_context(|| format!("Failed to create {}", path.display()))?;
+            std::io::Write::write_all(&mut file, text.as_bytes())?;
+        }
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("Failed to read {}", path.display()))?;
+        Ok(Sealer::new(Keyring::parse(&text)?))
     }
 
     pub fn sqlite_path(&self) -> anyhow::Result<&Path> {
@@ -107,94 +144,21 @@ impl Drop for PgDatabase {
     }
 }
 
-/// A running child that serves HTTP on `127.0.0.1:port`.
-pub struct Served {
-    child: Child,
-    pub pid: u32,
-    pub base: String,
-    pub ws: String,
-    log: PathBuf,
+pub use onboard_testkit::Served;
+
+/// Starts `command` (which must listen on `port`), its stderr in
+/// `log_dir/<name>.log`, and waits until `/healthz` answers.
+async fn spawn(command: Command, port: u16, log_dir: &Path, name: &str) -> anyhow::Result<Served> {
+    let served = Served::start(command, port, name, Some(log_dir))
+        .context("Failed to start the server process")?;
+    served.wait_ready("/healthz", STARTUP).await?;
+    Ok(served)
 }
 
-impl Served {
-    /// Spawns `command` (which must listen on `port`) and waits until `/healthz`
-    /// answers.
-    async fn spawn(mut command: Command, port: u16, log: PathBuf) -> anyhow::Result<Served> {
-        let stderr = std::fs::File::create(&log)
-            .with_context(|| format!("Failed to create {}", log.display()))?;
-        let child = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .kill_on_drop(true)
-            .spawn()
-            .context("Failed to start the server process")?;
-        let pid = child.id().context("the server exited at once")?;
-        let served = Served {
-            child,
-            pid,
-            base: format!("http://127.0.0.1:{port}"),
-            ws: format!("ws://127.0.0.1:{port}/ws"),
-            log,
-        };
-        served.wait_ready().await?;
-        Ok(served)
-    }
-
-    async fn wait_ready(&self) -> anyhow::Result<()> {
-        let client = reqwest::Client::new();
-        let started = Instant::now();
-        while started.elapsed() < STARTUP {
-            let ok = client
-                .get(format!("{}/healthz", self.base))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success());
-            if ok {
-                return Ok(());
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        bail!(
-            "the server did not answer within {STARTUP:?}; {}",
-            self.log_tail()
-        )
-    }
-
-    /// The last lines the child wrote to stderr, for an error message.
-    pub fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().rev().take(5).collect();
-        format!(
-            "its log ends: {}",
-            lines.into_iter().rev().collect::<Vec<_>>().join(" / ")
-        )
-    }
-
-    pub fn memory(&self) -> anyhow::Result<Memory> {
-        Memory::of(self.pid)
-    }
-
-    /// Resets the peak (`VmHWM`) to the current RSS, so that a later
-    /// [`Memory::peak_kib`] is the peak of what happened in between.
-    pub fn reset_peak(&self) -> anyhow::Result<()> {
-        std::fs::write(format!("/proc/{}/clear_refs", self.pid), "5")
-            .context("Failed to reset the peak RSS through /proc/<pid>/clear_refs")
-    }
-
-    /// SIGTERM (the server shuts down gracefully, and a profiler wrapped around
-    /// it gets to write its data), then SIGKILL if it lingers.
-    pub async fn stop(mut self) {
-        let pid = self.pid.to_string();
-        let term = Command::new("kill").args(["-TERM", &pid]).status().await;
-        if term.is_ok_and(|s| s.success()) {
-            let gone = tokio::time::timeout(STOP, self.child.wait()).await;
-            if gone.is_ok() {
-                return;
-            }
-        }
-        let _ = self.child.kill().await;
-    }
+/// SIGTERM (the server shuts down gracefully, and a profiler wrapped around it
+/// gets to write its data), then SIGKILL if it lingers.
+pub async fn stop(served: Served) {
+    let _ = served.stop(STOP).await;
 }
 
 /// A child's memory as the kernel counts it.
@@ -205,26 +169,18 @@ pub struct Memory {
 }
 
 impl Memory {
-    pub fn of(pid: u32) -> anyhow::Result<Memory> {
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-            .with_context(|| format!("Failed to read /proc/{pid}/status"))?;
-        Ok(Memory {
-            rss_kib: kib_field(&status, "VmRSS:").context("no VmRSS")?,
-            peak_kib: kib_field(&status, "VmHWM:").context("no VmHWM")?,
-        })
+    pub fn of(served: &Served) -> anyhow::Result<Memory> {
+        let (rss_kib, peak_kib) = onboard_testkit::process::memory_kib(served.pid)
+            .with_context(|| format!("Failed to read /proc/{}/status", served.pid))?;
+        Ok(Memory { rss_kib, peak_kib })
     }
-}
 
-/// A `Name:   1234 kB` line of a `/proc` file.
-pub fn kib_field(text: &str, name: &str) -> Option<u64> {
-    let line = text.lines().find(|l| l.starts_with(name))?;
-    line[name.len()..].split_whitespace().next()?.parse().ok()
-}
-
-/// A port free right now on 127.0.0.1 (the child binds it a moment later).
-pub fn free_port() -> anyhow::Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("Failed to bind a port")?;
-    Ok(listener.local_addr()?.port())
+    /// Resets the peak (`VmHWM`) to the current RSS, so that a later
+    /// [`Memory::peak_kib`] is the peak of what happened in between.
+    pub fn reset_peak(served: &Served) -> anyhow::Result<()> {
+        std::fs::write(format!("/proc/{}/clear_refs", served.pid), "5")
+            .context("Failed to reset the peak RSS through /proc/<pid>/clear_refs")
+    }
 }
 
 /// The `onboard` binary and how to reach a server it runs.
@@ -260,6 +216,7 @@ impl OnboardBin {
 
     /// `onboard enterprise create`: the new key, the only line on its stdout.
     pub async fn create_enterprise(&self, db: &Database, name: &str) -> anyhow::Result<String> {
+        db.sealer()?;
         let out = Command::new(&self.0)
             .args([
                 "enterprise",
@@ -269,6 +226,8 @@ impl OnboardBin {
                 "--database-url",
                 &db.url(),
             ])
+            .arg("--master-key-file")
+            .arg(db.keyring_file())
             .stdin(Stdio::null())
             .output()
             .await
@@ -294,24 +253,26 @@ impl OnboardBin {
         log_dir: &Path,
         extra: &[&str],
     ) -> anyhow::Result<Served> {
-        let port = free_port()?;
+        let port = try_free_port()?;
         let mut command = pin::server_command(&self.0);
         command.args(["serve", "--listen", &format!("127.0.0.1:{port}")]);
+        db.sealer()?;
         command.args(["--database-url", &db.url()]);
+        command.arg("--master-key-file").arg(db.keyring_file());
         // idle-connections holds 10,000 WebSockets and one more, above the default
         // cap of 10,000 open connections per node.
         command.args(["--max-connections", "50000"]);
         command.args(extra);
-        Served::spawn(command, port, log_dir.join("server.log")).await
+        spawn(command, port, log_dir, "server").await
     }
 }
 
 /// The floor server: this very executable, run as `onboard-bench floor-server`.
 pub async fn serve_floor(config: &Path, log_dir: &Path) -> anyhow::Result<Served> {
-    let port = free_port()?;
+    let port = try_free_port()?;
     let me = std::env::current_exe().context("Failed to find this executable")?;
     let mut command = pin::server_command(&me);
     command.arg("floor-server").arg("--config").arg(config);
     command.args(["--port", &port.to_string()]);
-    Served::spawn(command, port, log_dir.join("floor.log")).await
+    spawn(command, port, log_dir, "floor").await
 }

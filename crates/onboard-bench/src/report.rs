@@ -119,7 +119,7 @@ impl Machine {
         let cores = crate::pin::online_cores();
         let memory_kib = std::fs::read_to_string("/proc/meminfo")
             .ok()
-            .and_then(|m| crate::process::kib_field(&m, "MemTotal:"))
+            .and_then(|m| onboard_testkit::process::kib_field(&m, "MemTotal:"))
             .unwrap_or(0);
         let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
         Machine {

@@ -59,6 +59,8 @@ pub struct FileConfig {
     pub listen: Option<SocketAddr>,
     pub data_dir: Option<PathBuf>,
     pub database_url: Option<String>,
+    /// The master keyring file (`--master-key-file`).
+    pub master_key_file: Option<PathBuf>,
     pub body_limit: Option<usize>,
     pub sandbox: Option<bool>,
     #[serde(default)]

@@ -8,6 +8,7 @@ mod edd;
 mod enterprise;
 mod keys;
 mod logging;
+mod master_key;
 mod operators;
 mod outbox;
 mod serve;
@@ -55,6 +56,9 @@ pub enum Command {
     /// Manage operators: the people who review users and manage keys.
     #[command(subcommand)]
     Operators(operators::OperatorsCommand),
+    /// The master keyring that seals end users' personal data.
+    #[command(subcommand)]
+    MasterKey(master_key::MasterKeyCommand),
 }
 
 /// How a listing is printed: a table for people, JSON for scripts.
@@ -83,6 +87,11 @@ pub struct DatabaseArgs {
     /// answered 503, in milliseconds [default: 3000].
     #[arg(long, env = "ONBOARD_DB_ACQUIRE_TIMEOUT_MS")]
     pub db_acquire_timeout_ms: Option<u64>,
+    /// The master keyring that seals personal data. Required with PostgreSQL
+    /// (every node reads the same file); with the embedded database it
+    /// defaults to `master.key` in the data folder, created on first start.
+    #[arg(long, env = "ONBOARD_MASTER_KEY_FILE")]
+    pub master_key_file: Option<PathBuf>,
 }
 
 impl DatabaseArgs {
@@ -108,5 +117,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys(command) => keys::keys(command).await,
         Command::Operators(command) => operators::operators(command).await,
         Command::Edd(command) => edd::run(command).await,
+        Command::MasterKey(command) => master_key::run(command),
     }
 }

@@ -134,6 +134,7 @@ impl Settings {
         let db = &mut args.database;
         db.data_dir = db.data_dir.take().or(file.data_dir.clone());
         db.database_url = db.database_url.take().or(file.database_url.clone());
+        db.master_key_file = db.master_key_file.take().or(file.master_key_file.clone());
         db.db_max_connections = db.db_max_connections.or(file.database.max_connections);
         db.db_acquire_timeout_ms = db
             .db_acquire_timeout_ms

@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::process::{Output, Stdio};
+use std::process::Output;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,10 +12,9 @@ use futures_util::{SinkExt, StreamExt};
 use onboard_core::access::Password;
 use onboard_core::clock::SystemClock;
 use onboard_core::service::Onboarding;
+use onboard_testkit::Onboard;
 use serde_json::{Value, json};
-use support::{BIN, ENTERPRISE, Server, free_port};
-use tokio::io::AsyncWriteExt;
-use tokio::process::Command;
+use support::{BIN, ENTERPRISE, Server, free_port, http_client};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -24,25 +23,9 @@ const BITE: Duration = Duration::from_secs(1);
 
 /// `onboard <args> <database>`, with `stdin` written to it if given (bounded).
 async fn run(args: &[&str], database: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .args(database)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("onboard runs");
-    let mut input = child.stdin.take().unwrap();
-    if let Some(text) = stdin {
-        input.write_all(text.as_bytes()).await.unwrap();
-    }
-    drop(input);
-    tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+    Onboard::new(BIN)
+        .run(&[args, database].concat(), stdin)
         .await
-        .expect("onboard took more than 30 s")
-        .unwrap()
 }
 
 /// Insists on success; returns stdout.
@@ -73,14 +56,6 @@ fn only_line(stdout: &str) -> String {
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 1, "one line expected on stdout: {stdout:?}");
     lines[0].to_owned()
-}
-
-fn http() -> reqwest::Client {
-    onboard_delivery::install_tls_provider();
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap()
 }
 
 async fn status(client: &reqwest::Client, base: &str, key: &str) -> u16 {
@@ -178,7 +153,7 @@ async fn keys_made_by_the_command_work_at_once_and_end_within_a_second_while_a_s
     let data_dir = dir.path().to_str().unwrap().to_owned();
     let db = ["--data-dir", data_dir.as_str()];
     let server = Server::start(dir.path(), free_port()).await;
-    let client = http();
+    let client = http_client(Duration::from_secs(10));
     let base = server.base.as_str();
     let on_acme = ["--enterprise", ENTERPRISE];
 
@@ -290,6 +265,7 @@ async fn operators_are_created_listed_disabled_and_given_new_passwords() {
         database_url: None,
         db_max_connections: None,
         db_acquire_timeout_ms: None,
+        master_key_file: None,
     })
     .await
     .unwrap();
@@ -423,7 +399,7 @@ async fn two_postgres_nodes_take_a_key_the_command_made_and_refuse_it_within_a_s
     only_line(&ok(&["enterprise", "create", "--name", ENTERPRISE], &db).await);
     let a = Server::start_on(&db, free_port()).await;
     let b = Server::start_on(&db, free_port()).await;
-    let client = http();
+    let client = http_client(Duration::from_secs(10));
     let bases = [a.base.as_str(), b.base.as_str()];
 
     let on_acme = ["--enterprise", ENTERPRISE];
@@ -533,7 +509,10 @@ async fn database_before_keys<DB: sqlx::Database>(
 /// After the upgrade, the old key works and is listed as the first key.
 async fn the_old_key_still_works(db: &[&str], key: &str) {
     let server = Server::start_on(db, free_port()).await;
-    assert_eq!(status(&http(), &server.base, key).await, 200);
+    assert_eq!(
+        status(&http_client(Duration::from_secs(10)), &server.base, key).await,
+        200
+    );
     let list = [
         "keys",
         "list",

@@ -1,18 +1,19 @@
 //! The `onboard` binary as a user runs it: a real process, a real SQLite file, a
 //! real socket, and `kill -9`.
 
-use onboard_testkit::fixtures;
-use std::net::TcpListener;
+mod support;
+
+use onboard_testkit::process::memory_kib;
+use onboard_testkit::{Onboard, Served, fixtures};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use support::{BIN, free_port, in_dir, onboard as onboard_ok, onboard_fails};
 
 #[path = "../../onboard-delivery/tests/support/smtp_sink.rs"]
 mod smtp_sink;
-
-const BIN: &str = env!("CARGO_BIN_EXE_onboard");
 
 fn onboard(args: &[&str]) -> Output {
     Command::new(BIN).args(args).output().expect("onboard runs")
@@ -32,102 +33,27 @@ fn individual(user_id: &str) -> Value {
     body
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// How long a started server may take to print what a test waits for.
+const STDOUT_WAIT: Duration = Duration::from_secs(10);
+
+/// `onboard serve --data-dir <dir> <extra>` on `port`, once it is ready.
+async fn serve(data_dir: &Path, port: u16, extra: &[&str]) -> Served {
+    let data_dir = data_dir.to_str().expect("a UTF-8 temporary path");
+    let args = [&["--data-dir", data_dir], extra].concat();
+    Onboard::new(BIN).serve_on(port, &args).await
 }
 
-/// A running `onboard serve`; killed with SIGKILL when dropped.
-struct Server {
-    child: Child,
-    base: String,
+async fn create_key(data_dir: &Path, name: &str) -> String {
+    Onboard::new(BIN)
+        .create_enterprise(name, &in_dir(&[], data_dir))
+        .await
 }
 
-impl Server {
-    fn start(data_dir: &Path, port: u16) -> Server {
-        Server::start_with(data_dir, port, &[])
-    }
-
-    /// `onboard serve` with more arguments (`--config`, `--review-policy`, …).
-    fn start_with(data_dir: &Path, port: u16, extra: &[&str]) -> Server {
-        let child = Command::new(BIN)
-            .args([
-                "serve",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--data-dir",
-            ])
-            .arg(data_dir)
-            .args(extra)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("server starts");
-        Server {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-        }
-    }
-
-    async fn wait_ready(&self, client: &reqwest::Client) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            let response = client.get(format!("{}/readyz", self.base)).send().await;
-            if response.is_ok_and(|r| r.status() == 200) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("server at {} never became ready", self.base);
-    }
-
-    /// `kill -9`: no shutdown hook runs, nothing is flushed on the way out.
-    fn kill_hard(mut self) {
-        self.child.kill().expect("SIGKILL delivered");
-        self.child.wait().expect("server reaped");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn create_key(data_dir: &Path, name: &str) -> String {
-    let out = onboard(&[
-        "enterprise",
-        "create",
-        "--name",
-        name,
-        "--data-dir",
-        data_dir.to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "create failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(
-        lines.len(),
-        1,
-        "the key must be the only line on stdout: {stdout:?}"
-    );
-    lines[0].to_owned()
-}
-
-#[test]
-fn enterprise_create_prints_only_a_fresh_key_and_list_never_shows_it() {
+#[tokio::test]
+async fn enterprise_create_prints_only_a_fresh_key_and_list_never_shows_it() {
     let dir = tempfile::tempdir().unwrap();
-    let first = create_key(dir.path(), "acme");
-    let second = create_key(dir.path(), "globex");
+    let first = create_key(dir.path(), "acme").await;
+    let second = create_key(dir.path(), "globex").await;
     assert_ne!(first, second);
     assert!(first.len() >= 64, "at least 32 random bytes, hex: {first}");
 
@@ -155,19 +81,11 @@ fn enterprise_create_prints_only_a_fresh_key_and_list_never_shows_it() {
 
 #[tokio::test]
 async fn the_first_start_prints_a_key_and_a_curl_line_that_work() {
-    use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().unwrap();
-    let mut server = Server::start(dir.path(), free_port());
-    let stdout = server.child.stdout.take().unwrap();
-    let curl = tokio::task::spawn_blocking(move || {
-        BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            .find(|l| l.trim_start().starts_with("curl "))
-    })
-    .await
-    .unwrap()
-    .expect("a curl line on stdout");
+    let server = serve(dir.path(), free_port(), &[]).await;
+    let curl = server
+        .stdout_line(|l| l.trim_start().starts_with("curl "), STDOUT_WAIT)
+        .await;
     let key = curl
         .split("Bearer ")
         .nth(1)
@@ -178,7 +96,6 @@ async fn the_first_start_prints_a_key_and_a_curl_line_that_work() {
     let url = curl.rsplit(' ').next().unwrap();
 
     let client = http_client();
-    server.wait_ready(&client).await;
     let response = client.get(url).bearer_auth(key).send().await.unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.json::<Value>().await.unwrap(), json!({"data": []}));
@@ -187,11 +104,10 @@ async fn the_first_start_prints_a_key_and_a_curl_line_that_work() {
 #[tokio::test]
 async fn every_acknowledged_user_survives_kill_9_in_the_middle_of_writes() {
     let dir = tempfile::tempdir().unwrap();
-    let key = create_key(dir.path(), "acme");
+    let key = create_key(dir.path(), "acme").await;
     let port = free_port();
     let client = http_client();
-    let server = Server::start(dir.path(), port);
-    server.wait_ready(&client).await;
+    let server = serve(dir.path(), port, &[]).await;
 
     // Eight writers register users without pause; the server dies under them.
     let (acks, mut acked) = tokio::sync::mpsc::unbounded_channel::<String>();
@@ -226,14 +142,13 @@ async fn every_acknowledged_user_survives_kill_9_in_the_middle_of_writes() {
     while acknowledged.len() < 80 {
         acknowledged.push(acked.recv().await.expect("writers keep acknowledging"));
     }
-    server.kill_hard();
+    server.kill().await;
     writers.join_all().await;
     while let Ok(user_id) = acked.try_recv() {
         acknowledged.push(user_id);
     }
 
-    let server = Server::start(dir.path(), port);
-    server.wait_ready(&client).await;
+    let server = serve(dir.path(), port, &[]).await;
     for user_id in &acknowledged {
         let response = client
             .get(format!("{}/v1/enterprise/users/{user_id}", server.base))
@@ -247,38 +162,6 @@ async fn every_acknowledged_user_survives_kill_9_in_the_middle_of_writes() {
             "{user_id} was acknowledged, then lost"
         );
     }
-}
-
-/// `onboard <args> --data-dir <dir>`, insisting on success; returns stdout.
-fn onboard_ok(args: &[&str], data_dir: &Path) -> String {
-    let out = Command::new(BIN)
-        .args(args)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .output()
-        .expect("onboard runs");
-    assert!(
-        out.status.success(),
-        "onboard {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// `onboard <args> --data-dir <dir>`, insisting on failure; returns stderr.
-fn onboard_fails(args: &[&str], data_dir: &Path) -> String {
-    let out = Command::new(BIN)
-        .args(args)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .output()
-        .expect("onboard runs");
-    assert!(
-        !out.status.success(),
-        "onboard {args:?} succeeded: {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8(out.stderr).unwrap()
 }
 
 /// One row of `onboard outbox list`: (enterprise, user, type, to, code).
@@ -301,7 +184,7 @@ fn outbox_rows(stdout: &str) -> Vec<[String; 5]> {
 /// The requests an operator's tests make against a running server.
 struct Api<'a> {
     client: reqwest::Client,
-    server: &'a Server,
+    server: &'a Served,
     key: String,
 }
 
@@ -378,18 +261,18 @@ impl Api<'_> {
 #[tokio::test]
 async fn operators_approve_and_reject_users_that_manual_review_holds() {
     let dir = tempfile::tempdir().unwrap();
-    let key = create_key(dir.path(), "acme");
-    let server = Server::start_with(
+    let key = create_key(dir.path(), "acme").await;
+    let server = serve(
         dir.path(),
         free_port(),
         &["--sandbox", "--review-policy", "manual"],
-    );
+    )
+    .await;
     let api = Api {
         client: http_client(),
         server: &server,
         key,
     };
-    server.wait_ready(&api.client).await;
 
     for user_id in ["alice", "bob", "carol", "dave"] {
         api.register(user_id).await;
@@ -408,7 +291,7 @@ async fn operators_approve_and_reject_users_that_manual_review_holds() {
     }
 
     let data_dir = dir.path();
-    let password = onboard_ok(&["operators", "create", "--name", "ana"], data_dir);
+    let password = onboard_ok(&["operators", "create", "--name", "ana"], data_dir).await;
     assert_eq!(password.trim().len(), 24, "{password:?}");
     let by_ana = ["--operator", "ana", "--note", "documents checked"];
     let review = |verb: &'static str, enterprise: &'static str, user: &'static str| {
@@ -416,9 +299,9 @@ async fn operators_approve_and_reject_users_that_manual_review_holds() {
         args.extend(by_ana);
         args
     };
-    let approved = onboard_ok(&review("approve", "acme", "alice"), data_dir);
+    let approved = onboard_ok(&review("approve", "acme", "alice"), data_dir).await;
     assert_eq!(approved.trim(), "alice is now VERIFIED");
-    let rejected = onboard_ok(&review("reject", "acme", "bob"), data_dir);
+    let rejected = onboard_ok(&review("reject", "acme", "bob"), data_dir).await;
     assert_eq!(rejected.trim(), "bob is now UNSUPPORTED");
     // The running server reads what the operator wrote, and the log names her.
     assert_eq!(api.state("alice").await.0, "VERIFIED");
@@ -486,18 +369,18 @@ async fn operators_approve_and_reject_users_that_manual_review_holds() {
         ),
     ];
     for (case, args, expected) in cases {
-        let stderr = onboard_fails(&args, data_dir);
+        let stderr = onboard_fails(&args, data_dir).await;
         assert!(stderr.contains(expected), "{case}: {stderr}");
     }
     // A disabled operator cannot act, and nothing changes.
-    onboard_ok(&["operators", "disable", "ana"], data_dir);
+    onboard_ok(&["operators", "disable", "ana"], data_dir).await;
     for user_id in ["dave", "carol"] {
-        let stderr = onboard_fails(&review("approve", "acme", user_id), data_dir);
+        let stderr = onboard_fails(&review("approve", "acme", user_id), data_dir).await;
         assert!(
             stderr.contains("a disabled operator cannot act"),
             "{stderr}"
         );
-        let stderr = onboard_fails(&review("reject", "acme", user_id), data_dir);
+        let stderr = onboard_fails(&review("reject", "acme", user_id), data_dir).await;
         assert!(
             stderr.contains("a disabled operator cannot act"),
             "{stderr}"
@@ -516,14 +399,13 @@ async fn operators_approve_and_reject_users_that_manual_review_holds() {
 #[tokio::test]
 async fn outbox_list_prints_the_codes_of_the_user_asked_for() {
     let dir = tempfile::tempdir().unwrap();
-    let key = create_key(dir.path(), "acme");
-    let server = Server::start_with(dir.path(), free_port(), &["--sandbox"]);
+    let key = create_key(dir.path(), "acme").await;
+    let server = serve(dir.path(), free_port(), &["--sandbox"]).await;
     let api = Api {
         client: http_client(),
         server: &server,
         key,
     };
-    server.wait_ready(&api.client).await;
     api.register("alice").await;
     api.register("bob").await;
     let email_code = api.code("alice", "email").await;
@@ -531,7 +413,7 @@ async fn outbox_list_prints_the_codes_of_the_user_asked_for() {
     api.send("alice", "sms").await;
     let sms_code = api.code("alice", "sms").await;
 
-    let listed = onboard_ok(&["outbox", "list", "--user", "alice"], dir.path());
+    let listed = onboard_ok(&["outbox", "list", "--user", "alice"], dir.path()).await;
     assert_eq!(
         outbox_rows(&listed),
         [
@@ -541,18 +423,19 @@ async fn outbox_list_prints_the_codes_of_the_user_asked_for() {
         "newest first, only alice's: {listed}"
     );
 
-    let everyone = outbox_rows(&onboard_ok(&["outbox", "list"], dir.path()));
+    let everyone = outbox_rows(&onboard_ok(&["outbox", "list"], dir.path()).await);
     assert_eq!(everyone.len(), 3);
-    let limited = outbox_rows(&onboard_ok(
-        &["outbox", "list", "--user", "alice", "--limit", "1"],
-        dir.path(),
-    ));
+    let limited = outbox_rows(
+        &onboard_ok(
+            &["outbox", "list", "--user", "alice", "--limit", "1"],
+            dir.path(),
+        )
+        .await,
+    );
     assert_eq!(limited.len(), 1);
     assert_eq!(limited[0][4], sms_code);
-    let nobody = outbox_rows(&onboard_ok(
-        &["outbox", "list", "--user", "nobody"],
-        dir.path(),
-    ));
+    let nobody =
+        outbox_rows(&onboard_ok(&["outbox", "list", "--user", "nobody"], dir.path()).await);
     assert!(nobody.is_empty());
 }
 
@@ -622,18 +505,18 @@ backoff_ms = 5
         ),
     )
     .unwrap();
-    let key = create_key(dir.path(), "acme");
-    let server = Server::start_with(
+    let key = create_key(dir.path(), "acme").await;
+    let server = serve(
         dir.path(),
         free_port(),
         &["--config", config.to_str().unwrap()],
-    );
+    )
+    .await;
     let api = Api {
         client: http_client(),
         server: &server,
         key,
     };
-    server.wait_ready(&api.client).await;
 
     api.register("jane").await;
     let mails = sink.wait_for(1).await;
@@ -657,7 +540,7 @@ backoff_ms = 5
     );
 
     // Nothing went to the outbox, and without --sandbox its route does not exist.
-    let listed = outbox_rows(&onboard_ok(&["outbox", "list"], dir.path()));
+    let listed = outbox_rows(&onboard_ok(&["outbox", "list"], dir.path()).await);
     assert!(listed.is_empty(), "{listed:?}");
     let sandbox = api
         .client
@@ -669,21 +552,6 @@ backoff_ms = 5
     assert_eq!(sandbox.status(), 404);
 }
 
-/// Waits for the child to exit, up to `wait`; the exit status and how long it took.
-async fn wait_exit(
-    child: &mut Child,
-    wait: Duration,
-) -> Option<(std::process::ExitStatus, Duration)> {
-    let started = Instant::now();
-    while started.elapsed() < wait {
-        if let Some(status) = child.try_wait().expect("the server can be waited on") {
-            return Some((status, started.elapsed()));
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    None
-}
-
 #[tokio::test]
 async fn sigterm_closes_websockets_with_1001_and_exits_by_the_deadline_despite_a_half_sent_request()
 {
@@ -692,11 +560,11 @@ async fn sigterm_closes_websockets_with_1001_and_exits_by_the_deadline_despite_a
     use tokio_tungstenite::tungstenite::Message;
 
     let dir = tempfile::tempdir().unwrap();
-    let key = create_key(dir.path(), "acme");
+    let key = create_key(dir.path(), "acme").await;
     let port = free_port();
     // The header timeout is far longer than the shutdown deadline: only the
     // deadline can end the half-sent request in time.
-    let mut server = Server::start_with(
+    let mut server = serve(
         dir.path(),
         port,
         &[
@@ -705,9 +573,8 @@ async fn sigterm_closes_websockets_with_1001_and_exits_by_the_deadline_despite_a
             "--shutdown-timeout-ms",
             "1500",
         ],
-    );
-    let client = http_client();
-    server.wait_ready(&client).await;
+    )
+    .await;
 
     let mut half = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
@@ -727,9 +594,7 @@ async fn sigterm_closes_websockets_with_1001_and_exits_by_the_deadline_despite_a
         .unwrap();
     assert!(reply.to_text().unwrap().contains("success"), "{reply:?}");
 
-    let pid = server.child.id().to_string();
-    let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    assert!(sent.success());
+    server.terminate().await.expect("SIGTERM delivered");
 
     let close = tokio::time::timeout(Duration::from_secs(10), async {
         while let Some(Ok(message)) = ws.next().await {
@@ -743,9 +608,12 @@ async fn sigterm_closes_websockets_with_1001_and_exits_by_the_deadline_despite_a
     .expect("the WebSocket is closed on SIGTERM");
     assert_eq!(close, Some(1001), "going away");
 
-    let (status, took) = wait_exit(&mut server.child, Duration::from_secs(15))
+    let started = Instant::now();
+    let status = server
+        .wait_exit(Duration::from_secs(15))
         .await
         .expect("the server exits within its shutdown deadline");
+    let took = started.elapsed();
     assert!(status.success(), "a clean exit: {status:?}");
     assert!(took < Duration::from_secs(8), "exited after {took:?}");
     // The half-sent request's connection went with the process.
@@ -785,22 +653,11 @@ fn out_of_range_limits_stop_the_server_with_a_sentence() {
     );
 }
 
-/// The resident memory of a process, from `/proc`.
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc is readable");
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS is listed")
-}
-
 #[tokio::test]
 async fn three_thousand_invented_methods_leave_memory_and_metrics_bounded() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), free_port());
+    let server = serve(dir.path(), free_port(), &[]).await;
     let client = http_client();
-    server.wait_ready(&client).await;
     // Warm the paths once, so that what follows measures growth, not start-up.
     for i in 0..50 {
         let method = reqwest::Method::from_bytes(format!("WARM{i}").as_bytes()).unwrap();
@@ -809,14 +666,14 @@ async fn three_thousand_invented_methods_leave_memory_and_metrics_bounded() {
             .send()
             .await;
     }
-    let before = rss_kib(server.child.id());
+    let before = memory_kib(server.pid).unwrap().0;
     for i in 0..3000 {
         let method = reqwest::Method::from_bytes(format!("INVENTED{i}").as_bytes()).unwrap();
         let path = format!("{}/made-up/{i}", server.base);
         let response = client.request(method, path).send().await.unwrap();
         assert!(response.status().is_client_error(), "{}", response.status());
     }
-    let after = rss_kib(server.child.id());
+    let after = memory_kib(server.pid).unwrap().0;
     let metrics = client
         .get(format!("{}/metrics", server.base))
         .send()
@@ -846,11 +703,10 @@ async fn vendor_limits_refuse_a_rest_burst_and_a_websocket_flood_with_retry_afte
     use tokio_tungstenite::tungstenite::Message;
 
     let dir = tempfile::tempdir().unwrap();
-    let key = create_key(dir.path(), "acme");
+    let key = create_key(dir.path(), "acme").await;
     let port = free_port();
-    let server = Server::start_with(dir.path(), port, &["--vendor-limits"]);
+    let server = serve(dir.path(), port, &["--vendor-limits"]).await;
     let client = http_client();
-    server.wait_ready(&client).await;
 
     // REST: 250 requests per 10 s from one address; a burst of 270 meets 20 refusals.
     let mut refused = Vec::new();
@@ -936,5 +792,5 @@ async fn vendor_limits_refuse_a_rest_burst_and_a_websocket_flood_with_retry_afte
         }
         other => panic!("a blocked address opened a WebSocket: {other:?}"),
     }
-    server.kill_hard();
+    server.kill().await;
 }

@@ -14,7 +14,7 @@ use onboard_client::{
 };
 use onboard_testkit::fixtures::individual;
 use serde_json::json;
-use support::{ENTERPRISE, Server, TlsProxy, free_port, onboard};
+use support::{Server, TlsProxy, free_port, reject};
 
 const FAST: Backoff = Backoff {
     initial: Duration::from_millis(50),
@@ -273,20 +273,7 @@ async fn the_feed_starts_after_an_event_and_resumes_across_restarts_without_gap_
 
     // The server dies; a change lands while it is down; it comes back.
     server.kill_hard().await;
-    onboard(&["operators", "create", "--name", "ops"], dir.path()).await;
-    let out = onboard(
-        &[
-            "users",
-            "reject",
-            "--enterprise",
-            ENTERPRISE,
-            "f-2",
-            "--operator",
-            "ops",
-        ],
-        dir.path(),
-    )
-    .await;
+    let out = reject("f-2", dir.path()).await;
     assert!(out.contains("UNSUPPORTED"), "{out}");
     let server = Server::start(dir.path(), port).await;
     client.register(&individual("f-5")).await.unwrap();

@@ -7,20 +7,12 @@ mod support;
 use std::time::Duration;
 
 use onboard_testkit::fixtures;
+use onboard_testkit::process::memory_kib;
 use serde_json::Value;
-use support::{BIN, ENTERPRISE, Server, free_port, onboard, setup};
-use tokio::process::Command;
-
-fn client() -> reqwest::Client {
-    onboard_delivery::install_tls_provider();
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(60))
-        .build()
-        .unwrap()
-}
+use support::{ENTERPRISE, Server, free_port, http_client, onboard, onboard_fails, setup};
 
 async fn register(server: &Server, key: &str, user_id: &str) {
-    let response = client()
+    let response = http_client(Duration::from_secs(60))
         .post(format!("{}/v1/enterprise/register-account", server.base))
         .bearer_auth(key)
         .json(&fixtures::individual(user_id))
@@ -31,7 +23,7 @@ async fn register(server: &Server, key: &str, user_id: &str) {
 }
 
 async fn get_json(server: &Server, key: &str, path: &str) -> Value {
-    let response = client()
+    let response = http_client(Duration::from_secs(60))
         .get(format!("{}{path}", server.base))
         .bearer_auth(key)
         .send()
@@ -39,19 +31,6 @@ async fn get_json(server: &Server, key: &str, path: &str) -> Value {
         .unwrap();
     assert_eq!(response.status(), 200);
     response.json().await.unwrap()
-}
-
-/// `onboard <args> --data-dir <dir>` expected to fail; returns stderr.
-async fn onboard_fails(args: &[&str], dir: &std::path::Path) -> String {
-    let out = Command::new(BIN)
-        .args(args)
-        .arg("--data-dir")
-        .arg(dir)
-        .output()
-        .await
-        .unwrap();
-    assert!(!out.status.success(), "onboard {args:?} succeeded");
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 #[tokio::test]
@@ -180,20 +159,6 @@ async fn an_operator_opens_and_reviews_a_request_from_the_command_line() {
     server.stop().await;
 }
 
-/// The server's resident memory and its peak, in KiB, from `/proc/<pid>/status`.
-fn memory_kib(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|n| n.parse().ok())
-            .unwrap_or_else(|| panic!("no {name} in /proc/{pid}/status"))
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
-
 /// A multipart body of `user_id`, `file_types` and one file.
 fn upload_body(user_id: &str, filename: &str, bytes: &[u8]) -> (String, Vec<u8>) {
     let boundary = "edd-memory-boundary-0123456789";
@@ -229,7 +194,7 @@ fn pdf(len: usize) -> Vec<u8> {
 
 async fn upload(server: &Server, key: &str, filename: &str, bytes: &[u8]) -> reqwest::StatusCode {
     let (content_type, body) = upload_body("mem_user", filename, bytes);
-    client()
+    http_client(Duration::from_secs(60))
         .post(format!("{}/v1/enterprise/ddq/upload", server.base))
         .bearer_auth(key)
         .header("content-type", content_type)
@@ -254,26 +219,36 @@ async fn uploads_and_downloads_never_hold_a_whole_file_in_the_servers_memory() {
     let doc = get_json(&server, &key, "/v1/enterprise/documents").await;
     let id = doc["data"][0]["id"].as_i64().unwrap();
     let path = format!("{}/v1/enterprise/documents/{id}", server.base);
-    let read = client().get(&path).bearer_auth(&key).send().await.unwrap();
+    let read = http_client(Duration::from_secs(60))
+        .get(&path)
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(read.bytes().await.unwrap().len(), 600 * 1024);
     assert_eq!(
         upload(&server, &key, "warm_big.pdf", &pdf(11 * 1024 * 1024)).await,
         413
     );
 
-    let (_, peak_before) = memory_kib(server.pid());
+    let (_, peak_before) = memory_kib(server.pid).unwrap();
     // 24 MiB refused (413), then 10 MiB accepted and read back.
     let huge = pdf(24 * 1024 * 1024);
     assert_eq!(upload(&server, &key, "huge.pdf", &huge).await, 413);
-    let (_, peak_refused) = memory_kib(server.pid());
+    let (_, peak_refused) = memory_kib(server.pid).unwrap();
     let full = pdf(10 * 1024 * 1024);
     assert_eq!(upload(&server, &key, "full.pdf", &full).await, 202);
     let doc = get_json(&server, &key, "/v1/enterprise/documents?after=1").await;
     let id = doc["data"][0]["id"].as_i64().unwrap();
     let path = format!("{}/v1/enterprise/documents/{id}", server.base);
-    let read = client().get(&path).bearer_auth(&key).send().await.unwrap();
+    let read = http_client(Duration::from_secs(60))
+        .get(&path)
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(read.bytes().await.unwrap().as_ref(), full.as_slice());
-    let (_, peak_after) = memory_kib(server.pid());
+    let (_, peak_after) = memory_kib(server.pid).unwrap();
     eprintln!(
         "server peak RSS: {peak_before} KiB before, {peak_refused} KiB after a refused \
          24 MiB upload, {peak_after} KiB after a 10 MiB upload and download"

@@ -7,11 +7,10 @@
 //! hang. A node's log (stderr) is kept in a temporary file and printed when a test
 //! fails.
 
+mod support;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::ops::Deref;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -19,36 +18,18 @@ use std::time::{Duration, Instant};
 use futures_util::{SinkExt, StreamExt};
 use onboard_api::FeedPayload;
 use onboard_client::{FeedClient, FeedUpdate};
-use onboard_testkit::TestDatabase;
 use onboard_testkit::fixtures::individual;
+use onboard_testkit::{Onboard, Served, TestDatabase};
 use serde_json::{Value, json};
 use sqlx::Connection;
+use support::{BIN, free_port, http_client};
 use tokio::sync::{Barrier, Mutex, mpsc};
 use tokio_tungstenite::tungstenite::Message;
 
-const BIN: &str = env!("CARGO_BIN_EXE_onboard");
 /// No request may take longer; a request that does is a failure (a hang).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// The limit of a whole test: a safety net, far above what a test takes.
 const TEST_LIMIT: Duration = Duration::from_secs(120);
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// reqwest is built without a default TLS provider; the binary installs ring, and
-/// so must the tests.
-fn http_client() -> reqwest::Client {
-    onboard_delivery::install_tls_provider();
-    reqwest::Client::builder()
-        .timeout(REQUEST_TIMEOUT)
-        .build()
-        .unwrap()
-}
 
 /// Runs a test body under [`TEST_LIMIT`]; skips it where no PostgreSQL is available
 /// (the test kit says so once, on stderr).
@@ -61,14 +42,11 @@ async fn bounded(test: impl std::future::Future<Output = ()>) {
         .expect("the test finished within its time limit");
 }
 
-/// A running `onboard serve --database-url …`; killed when dropped.
+/// A running `onboard serve --database-url … --sandbox`, named in the tests'
+/// messages; killed when dropped, its log printed if the test is failing.
 struct Node {
     name: &'static str,
-    child: Child,
-    base: String,
-    ws: String,
-    log: PathBuf,
-    _dir: tempfile::TempDir,
+    served: Served,
 }
 
 impl Node {
@@ -76,96 +54,37 @@ impl Node {
         Node::start_with(name, database_url, &[])
     }
 
+    /// Started, not yet ready: nodes start side by side, then [`Node::wait_ready`].
     fn start_with(name: &'static str, database_url: &str, extra: &[&str]) -> Node {
-        let port = free_port();
-        let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join(format!("node-{name}.log"));
-        let stdout = dir.path().join(format!("node-{name}.out"));
-        let child = Command::new(BIN)
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .args(["--database-url", database_url, "--sandbox"])
-            .args(extra)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&stdout).unwrap())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("the server starts");
+        let args = [&["--database-url", database_url, "--sandbox"], extra].concat();
         Node {
             name,
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            ws: format!("ws://127.0.0.1:{port}/ws"),
-            log,
-            _dir: dir,
+            served: Onboard::new(BIN).start_serve(free_port(), &args),
         }
-    }
-
-    /// What the node printed on stdout so far.
-    fn stdout(&self) -> String {
-        std::fs::read_to_string(self._dir.path().join(format!("node-{}.out", self.name)))
-            .unwrap_or_default()
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
     }
 
     /// Waits (bounded) until `/readyz` answers 200.
-    async fn wait_ready(&self, client: &reqwest::Client) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            let response = client
-                .get(self.url("/readyz"))
-                .timeout(Duration::from_secs(2))
-                .send()
-                .await;
-            if response.is_ok_and(|r| r.status() == 200) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("node {} at {} never became ready", self.name, self.base);
+    async fn wait_ready(&self) {
+        self.served
+            .wait_ready("/readyz", Duration::from_secs(30))
+            .await
+            .unwrap_or_else(|e| panic!("node {} never became ready: {e}", self.name));
     }
 }
 
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            let lines: Vec<String> = std::fs::File::open(&self.log)
-                .map(|f| BufReader::new(f).lines().map_while(Result::ok).collect())
-                .unwrap_or_default();
-            let tail = &lines[lines.len().saturating_sub(40)..];
-            eprintln!("--- last lines of node {} ---", self.name);
-            for line in tail {
-                eprintln!("{line}");
-            }
-        }
+impl Deref for Node {
+    type Target = Served;
+
+    fn deref(&self) -> &Served {
+        &self.served
     }
 }
 
 /// `onboard enterprise create --database-url`: the key is the only line on stdout.
 async fn create_key(database_url: &str, name: &str) -> String {
-    let run = tokio::process::Command::new(BIN)
-        .args(["enterprise", "create", "--name", name])
-        .args(["--database-url", database_url])
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(30), run)
+    Onboard::new(BIN)
+        .create_enterprise(name, &["--database-url", database_url])
         .await
-        .expect("enterprise create finishes")
-        .expect("onboard runs");
-    assert!(
-        out.status.success(),
-        "enterprise create failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    let key = stdout.trim();
-    assert!(!key.is_empty() && !key.contains('\n'), "{stdout:?}");
-    key.to_owned()
 }
 
 /// An enterprise's requests: every one bounded by the client's timeout.
@@ -427,11 +346,11 @@ async fn subscribers_on_node_b_receive_everything_written_through_both_nodes_in_
         let key = create_key(&db.url, "acme").await;
         let (a, b) = (Node::start("A", &db.url), Node::start("B", &db.url));
         let api = Api {
-            client: http_client(),
+            client: http_client(REQUEST_TIMEOUT),
             key: key.clone(),
         };
-        a.wait_ready(&api.client).await;
-        b.wait_ready(&api.client).await;
+        a.wait_ready().await;
+        b.wait_ready().await;
         let nodes = Arc::new([a, b]);
 
         let mut subscribers = vec![
@@ -634,11 +553,11 @@ async fn concurrent_registrations_of_one_user_id_through_two_nodes_conflict() {
         let key = create_key(&db.url, "acme").await;
         let (a, b) = (Node::start("A", &db.url), Node::start("B", &db.url));
         let api = Api {
-            client: http_client(),
+            client: http_client(REQUEST_TIMEOUT),
             key,
         };
-        a.wait_ready(&api.client).await;
-        b.wait_ready(&api.client).await;
+        a.wait_ready().await;
+        b.wait_ready().await;
         let nodes = Arc::new([a, b]);
 
         const IDS: usize = 20;
@@ -717,9 +636,9 @@ async fn a_registration_retried_on_the_other_node_with_its_idempotency_key_runs_
         let db = TestDatabase::postgres().await;
         let key = create_key(&db.url, "acme").await;
         let (a, b) = (Node::start("A", &db.url), Node::start("B", &db.url));
-        let client = http_client();
-        a.wait_ready(&client).await;
-        b.wait_ready(&client).await;
+        let client = http_client(REQUEST_TIMEOUT);
+        a.wait_ready().await;
+        b.wait_ready().await;
         let register = |node: &Node, idem: String, user_id: &str| {
             client
                 .post(node.url("/v1/enterprise/register-account"))
@@ -781,9 +700,9 @@ async fn an_edd_request_and_its_document_travel_between_nodes() {
         let db = TestDatabase::postgres().await;
         let key = create_key(&db.url, "acme").await;
         let (a, b) = (Node::start("A", &db.url), Node::start("B", &db.url));
-        let client = http_client();
-        a.wait_ready(&client).await;
-        b.wait_ready(&client).await;
+        let client = http_client(REQUEST_TIMEOUT);
+        a.wait_ready().await;
+        b.wait_ready().await;
         let api = Api {
             client: client.clone(),
             key: key.clone(),
@@ -871,11 +790,11 @@ async fn killed_database_connections_cost_503s_but_no_hang_and_no_acknowledged_u
         let key = create_key(&db.url, "acme").await;
         let (a, b) = (Node::start("A", &db.url), Node::start("B", &db.url));
         let api = Api {
-            client: http_client(),
+            client: http_client(REQUEST_TIMEOUT),
             key: key.clone(),
         };
-        a.wait_ready(&api.client).await;
-        b.wait_ready(&api.client).await;
+        a.wait_ready().await;
+        b.wait_ready().await;
         let nodes = Arc::new([a, b]);
         let mut subscriber = Subscriber::connect("on-B", &nodes[1], &key, Some(0)).await;
         // A second enterprise, unchanging and listed in one page (of 500), is read
@@ -1022,8 +941,8 @@ async fn killed_database_connections_cost_503s_but_no_hang_and_no_acknowledged_u
         assert!(!tally.acked.is_empty());
 
         // Both nodes recover by themselves.
-        nodes[0].wait_ready(&api.client).await;
-        nodes[1].wait_ready(&api.client).await;
+        nodes[0].wait_ready().await;
+        nodes[1].wait_ready().await;
         // Every acknowledged user is there, read through the other node.
         for user_id in &tally.acked {
             let url = nodes[1].url(&format!("/v1/enterprise/users/{user_id}"));
@@ -1058,10 +977,10 @@ async fn killed_database_connections_cost_503s_but_no_hang_and_no_acknowledged_u
 async fn two_nodes_starting_together_on_an_empty_database_migrate_once_and_print_one_key() {
     bounded(async {
         let db = TestDatabase::postgres().await;
-        let client = http_client();
+        let client = http_client(REQUEST_TIMEOUT);
         let (a, b) = (Node::start("A", &db.url), Node::start("B", &db.url));
-        a.wait_ready(&client).await;
-        b.wait_ready(&client).await;
+        a.wait_ready().await;
+        b.wait_ready().await;
 
         // Exactly one node created the first enterprise and printed its key.
         let printed: Vec<(&str, String)> = [&a, &b]
@@ -1095,6 +1014,10 @@ async fn two_nodes_starting_together_on_an_empty_database_migrate_once_and_print
         }
         let list = tokio::process::Command::new(BIN)
             .args(["enterprise", "list", "--database-url", &db.url])
+            .env(
+                "ONBOARD_MASTER_KEY_FILE",
+                onboard_testkit::process::shared_keyring(),
+            )
             .kill_on_drop(true)
             .output();
         let list = tokio::time::timeout(Duration::from_secs(30), list)
@@ -1190,11 +1113,11 @@ async fn a_node_cut_off_from_postgresql_answers_503_keeps_its_feeds_and_resumes(
         let a = Node::start_with("A", &proxied, &["--db-acquire-timeout-ms", "1000"]);
         let b = Node::start("B", &db.url);
         let api = Api {
-            client: http_client(),
+            client: http_client(REQUEST_TIMEOUT),
             key: key.clone(),
         };
-        a.wait_ready(&api.client).await;
-        b.wait_ready(&api.client).await;
+        a.wait_ready().await;
+        b.wait_ready().await;
         let mut subscriber = Subscriber::connect("on-A", &a, &key, Some(0)).await;
         for i in 0..5 {
             let answer = api.register(&a, &format!("before-{i}")).await;
@@ -1283,7 +1206,7 @@ async fn a_node_cut_off_from_postgresql_answers_503_keeps_its_feeds_and_resumes(
         }
 
         proxy.set_cut(false);
-        a.wait_ready(&api.client).await;
+        a.wait_ready().await;
         for i in 0..5 {
             let answer = api.register(&a, &format!("after-{i}")).await;
             assert!(matches!(answer, Ok((201, _))), "{answer:?}");

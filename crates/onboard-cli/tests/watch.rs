@@ -11,7 +11,7 @@ use std::time::Duration;
 use onboard_api::{FeedMessage, USERS_FEED};
 use onboard_client::{Channel, Client};
 use onboard_testkit::fixtures::individual;
-use support::{ENTERPRISE, Server, TlsProxy, free_port, onboard};
+use support::{Server, TlsProxy, free_port, reject};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
 use tokio::time::Instant;
@@ -204,20 +204,7 @@ async fn watch_rides_out_a_server_restart_and_prints_every_event_once() {
 
     server.kill_hard().await;
     // A change while the server is down, straight into the database.
-    onboard(&["operators", "create", "--name", "ops"], dir.path()).await;
-    let out = onboard(
-        &[
-            "users",
-            "reject",
-            "--enterprise",
-            ENTERPRISE,
-            "r-1",
-            "--operator",
-            "ops",
-        ],
-        dir.path(),
-    )
-    .await;
+    let out = reject("r-1", dir.path()).await;
     assert!(out.contains("UNSUPPORTED"), "{out}");
     let server = Server::start(dir.path(), port).await;
     api.register("r-3").await;

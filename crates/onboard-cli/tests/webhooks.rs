@@ -9,158 +9,33 @@
 mod support;
 
 use std::collections::{BTreeSet, HashSet};
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
 use onboard_testkit::TestDatabase;
 use onboard_testkit::fixtures::individual;
 use serde_json::{Value, json};
-use standardwebhooks::Webhook;
 
-use support::{BIN, free_port};
+use onboard_testkit::receiver::{Mode, Received, Receiver};
+use onboard_testkit::{Onboard, Served};
+use support::{BIN, free_port, http_client};
 
 /// No request to a node may take longer.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Retries come quickly, and there are enough of them to outlast a restart.
 const FAST_RETRIES: &str = "1,1,1,1,1,1,1,1";
 
-/// reqwest is built without a default TLS provider; the binary installs ring, and
-/// so must the tests.
-fn http_client() -> reqwest::Client {
-    onboard_delivery::install_tls_provider();
-    reqwest::Client::builder()
-        .timeout(REQUEST_TIMEOUT)
-        .build()
-        .unwrap()
-}
-
 // ---------------------------------------------------------------------------
 // The receiver
 
-/// One POST the receiver got.
-#[derive(Debug, Clone)]
-struct Received {
-    headers: HeaderMap,
-    body: Bytes,
-}
-
-impl Received {
-    fn id(&self) -> String {
-        self.headers["webhook-id"].to_str().unwrap().to_owned()
-    }
-
-    fn event_id(&self) -> i64 {
-        let body: Value = serde_json::from_slice(&self.body).unwrap();
-        body["event_id"].as_i64().unwrap()
-    }
-
-    fn verifies_with(&self, secret: &str) -> bool {
-        Webhook::new(secret)
-            .unwrap()
-            .verify(&self.body, &self.headers)
-            .is_ok()
-    }
-}
-
-/// How the receiver answers.
-#[derive(Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-enum Mode {
-    /// 204 to everything.
-    Accept = 0,
-    /// 500 the first time a `webhook-id` is seen, 204 afterwards.
-    FailFirstSight = 1,
-    /// Never answers (the sender's deadline or death ends the request).
-    Hang = 2,
-}
-
-/// A webhook receiver on 127.0.0.1 that records every POST.
-#[derive(Clone)]
-struct Receiver {
-    received: Arc<Mutex<Vec<Received>>>,
-    seen: Arc<Mutex<HashSet<String>>>,
-    mode: Arc<AtomicU8>,
-}
-
-impl Receiver {
-    /// Starts answering on `port` (0: any free port); returns it and its URL.
-    async fn start(port: u16, mode: Mode) -> (Receiver, String) {
-        let receiver = Receiver {
-            received: Arc::default(),
-            seen: Arc::default(),
-            mode: Arc::new(AtomicU8::new(mode as u8)),
-        };
-        let app = axum::Router::new()
-            .route("/hook", axum::routing::post(receive))
-            .with_state(receiver.clone());
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-            .await
-            .expect("the receiver's port is free");
-        let url = format!("http://{}/hook", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        (receiver, url)
-    }
-
-    fn set_mode(&self, mode: Mode) {
-        self.mode.store(mode as u8, Ordering::SeqCst);
-    }
-
-    fn all(&self) -> Vec<Received> {
-        self.received.lock().unwrap().clone()
-    }
-
-    /// Waits until `done` holds for what arrived, or `limit` passes.
-    async fn wait_until(
-        &self,
-        limit: Duration,
-        done: impl Fn(&[Received]) -> bool,
-    ) -> Vec<Received> {
-        let deadline = Instant::now() + limit;
-        loop {
-            let all = self.all();
-            if done(&all) {
-                return all;
-            }
-            let event_ids: Vec<i64> = all.iter().map(Received::event_id).collect();
-            assert!(
-                Instant::now() < deadline,
-                "after {limit:?}, {} messages arrived, for events {event_ids:?}",
-                all.len()
-            );
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-    }
-
-    /// Waits until every event of `1..=n` arrived at least once.
-    async fn wait_for_events(&self, n: i64, limit: Duration) -> Vec<Received> {
-        self.wait_until(limit, |all| {
+/// Waits until every event of `1..=n` arrived at least once.
+async fn wait_for_events(receiver: &Receiver, n: i64, limit: Duration) -> Vec<Received> {
+    receiver
+        .wait_until(limit, |all| {
             let distinct: BTreeSet<i64> = all.iter().map(Received::event_id).collect();
             distinct.len() as i64 >= n
         })
         .await
-    }
-}
-
-async fn receive(State(receiver): State<Receiver>, headers: HeaderMap, body: Bytes) -> StatusCode {
-    let mode = receiver.mode.load(Ordering::SeqCst);
-    if mode == Mode::Hang as u8 {
-        std::future::pending::<()>().await;
-    }
-    let message = Received { headers, body };
-    let first_sight = receiver.seen.lock().unwrap().insert(message.id());
-    receiver.received.lock().unwrap().push(message);
-    if mode == Mode::FailFirstSight as u8 && first_sight {
-        StatusCode::INTERNAL_SERVER_ERROR
-    } else {
-        StatusCode::NO_CONTENT
-    }
 }
 
 /// The event ids in order of their first arrival.
@@ -176,110 +51,29 @@ fn first_arrivals(received: &[Received]) -> Vec<i64> {
 // ---------------------------------------------------------------------------
 // Nodes
 
-/// A running `onboard serve`; killed when dropped, its log printed if the test
-/// is failing.
-struct Node {
-    child: Child,
-    base: String,
-    log: PathBuf,
-    _logs: tempfile::TempDir,
+/// A running `onboard serve` (the test kit's [`Served`]): killed when dropped,
+/// its log printed if the test is failing.
+type Node = Served;
+
+/// A node on `database` (`--data-dir …` or `--database-url …`) with `extra` flags;
+/// returns once it is ready.
+async fn start(database: &[&str], extra: &[&str]) -> Node {
+    Onboard::new(BIN).serve(&[database, extra].concat()).await
 }
 
-impl Node {
-    /// A node on `database` (`--data-dir …` or `--database-url …`) with `extra`
-    /// flags; returns once it is ready.
-    async fn start(database: &[&str], extra: &[&str]) -> Node {
-        let port = free_port();
-        let logs = tempfile::tempdir().unwrap();
-        let log = logs.path().join("node.log");
-        let child = Command::new(BIN)
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .args(database)
-            .args(extra)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("the server starts");
-        let node = Node {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            log,
-            _logs: logs,
-        };
-        node.wait_ready().await;
-        node
-    }
-
-    /// A node that may send to loopback and retries every second.
-    async fn allowing_loopback(database: &[&str], retries: &str) -> Node {
-        let extra = [
-            "--webhooks-allow-private-networks",
-            "--webhook-retry-schedule",
-            retries,
-        ];
-        Node::start(database, &extra).await
-    }
-
-    async fn wait_ready(&self) {
-        let client = http_client();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            let response = client
-                .get(self.url("/readyz"))
-                .timeout(Duration::from_secs(2))
-                .send()
-                .await;
-            if response.is_ok_and(|r| r.status() == 200) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("the node at {} never became ready", self.base);
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    /// SIGKILL: no chance to release a lease or finish a write.
-    fn kill_9(mut self) {
-        self.child.kill().expect("SIGKILL delivered");
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            let lines: Vec<String> = std::fs::File::open(&self.log)
-                .map(|f| BufReader::new(f).lines().map_while(Result::ok).collect())
-                .unwrap_or_default();
-            eprintln!("--- last lines of the node at {} ---", self.base);
-            for line in &lines[lines.len().saturating_sub(40)..] {
-                eprintln!("{line}");
-            }
-        }
-    }
+/// A node that may send to loopback and retries every second.
+async fn allowing_loopback(database: &[&str], retries: &str) -> Node {
+    let extra = [
+        "--webhooks-allow-private-networks",
+        "--webhook-retry-schedule",
+        retries,
+    ];
+    start(database, &extra).await
 }
 
 /// `onboard enterprise create` on `database`: the key is the only line on stdout.
-fn create_key(database: &[&str]) -> String {
-    let out = Command::new(BIN)
-        .args(["enterprise", "create", "--name", "acme"])
-        .args(database)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("onboard runs");
-    assert!(
-        out.status.success(),
-        "enterprise create failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+async fn create_key(database: &[&str]) -> String {
+    Onboard::new(BIN).create_enterprise("acme", database).await
 }
 
 /// An enterprise's requests.
@@ -292,7 +86,7 @@ struct Api {
 impl Api {
     fn new(key: String) -> Api {
         Api {
-            client: http_client(),
+            client: http_client(REQUEST_TIMEOUT),
             key,
         }
     }
@@ -368,20 +162,20 @@ async fn every_event_arrives_after_kill_9(outage: Outage) -> Duration {
     let data = tempfile::tempdir().unwrap();
     let data_dir = data.path().to_str().unwrap();
     let database = ["--data-dir", data_dir];
-    let api = Api::new(create_key(&database));
+    let api = Api::new(create_key(&database).await);
     let port = free_port();
     let hung = match outage {
         Outage::Refused => None,
         Outage::Hung => Some(Receiver::start(port, Mode::Hang).await.0),
     };
-    let node = Node::allowing_loopback(&database, FAST_RETRIES).await;
+    let node = allowing_loopback(&database, FAST_RETRIES).await;
     let url = format!("http://127.0.0.1:{port}/hook");
     let (endpoint, secret) = api.endpoint(&node, &url).await;
     for n in 1..=KILLED_USERS {
         api.register(&node, &format!("user_{n:03}")).await;
     }
     wait_for_first_attempt(&api, &node, &endpoint, outage).await;
-    node.kill_9();
+    node.kill().await;
 
     let receiver = match hung {
         Some(receiver) => {
@@ -391,10 +185,8 @@ async fn every_event_arrives_after_kill_9(outage: Outage) -> Duration {
         None => Receiver::start(port, Mode::Accept).await.0,
     };
     let restarted = Instant::now();
-    let _node = Node::allowing_loopback(&database, FAST_RETRIES).await;
-    let received = receiver
-        .wait_for_events(KILLED_USERS, Duration::from_secs(150))
-        .await;
+    let _node = allowing_loopback(&database, FAST_RETRIES).await;
+    let received = wait_for_events(&receiver, KILLED_USERS, Duration::from_secs(150)).await;
     let took = restarted.elapsed();
     assert_eq!(
         first_arrivals(&received),
@@ -460,9 +252,9 @@ const SHARED_USERS: i64 = 100;
 async fn two_nodes_deliver(mode: Mode, retries: &str, expected: usize) -> (Vec<Received>, String) {
     let db = TestDatabase::postgres().await;
     let database = ["--database-url", db.url.as_str()];
-    let api = Api::new(create_key(&database));
-    let a = Node::allowing_loopback(&database, retries).await;
-    let b = Node::allowing_loopback(&database, retries).await;
+    let api = Api::new(create_key(&database).await);
+    let a = allowing_loopback(&database, retries).await;
+    let b = allowing_loopback(&database, retries).await;
     let (receiver, url) = Receiver::start(0, mode).await;
     let (_, secret) = api.endpoint(&a, &url).await;
     let nodes = Arc::new([a, b]);
@@ -526,8 +318,8 @@ async fn two_nodes_retry_a_refused_first_attempt_once_and_never_send_a_third() {
 async fn a_server_started_without_the_flag_refuses_a_loopback_url() {
     let data = tempfile::tempdir().unwrap();
     let database = ["--data-dir", data.path().to_str().unwrap()];
-    let api = Api::new(create_key(&database));
-    let node = Node::start(&database, &[]).await;
+    let api = Api::new(create_key(&database).await);
+    let node = start(&database, &[]).await;
     let (_receiver, url) = Receiver::start(0, Mode::Accept).await;
     let (status, body) = api
         .post(node.url("/v1/enterprise/webhooks"), &json!({"url": url}))

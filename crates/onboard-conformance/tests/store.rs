@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
+use onboard_conformance::NOW;
 use onboard_core::events::{Event, EventKind, Retention};
 use onboard_core::lifecycle::{self, CodeWrite, Decision, Refusal, ReviewPolicy, Trigger};
 use onboard_core::registration::Registration;
@@ -21,41 +22,12 @@ use onboard_core::store::{
 };
 use onboard_core::user::{AccountRole, Status, User};
 use onboard_core::verification::{CODE_TTL, Channel, Code, CodeRecord, MAX_ATTEMPTS};
+use onboard_testkit::fixtures::{self, advisor, client_of};
 use serde_json::{Value, json};
-use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-/// Generates, for every test named, one `#[tokio::test]` per backend. The tests run
-/// on a multi-threaded runtime so that the concurrency tests really race, and each
-/// is bounded so that a deadlock fails instead of hanging.
-macro_rules! conformance {
-    (
-        store: [$($name:ident),* $(,)?],
-        database: [$($db_name:ident),* $(,)?] $(,)?
-    ) => {
-        conformance!(@backend sqlite, Sqlite, [$($name),*], [$($db_name),*]);
-        conformance!(@backend postgres, Postgres, [$($name),*], [$($db_name),*]);
-    };
-    (@backend $module:ident, $backend:ident, [$($name:ident),*], [$($db_name:ident),*]) => {
-        mod $module {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    super::run(onboard_testkit::Backend::$backend, super::$name).await;
-                }
-            )*
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $db_name() {
-                    super::run_on(onboard_testkit::Backend::$backend, super::$db_name).await;
-                }
-            )*
-        }
-    };
-}
-
-conformance!(
+onboard_conformance::conformance!(
     store: [
         enterprises_are_created_found_by_key_and_name_and_listed,
         a_user_reads_back_exactly_as_inserted,
@@ -100,6 +72,10 @@ conformance!(
     ],
 );
 
+#[path = "store/access.rs"]
+mod access;
+#[path = "store/console.rs"]
+mod console;
 #[path = "store/edd.rs"]
 mod edd;
 use edd::{
@@ -109,74 +85,21 @@ use edd::{
     documents_are_stored_whole_in_pieces_and_read_back_in_scope,
 };
 
-/// How long one test may take on one backend.
-const TEST_TIMEOUT: StdDuration = StdDuration::from_secs(60);
-
-/// The instant every write happens at, unless a test moves it.
-const NOW: OffsetDateTime = datetime!(2026-06-15 12:00:00 UTC);
-
-/// Whether `backend` is PostgreSQL and none is available (the test kit says so
-/// once, on stderr).
-fn skipped(backend: onboard_testkit::Backend) -> bool {
-    backend == onboard_testkit::Backend::Postgres && onboard_testkit::skip_postgres()
-}
-
-/// Runs a test that needs the database itself (to open a second store on it).
-async fn run_on<F>(backend: onboard_testkit::Backend, test: F)
-where
-    F: AsyncFnOnce(&onboard_testkit::TestDatabase),
-{
-    if skipped(backend) {
-        return;
-    }
-    let db = onboard_testkit::TestDatabase::new(backend).await;
-    tokio::time::timeout(TEST_TIMEOUT, test(&db))
-        .await
-        .expect("the test finished within its time limit");
-}
-
-async fn run<F, Fut>(backend: onboard_testkit::Backend, test: F)
-where
-    F: FnOnce(Arc<dyn Store>) -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    if skipped(backend) {
-        return;
-    }
-    let db = onboard_testkit::TestDatabase::new(backend).await;
-    let store = db.open_store().await;
-    tokio::time::timeout(TEST_TIMEOUT, test(store))
-        .await
-        .expect("the test finished within its time limit");
-}
-
 // ---------------------------------------------------------------------------
 // Fixtures
 // ---------------------------------------------------------------------------
 
+/// The vendor's individual at its own address `<user_id>@example.com`, without a
+/// source of funds.
 fn individual(user_id: &str) -> Value {
-    json!({
-        "account_type": "individual",
-        "account_role": "client",
-        "user_id": user_id,
-        "email": format!("{user_id}@example.com"),
-        "first_name": "Jane",
-        "last_name": "Smith",
-        "phone_number": "+12243987754",
-        "phone_country_code": "US",
-        "account_purpose": "investing",
-        "individual": {
-            "dob": "1980-01-01",
-            "residential_country_code": "US",
-            "residential_address": "123 Main St",
-            "residential_city": "San Francisco",
-            "residential_state": "CA",
-            "residential_postal_code": "94105",
-            "id_type": "ssn",
-            "id_number": "521-45-6789",
-            "id_country_code": "US"
-        }
-    })
+    let mut body = fixtures::individual(user_id);
+    body["email"] = json!(format!("{user_id}@example.com"));
+    body["account_purpose"] = json!("investing");
+    body["individual"]["residential_postal_code"] = json!("94105");
+    let top = body.as_object_mut().unwrap();
+    top.remove("source_of_funds");
+    top.remove("source_of_funds_other");
+    body
 }
 
 /// An individual with every optional field of the full shape filled in.
@@ -200,63 +123,16 @@ fn detailed_individual(user_id: &str) -> Value {
     body
 }
 
-fn advisor(user_id: &str) -> Value {
-    let mut body = individual(user_id);
-    body["account_role"] = json!("advisor");
-    body
-}
-
-fn client_of(user_id: &str, advisor: &str) -> Value {
-    let mut body = individual(user_id);
-    body["advisor_user_id"] = json!(advisor);
-    body
-}
-
+/// The vendor's corporation at its own address, with a website and two owners: one
+/// identified by an SSN, one by a foreign passport.
 fn corporation(user_id: &str) -> Value {
-    json!({
-        "account_type": "corporation",
-        "account_role": "Client",
-        "user_id": user_id,
-        "email": format!("{user_id}@example.com"),
-        "first_name": "Jane",
-        "last_name": "Smith",
-        "phone_country_code": "US",
-        "phone_number": "+12243927599",
-        "account_purpose": "Arbitrage Trading",
-        "business": {
-            "entity_name": "Hedge Fund Alpha",
-            "incorporation_country": "US",
-            "incorporation_state": "WY",
-            "organization_type": "LLC",
-            "business_type": "Fund Administrator",
-            "registration_number": "12-3456789",
-            "website": "https://alpha.example.com",
-            "description": "crypto fund",
-            "incorporation_date": "2012-11-15",
-            "accredited_investor": true,
-            "non_agent_intermediary": false,
-            "principal_place_country": "US",
-            "principal_place_state": "CA",
-            "principal_place_address": "1234 Flower Street",
-            "principal_place_city": "Los Angeles",
-            "principal_place_postal_code": "90403"
-        },
-        "beneficial_owners": [{
-            "email": "owner@email.com",
-            "first_name": "Benny",
-            "middle_name": "S",
-            "last_name": "Owner",
-            "phone_number": "+12243927599",
-            "dob": "1982-10-15",
-            "ssn": "521-45-6789",
-            "address_street1": "2322 Clover lane",
-            "address_city": "Chicago",
-            "address_subdivision": "IL",
-            "address_country_code": "US",
-            "address_postal_code": "60093",
-            "id_type": "ssn",
-            "id_country_code": "US"
-        }, {
+    let mut body = fixtures::corporation(user_id);
+    body["email"] = json!(format!("{user_id}@example.com"));
+    body["business"]["registration_number"] = json!("12-3456789");
+    body["business"]["website"] = json!("https://alpha.example.com");
+    body["beneficial_owners"] = json!([
+        fixtures::owner_with_ssn(),
+        {
             "email": "second@email.com",
             "first_name": "Ada",
             "last_name": "Second",
@@ -269,8 +145,9 @@ fn corporation(user_id: &str) -> Value {
             "address_postal_code": "E14",
             "id_type": "passport",
             "id_country_code": "GB"
-        }]
-    })
+        }
+    ]);
+    body
 }
 
 /// The user a valid registration body creates.

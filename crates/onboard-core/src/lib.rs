@@ -32,6 +32,7 @@ pub mod random;
 pub mod reader;
 pub mod registration;
 pub mod requests;
+pub mod seal;
 pub mod secret;
 pub mod service;
 pub mod store;

@@ -45,6 +45,7 @@
 mod listen;
 mod migrations;
 
+use onboard_core::seal::Sealer;
 use std::borrow::Cow;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -132,7 +133,13 @@ impl Breakage {
 
 /// Connects to a `postgres://` URL and applies the migrations. Migrations run
 /// under PostgreSQL's advisory lock, so nodes starting together do not race.
-pub async fn open(url: &str, settings: PoolSettings) -> Result<PostgresStore, StoreError> {
+/// Personal data is sealed and opened with `sealer`'s keyring, which every node
+/// sharing the database must read from the same keyring file.
+pub async fn open(
+    url: &str,
+    settings: PoolSettings,
+    sealer: Sealer,
+) -> Result<PostgresStore, StoreError> {
     let options = PgConnectOptions::from_str(url)
         .map_err(|e| StoreError::Unavailable(format!("bad PostgreSQL URL: {e}")))?;
     let breakage = Arc::new(Breakage::default());
@@ -163,7 +170,9 @@ pub async fn open(url: &str, settings: PoolSettings) -> Result<PostgresStore, St
         .run(&pool)
         .await
         .map_err(|e| StoreError::Internal(format!("migration failed: {e}")))?;
-    Ok(SqlStore::new(PostgresEngine { pool, breakage }))
+    let store = SqlStore::new(PostgresEngine { pool, breakage }, sealer);
+    store.check_keyring().await?;
+    Ok(store)
 }
 
 /// `server` (a `postgres://` URL) with its database name replaced by `name`,

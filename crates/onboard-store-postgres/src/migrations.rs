@@ -45,6 +45,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "rendered users",
         onboard_store_sql::shared_migrations::RENDERED_USERS,
     ),
+    (
+        9,
+        "sealed personal data",
+        onboard_store_sql::shared_migrations::SEALED_PERSONAL_DATA,
+    ),
 ];
 
 pub(crate) fn migrator() -> Migrator {

@@ -2,9 +2,11 @@
 //! reads that span every enterprise (users, the review queue, open EDD requests).
 
 use crate::SqlStore;
+use crate::sealing;
 use crate::users::SUMMARY_COLUMNS;
 use async_trait::async_trait;
 use onboard_core::events::Event;
+use onboard_core::seal::Sealer;
 use onboard_core::secret::KeyHash;
 use onboard_core::store::ConsoleStore;
 use onboard_core::store::{
@@ -14,16 +16,7 @@ use onboard_core::store::{
 use time::OffsetDateTime;
 
 use crate::engine::{Engine, Row, Tx, Value, first, one};
-use crate::{args, edd, events, users};
-
-/// `a, b` → `t.a, t.b`: the shared column lists, for statements that join.
-fn prefixed(table: &str, columns: &str) -> String {
-    columns
-        .split(", ")
-        .map(|c| format!("{table}.{}", c.trim()))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
+use crate::{args, edd, events, prefixed, users};
 
 fn session_from(row: &Row) -> Result<SessionRecord, StoreError> {
     Ok(SessionRecord {
@@ -200,13 +193,20 @@ impl<E: Engine> ConsoleStore for SqlStore<E> {
             }
         }
         if let Some(search) = &filter.search {
+            // Sealed rows are found through their blind indexes (a whole value,
+            // any case); rows written before sealing through their plain columns.
             sql.push_str(
-                " AND (u.user_id = ? OR LOWER(u.email) = ? \
+                " AND (u.user_id = ? OR u.email_index = ? OR u.first_name_index = ? \
+                 OR u.last_name_index = ? OR LOWER(u.email) = ? \
                  OR LOWER(u.first_name) LIKE ? ESCAPE '\\' OR LOWER(u.last_name) LIKE ? ESCAPE '\\')",
             );
             let prefix = like_prefix(search);
+            let index = |field| sealing::search_index(&self.sealer, field, search);
             params.extend(args![
                 search.as_str(),
+                index("email"),
+                index("first_name"),
+                index("last_name"),
                 search.to_lowercase(),
                 prefix.as_str(),
                 prefix.as_str()
@@ -215,7 +215,9 @@ impl<E: Engine> ConsoleStore for SqlStore<E> {
         sql.push_str(" ORDER BY u.position LIMIT ?");
         params.push(i64::from(limit).into());
         let rows = self.engine.read(&sql, params).await?;
-        rows.into_iter().map(listed_from).collect()
+        rows.into_iter()
+            .map(|row| listed_from(row, &self.sealer))
+            .collect()
     }
 
     async fn review_queue(&self, limit: u32) -> Result<Vec<ConsoleListed>, StoreError> {
@@ -228,7 +230,9 @@ impl<E: Engine> ConsoleStore for SqlStore<E> {
             .engine
             .read(&sql, args![false, false, i64::from(limit)])
             .await?;
-        rows.into_iter().map(listed_from).collect()
+        rows.into_iter()
+            .map(|row| listed_from(row, &self.sealer))
+            .collect()
     }
 
     async fn user_events(
@@ -238,15 +242,17 @@ impl<E: Engine> ConsoleStore for SqlStore<E> {
         limit: u32,
     ) -> Result<Vec<Event>, StoreError> {
         let sql = format!(
-            "SELECT {} FROM events WHERE enterprise_id = ? AND user_id = ? \
-             ORDER BY event_id DESC LIMIT ?",
-            events::EVENT_COLUMNS
+            "SELECT {} FROM {} WHERE e.enterprise_id = ? AND e.user_id = ? \
+             ORDER BY e.event_id DESC LIMIT ?",
+            events::EVENT_COLUMNS,
+            events::EVENTS_WITH_KEYS
         );
         let rows = self
             .engine
             .read(&sql, args![enterprise.0, user_id, i64::from(limit)])
             .await?;
-        rows.into_iter().map(events::event_from).collect()
+        let open = |row| events::event_from(row, &self.sealer, enterprise);
+        rows.into_iter().map(open).collect()
     }
 
     async fn console_edd(
@@ -255,8 +261,10 @@ impl<E: Engine> ConsoleStore for SqlStore<E> {
         limit: u32,
     ) -> Result<Vec<ConsoleEdd>, StoreError> {
         let mut sql = format!(
-            "SELECT {}, r.answers, r.reviewed_by, r.review_note, e.name AS enterprise \
-             FROM edd_requests r JOIN enterprises e ON e.id = r.enterprise_id",
+            "SELECT {}, r.enterprise_id, r.answers, r.reviewed_by, r.review_note, r.sealed, \
+             u.data_key, \
+             e.name AS enterprise FROM edd_requests r JOIN enterprises e ON e.id = r.enterprise_id \
+             LEFT JOIN users u ON u.enterprise_id = r.enterprise_id AND u.user_id = r.user_id",
             prefixed("r", edd::REQUEST_COLUMNS)
         );
         let mut params = Vec::new();
@@ -270,17 +278,32 @@ impl<E: Engine> ConsoleStore for SqlStore<E> {
         sql.push_str(" LIMIT ?");
         params.push(i64::from(limit).into());
         let rows = self.engine.read(&sql, params).await?;
-        rows.iter()
-            .map(|row| {
-                Ok(ConsoleEdd {
-                    enterprise: row.text("enterprise")?,
-                    request: edd::request_from(row)?,
-                    answers: row.opt_text("answers")?,
-                    reviewed_by: row.opt_text("reviewed_by")?,
-                    review_note: row.opt_text("review_note")?,
-                })
-            })
-            .collect()
+        rows.iter().map(|row| self.console_edd_from(row)).collect()
+    }
+}
+
+impl<E: Engine> SqlStore<E> {
+    /// A request with its answers, opened when sealed.
+    fn console_edd_from(&self, row: &Row) -> Result<ConsoleEdd, StoreError> {
+        let request = edd::request_from(row)?;
+        let enterprise = EnterpriseId(row.int("enterprise_id")?);
+        let user_id = request.user_id.as_str();
+        let mut answers = row.opt_text("answers")?;
+        if let (Some(key), Some(sealed)) = (
+            edd::row_key(row, &self.sealer, enterprise, user_id)?,
+            &answers,
+        ) {
+            let field = edd::answers_field(request.id);
+            let binding = sealing::binding(enterprise, user_id, &field);
+            answers = Some(key.open_text(binding, sealed).map_err(sealing::refused)?);
+        }
+        Ok(ConsoleEdd {
+            enterprise: row.text("enterprise")?,
+            request,
+            answers,
+            reviewed_by: row.opt_text("reviewed_by")?,
+            review_note: row.opt_text("review_note")?,
+        })
     }
 }
 
@@ -301,10 +324,10 @@ pub(crate) async fn prune<E: Engine>(engine: &E, now: OffsetDateTime) -> Result<
     Ok(())
 }
 
-fn listed_from(mut row: Row) -> Result<ConsoleListed, StoreError> {
+fn listed_from(mut row: Row, sealer: &Sealer) -> Result<ConsoleListed, StoreError> {
     let enterprise = row.take_text("enterprise")?;
     let created_at = from_micros(row.int("created_at")?);
-    let listed = users::row_from(row, false)?.decode_summary()?;
+    let listed = users::row_from(row, false, sealer)?.decode_summary()?;
     Ok(ConsoleListed {
         position: listed.position,
         enterprise,

@@ -24,13 +24,54 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use crate::engine::{Engine, Row, Tx, first, one};
-use crate::users::user_from;
-use crate::{args, events};
+use crate::users::{self, user_from};
+use crate::{args, events, sealing};
+use onboard_core::seal::{DataKey, Sealer};
 
 pub(crate) const REQUEST_COLUMNS: &str = "id, user_id, ddq_id, status, date_added, date_updated";
 
-const DOCUMENT_COLUMNS: &str =
-    "id, user_id, filename, document_type, content_type, size, sha256, uploaded_at, ddq_id";
+const DOCUMENT_COLUMNS: &str = "id, user_id, filename, document_type, content_type, size, \
+    sha256, uploaded_at, ddq_id, sealed";
+
+/// Documents beside their users' data keys (`d` and `u`).
+const DOCUMENTS_WITH_KEYS: &str = "documents d LEFT JOIN users u \
+    ON u.enterprise_id = d.enterprise_id AND u.user_id = d.user_id";
+
+/// The binding of a document's file name, or of one piece of its bytes.
+fn document_field(id: i64, piece: Option<i64>) -> String {
+    match piece {
+        Some(seq) => format!("document {id} piece {seq}"),
+        None => format!("document {id} filename"),
+    }
+}
+
+/// The binding of a request's answers.
+pub(crate) fn answers_field(request_id: i64) -> String {
+    format!("edd request {request_id} answers")
+}
+
+/// What a document's `stem` and a request's `files` hold for a file name's
+/// stem: its blind index (the name itself is sealed).
+fn stem_index(sealer: &Sealer, stem: &str) -> String {
+    sealer.blind_index("document stem", stem)
+}
+
+/// The user's data key as read beside a row (`data_key`), for a row whose
+/// `sealed` is set.
+pub(crate) fn row_key(
+    row: &Row,
+    sealer: &Sealer,
+    enterprise: EnterpriseId,
+    user_id: &str,
+) -> Result<Option<DataKey>, StoreError> {
+    if !row.bool("sealed")? {
+        return Ok(None);
+    }
+    let wrapped = row
+        .opt_text("data_key")?
+        .ok_or_else(|| StoreError::Internal("a sealed row's user has no data key".into()))?;
+    sealing::key_of(sealer, enterprise, user_id, &wrapped).map(Some)
+}
 
 fn corrupt(what: &str) -> StoreError {
     StoreError::Internal(format!("corrupt row: {what}"))
@@ -47,11 +88,26 @@ pub(crate) fn request_from(row: &Row) -> Result<EddRequest, StoreError> {
     })
 }
 
-fn document_from(row: &Row) -> Result<Document, StoreError> {
+/// A document from a row of [`DOCUMENT_COLUMNS`] and `data_key`, its file name
+/// opened when sealed.
+fn document_from(
+    row: &Row,
+    sealer: &Sealer,
+    enterprise: EnterpriseId,
+) -> Result<Document, StoreError> {
+    let (id, user_id) = (row.int("id")?, row.text("user_id")?);
+    let mut filename = row.text("filename")?;
+    if let Some(key) = row_key(row, sealer, enterprise, &user_id)? {
+        let field = document_field(id, None);
+        let binding = sealing::binding(enterprise, &user_id, &field);
+        filename = key
+            .open_text(binding, &filename)
+            .map_err(sealing::refused)?;
+    }
     Ok(Document {
-        id: row.int("id")?,
-        user_id: UserId::parse(&row.text("user_id")?).map_err(|_| corrupt("user_id"))?,
-        filename: row.text("filename")?,
+        id,
+        user_id: UserId::parse(&user_id).map_err(|_| corrupt("user_id"))?,
+        filename,
         document_type: row.text("document_type")?,
         content_type: row.text("content_type")?,
         size: row.int("size")?,
@@ -61,12 +117,29 @@ fn document_from(row: &Row) -> Result<Document, StoreError> {
     })
 }
 
-/// The active user, locked for the rest of the transaction, and its position.
+/// A user row locked for the rest of the transaction.
+struct Locked {
+    position: i64,
+    user: User,
+    /// The user's data key; `None` for a row written before sealing.
+    key: Option<DataKey>,
+}
+
+fn locked_from(row: Row, sealer: &Sealer, enterprise: EnterpriseId) -> Result<Locked, StoreError> {
+    Ok(Locked {
+        position: row.int("position")?,
+        key: users::key_from(&row, sealer, enterprise)?,
+        user: user_from(row, sealer)?,
+    })
+}
+
+/// The active user, locked for the rest of the transaction.
 async fn lock_user<E: Engine>(
     tx: &mut E::Tx,
+    sealer: &Sealer,
     enterprise: EnterpriseId,
     user_id: &str,
-) -> Result<Option<(i64, User)>, StoreError> {
+) -> Result<Option<Locked>, StoreError> {
     let sql = format!(
         "SELECT {SUMMARY_COLUMNS}, profile FROM users \
          WHERE enterprise_id = ? AND user_id = ? AND active = TRUE{}",
@@ -74,7 +147,7 @@ async fn lock_user<E: Engine>(
     );
     let rows = tx.fetch(&sql, args![enterprise.0, user_id]).await?;
     match first(rows) {
-        Some(row) => Ok(Some((row.int("position")?, user_from(row)?))),
+        Some(row) => locked_from(row, sealer, enterprise).map(Some),
         None => Ok(None),
     }
 }
@@ -144,7 +217,7 @@ struct Change<'a> {
 async fn append_request_event<E: Engine>(
     tx: &mut E::Tx,
     enterprise: EnterpriseId,
-    user: &User,
+    user: &Locked,
     request: &EddRequest,
     change: Change<'_>,
 ) -> Result<(), StoreError> {
@@ -155,10 +228,11 @@ async fn append_request_event<E: Engine>(
         now,
     } = change;
     let detail = EventDetail::EddRequest(request.to_wire());
-    let mut row = EventRow::encode_detailed(kind, cause, &user.summary, &detail, now)?;
+    let mut row = EventRow::encode_detailed(kind, cause, &user.user.summary, &detail, now)?;
     row.operator = by.map(|by| by.operator.clone());
     row.note = by.map(|by| by.note.clone());
-    events::append_row::<E>(tx, enterprise, request.user_id.as_str(), row).await?;
+    let (user_id, key) = (request.user_id.as_str(), user.key.as_ref());
+    events::append_row::<E>(tx, enterprise, user_id, row, key).await?;
     Ok(())
 }
 
@@ -173,7 +247,7 @@ impl<E: Engine> EddStore for SqlStore<E> {
         now: OffsetDateTime,
     ) -> Result<EddOpening, StoreError> {
         let mut tx = self.engine.begin().await?;
-        let Some((position, user)) = lock_user::<E>(&mut tx, enterprise, user_id).await? else {
+        let Some(user) = lock_user::<E>(&mut tx, &self.sealer, enterprise, user_id).await? else {
             return Ok(EddOpening::NoActiveUser);
         };
         if let Some((open, _)) = lock_open_request::<E>(&mut tx, enterprise, user_id).await? {
@@ -185,7 +259,7 @@ impl<E: Engine> EddStore for SqlStore<E> {
         );
         let params = args![
             enterprise.0,
-            position,
+            user.position,
             user_id,
             form.ddq_id(),
             EddStatus::Requested.as_str(),
@@ -249,7 +323,8 @@ impl<E: Engine> EddStore for SqlStore<E> {
         let Some(owner) = request_owner::<E>(&mut tx, enterprise, request_id).await? else {
             return Ok(EddAnswering::NoRequest);
         };
-        let Some((_, user)) = lock_user::<E>(&mut tx, enterprise, owner.user_id.as_str()).await?
+        let Some(user) =
+            lock_user::<E>(&mut tx, &self.sealer, enterprise, owner.user_id.as_str()).await?
         else {
             return Ok(EddAnswering::NoRequest);
         };
@@ -260,13 +335,25 @@ impl<E: Engine> EddStore for SqlStore<E> {
             _ => return Ok(EddAnswering::NoRequest),
         };
         let stored = stored_stems::<E>(&mut tx, enterprise, owner.user_id.as_str()).await?;
-        let missing = answers.files.difference(&stored).count();
-        let files: Vec<&String> = answers.files.iter().collect();
+        let (answers_text, files, sealed) = match &user.key {
+            Some(key) => {
+                let field = answers_field(request_id);
+                let binding = sealing::binding(enterprise, owner.user_id.as_str(), &field);
+                let files = answers.files.iter().map(|f| stem_index(&self.sealer, f));
+                (
+                    key.seal_text(binding, &answers.to_json()),
+                    files.collect(),
+                    true,
+                )
+            }
+            None => (answers.to_json(), answers.files.clone(), false),
+        };
+        let missing = files.difference(&stored).count();
         let files =
             serde_json::to_string(&files).map_err(|e| StoreError::Internal(e.to_string()))?;
         tx.execute(
-            "UPDATE edd_requests SET answers = ?, files = ? WHERE id = ?",
-            args![answers.to_json(), files, request_id],
+            "UPDATE edd_requests SET answers = ?, files = ?, sealed = ? WHERE id = ?",
+            args![answers_text, files, sealed, request_id],
         )
         .await?;
         set_status::<E>(
@@ -313,7 +400,7 @@ impl<E: Engine> EddStore for SqlStore<E> {
         let rows = tx
             .fetch(&sql, args![enterprise.0, owner.user_id.as_str()])
             .await?;
-        let user = user_from(one(rows)?)?;
+        let user = locked_from(one(rows)?, &self.sealer, enterprise)?;
         let sql = format!(
             "SELECT {REQUEST_COLUMNS} FROM edd_requests WHERE id = ?{}",
             E::DIALECT.for_update
@@ -347,22 +434,23 @@ impl<E: Engine> EddStore for SqlStore<E> {
         now: OffsetDateTime,
     ) -> Result<DocumentsStored, StoreError> {
         let mut tx = self.engine.begin().await?;
-        let Some((position, user)) = lock_user::<E>(&mut tx, enterprise, user_id).await? else {
+        let Some(user) = lock_user::<E>(&mut tx, &self.sealer, enterprise, user_id).await? else {
             return Ok(DocumentsStored::NoActiveUser);
         };
         let mut stored = Vec::with_capacity(documents.len());
         for document in documents {
             stored.push(
-                insert_document::<E>(&mut tx, enterprise, position, user_id, document, now).await?,
+                insert_document::<E>(&mut tx, &self.sealer, enterprise, &user, document, now)
+                    .await?,
             );
         }
         let completed = complete_request::<E>(&mut tx, enterprise, user_id, now).await?;
         for document in &stored {
             let detail = EventDetail::Document(document.to_wire());
             let kind = EventKind::DocumentUploaded;
-            let row =
-                EventRow::encode_detailed(kind, "document uploaded", &user.summary, &detail, now)?;
-            events::append_row::<E>(&mut tx, enterprise, user_id, row).await?;
+            let summary = &user.user.summary;
+            let row = EventRow::encode_detailed(kind, "document uploaded", summary, &detail, now)?;
+            events::append_row::<E>(&mut tx, enterprise, user_id, row, user.key.as_ref()).await?;
         }
         if let Some(request) = &completed {
             let change = Change {
@@ -388,16 +476,18 @@ impl<E: Engine> EddStore for SqlStore<E> {
         limit: u32,
     ) -> Result<Vec<Document>, StoreError> {
         let (filter, mut params) = match user_id {
-            Some(u) => (" AND user_id = ?", args![enterprise.0, after, u]),
+            Some(u) => (" AND d.user_id = ?", args![enterprise.0, after, u]),
             None => ("", args![enterprise.0, after]),
         };
         params.push(i64::from(limit).into());
         let sql = format!(
-            "SELECT {DOCUMENT_COLUMNS} FROM documents \
-             WHERE enterprise_id = ? AND id > ?{filter} ORDER BY id LIMIT ?"
+            "SELECT {}, u.data_key FROM {DOCUMENTS_WITH_KEYS} \
+             WHERE d.enterprise_id = ? AND d.id > ?{filter} ORDER BY d.id LIMIT ?",
+            crate::prefixed("d", DOCUMENT_COLUMNS)
         );
         let rows = self.engine.read(&sql, params).await?;
-        rows.iter().map(document_from).collect()
+        let open = |row| document_from(row, &self.sealer, enterprise);
+        rows.iter().map(open).collect()
     }
 
     async fn document(
@@ -405,10 +495,13 @@ impl<E: Engine> EddStore for SqlStore<E> {
         enterprise: EnterpriseId,
         id: i64,
     ) -> Result<Option<Document>, StoreError> {
-        let sql =
-            format!("SELECT {DOCUMENT_COLUMNS} FROM documents WHERE enterprise_id = ? AND id = ?");
+        let sql = format!(
+            "SELECT {}, u.data_key FROM {DOCUMENTS_WITH_KEYS} WHERE d.enterprise_id = ? AND d.id = ?",
+            crate::prefixed("d", DOCUMENT_COLUMNS)
+        );
         let rows = self.engine.read(&sql, args![enterprise.0, id]).await?;
-        first(rows).as_ref().map(document_from).transpose()
+        let open = |row| document_from(row, &self.sealer, enterprise);
+        first(rows).as_ref().map(open).transpose()
     }
 
     async fn document_chunk(
@@ -420,14 +513,27 @@ impl<E: Engine> EddStore for SqlStore<E> {
         let rows = self
             .engine
             .read(
-                "SELECT c.bytes FROM document_chunks c JOIN documents d ON d.id = c.document_id \
+                "SELECT c.bytes, d.user_id, d.sealed, u.data_key FROM document_chunks c \
+                 JOIN documents d ON d.id = c.document_id \
+                 LEFT JOIN users u ON u.enterprise_id = d.enterprise_id AND u.user_id = d.user_id \
                  WHERE d.enterprise_id = ? AND c.document_id = ? AND c.seq = ?",
                 args![enterprise.0, id, seq],
             )
             .await?;
-        match first(rows) {
-            Some(mut row) => Ok(Some(row.take_bytes("bytes")?)),
-            None => Ok(None),
+        let Some(mut row) = first(rows) else {
+            return Ok(None);
+        };
+        let user_id = row.text("user_id")?;
+        let bytes = row.take_bytes("bytes")?;
+        match row_key(&row, &self.sealer, enterprise, &user_id)? {
+            Some(key) => {
+                let field = document_field(id, Some(seq));
+                let binding = sealing::binding(enterprise, &user_id, &field);
+                key.open(binding, &bytes)
+                    .map(Some)
+                    .map_err(sealing::refused)
+            }
+            None => Ok(Some(bytes)),
         }
     }
 }
@@ -446,34 +552,72 @@ async fn request_owner<E: Engine>(
 
 /// Inserts one document and its bytes, piece by piece; the bytes must add up
 /// to the size and digest the document claims.
+/// With the user's data key, the file name and every piece are sealed.
 async fn insert_document<E: Engine>(
     tx: &mut E::Tx,
+    sealer: &Sealer,
     enterprise: EnterpriseId,
-    position: i64,
-    user_id: &str,
+    user: &Locked,
     mut document: NewDocument,
     now: OffsetDateTime,
 ) -> Result<Document, StoreError> {
+    let user_id = user.user.summary.user_id.as_str();
+    let sealed = user.key.is_some();
+    let stem = match sealed {
+        true => stem_index(sealer, stem(&document.filename)),
+        false => stem(&document.filename).to_owned(),
+    };
+    // The id is known once the row exists: the name is sealed in a second write.
     let sql = format!(
         "INSERT INTO documents (enterprise_id, user_position, user_id, filename, stem, \
-         document_type, content_type, size, sha256, uploaded_by, uploaded_at, ddq_id) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {DOCUMENT_COLUMNS}"
+         document_type, content_type, size, sha256, uploaded_by, uploaded_at, ddq_id, sealed) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {DOCUMENT_COLUMNS}"
     );
+    let placeholder = if sealed {
+        ""
+    } else {
+        document.filename.as_str()
+    };
     let params = args![
         enterprise.0,
-        position,
+        user.position,
         user_id,
-        &document.filename,
-        stem(&document.filename),
+        placeholder,
+        stem,
         &document.document_type,
         &document.content_type,
         document.size,
         &document.sha256,
         document.uploaded_by.as_str(),
         micros(now),
-        document.ddq_id
+        document.ddq_id,
+        sealed
     ];
-    let stored = document_from(&one(tx.fetch(&sql, params).await?)?)?;
+    let row = one(tx.fetch(&sql, params).await?)?;
+    let id = row.int("id")?;
+    if let Some(key) = &user.key {
+        let field = document_field(id, None);
+        let name = key.seal_text(
+            sealing::binding(enterprise, user_id, &field),
+            &document.filename,
+        );
+        tx.execute(
+            "UPDATE documents SET filename = ? WHERE id = ?",
+            args![name, id],
+        )
+        .await?;
+    }
+    let stored = Document {
+        id,
+        user_id: user.user.summary.user_id.clone(),
+        filename: document.filename.clone(),
+        document_type: row.text("document_type")?,
+        content_type: row.text("content_type")?,
+        size: row.int("size")?,
+        sha256: row.text("sha256")?,
+        uploaded_at: from_micros(row.int("uploaded_at")?),
+        ddq_id: row.opt_int("ddq_id")?,
+    };
     let (mut seq, mut total, mut digest) = (0_i64, 0_i64, Sha256::new());
     while let Some(chunk) = document.bytes.next_chunk().await? {
         if chunk.is_empty() || chunk.len() > CHUNK_SIZE {
@@ -484,9 +628,16 @@ async fn insert_document<E: Engine>(
         }
         total += chunk.len() as i64;
         digest.update(&chunk);
+        let piece = match &user.key {
+            Some(key) => {
+                let field = document_field(id, Some(seq));
+                key.seal(sealing::binding(enterprise, user_id, &field), &chunk)
+            }
+            None => chunk,
+        };
         tx.execute(
             "INSERT INTO document_chunks (document_id, seq, bytes) VALUES (?, ?, ?)",
-            args![stored.id, seq, chunk],
+            args![stored.id, seq, piece],
         )
         .await?;
         seq += 1;

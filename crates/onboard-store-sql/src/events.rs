@@ -9,12 +9,20 @@ use onboard_core::store::{EnterpriseId, EventBounds, EventRow, StoreError, micro
 use onboard_core::user::UserSummary;
 use time::OffsetDateTime;
 
-use crate::args;
 use crate::engine::{Engine, Tx, one};
+use crate::{args, sealing};
+use onboard_core::seal::{DataKey, Sealer};
 
 /// How long the outbox keeps a message: its code is long dead by then, and the
 /// addresses it holds should not linger.
 const OUTBOX_RETENTION: time::Duration = time::Duration::hours(24);
+
+/// The user an event is about, and the data key its snapshot is sealed with
+/// (`None` for a user written before sealing).
+pub(crate) struct About<'a> {
+    pub user: &'a UserSummary,
+    pub key: Option<&'a DataKey>,
+}
 
 /// Appends an event with the enterprise's next `event_id`. Must be the last write
 /// of the change's transaction: bumping `last_event_id` holds the enterprise row
@@ -26,21 +34,26 @@ pub(crate) async fn append<E: Engine>(
     kind: EventKind,
     cause: &str,
     by: Option<&Attribution>,
-    user: &UserSummary,
+    about: About<'_>,
     now: OffsetDateTime,
 ) -> Result<i64, StoreError> {
+    let About { user, key } = about;
     let mut row = EventRow::encode(kind, cause, user, now)?;
     row.operator = by.map(|by| by.operator.clone());
     row.note = by.map(|by| by.note.clone());
-    append_row::<E>(tx, enterprise, user.user_id.as_str(), row).await
+    append_row::<E>(tx, enterprise, user.user_id.as_str(), row, key).await
 }
 
 /// [`append`] of a row already encoded (an EDD or document event, with detail).
+/// With the user's data key, its snapshot and detail are sealed, bound to the
+/// event (a user written before sealing has none, and its events stay plain
+/// until the upgrade pass).
 pub(crate) async fn append_row<E: Engine>(
     tx: &mut E::Tx,
     enterprise: EnterpriseId,
     user_id: &str,
-    row: EventRow,
+    mut row: EventRow,
+    key: Option<&DataKey>,
 ) -> Result<i64, StoreError> {
     let bumped = tx
         .fetch(
@@ -50,9 +63,15 @@ pub(crate) async fn append_row<E: Engine>(
         )
         .await?;
     let event_id = one(bumped)?.int("last_event_id")?;
+    if let Some(key) = key {
+        let field = format!("event {event_id}");
+        let binding = sealing::binding(enterprise, user_id, &field);
+        row.snapshot = key.seal_text(binding, &row.snapshot);
+        row.detail = row.detail.map(|detail| key.seal_text(binding, &detail));
+    }
     tx.execute(
         "INSERT INTO events (enterprise_id, event_id, user_id, kind, cause, operator, note, \
-         snapshot, created_at, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         snapshot, created_at, detail, sealed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         args![
             enterprise.0,
             event_id,
@@ -63,7 +82,8 @@ pub(crate) async fn append_row<E: Engine>(
             row.note,
             row.snapshot,
             row.created_at,
-            row.detail
+            row.detail,
+            key.is_some()
         ],
     )
     .await?;
@@ -82,18 +102,13 @@ impl<E: Engine> EventLog for SqlStore<E> {
         limit: u32,
     ) -> Result<Vec<Event>, StoreError> {
         // The limit is part of the text, as in `users::list`.
-        let rows = self
-            .engine
-            .read(
-                &format!(
-                    "SELECT event_id, kind, cause, operator, note, snapshot, created_at, detail \
-                     FROM events \
-                     WHERE enterprise_id = ? AND event_id > ? ORDER BY event_id LIMIT {limit}"
-                ),
-                args![enterprise.0, after],
-            )
-            .await?;
-        rows.into_iter().map(event_from).collect()
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM {EVENTS_WITH_KEYS} \
+             WHERE e.enterprise_id = ? AND e.event_id > ? ORDER BY e.event_id LIMIT {limit}"
+        );
+        let rows = self.engine.read(&sql, args![enterprise.0, after]).await?;
+        let open = |row| event_from(row, &self.sealer, enterprise);
+        rows.into_iter().map(open).collect()
     }
 
     async fn event_bounds(&self, enterprise: EnterpriseId) -> Result<EventBounds, StoreError> {
@@ -113,13 +128,22 @@ impl<E: Engine> EventLog for SqlStore<E> {
     }
 }
 
-/// The columns [`event_from`] reads.
-pub(crate) const EVENT_COLUMNS: &str =
-    "event_id, kind, cause, operator, note, snapshot, created_at, detail";
+/// The columns [`event_from`] reads, from [`EVENTS_WITH_KEYS`].
+pub(crate) const EVENT_COLUMNS: &str = "e.event_id, e.user_id, e.kind, e.cause, e.operator, \
+    e.note, e.snapshot, e.created_at, e.detail, e.sealed, u.data_key";
 
-/// An event from a row of [`EVENT_COLUMNS`], its text handed over, not copied.
-pub(crate) fn event_from(mut r: crate::engine::Row) -> Result<Event, StoreError> {
-    EventRow {
+/// The event log beside its users' data keys (`e` and `u`).
+pub(crate) const EVENTS_WITH_KEYS: &str = "events e LEFT JOIN users u \
+    ON u.enterprise_id = e.enterprise_id AND u.user_id = e.user_id";
+
+/// An event from a row of [`EVENT_COLUMNS`], its text handed over, not copied,
+/// and opened when sealed.
+pub(crate) fn event_from(
+    mut r: crate::engine::Row,
+    sealer: &Sealer,
+    enterprise: EnterpriseId,
+) -> Result<Event, StoreError> {
+    let mut row = EventRow {
         event_id: r.int("event_id")?,
         kind: r.take_text("kind")?,
         cause: r.take_text("cause")?,
@@ -128,8 +152,23 @@ pub(crate) fn event_from(mut r: crate::engine::Row) -> Result<Event, StoreError>
         snapshot: r.take_text("snapshot")?,
         created_at: r.int("created_at")?,
         detail: r.take_opt_text("detail")?,
+    };
+    if r.bool("sealed")? {
+        let user_id = r.take_text("user_id")?;
+        let wrapped = r
+            .take_opt_text("data_key")?
+            .ok_or_else(|| StoreError::Internal("a sealed event's user has no data key".into()))?;
+        let key = sealing::key_of(sealer, enterprise, &user_id, &wrapped)?;
+        let field = format!("event {}", row.event_id);
+        let binding = sealing::binding(enterprise, &user_id, &field);
+        row.snapshot = key
+            .open_text(binding, &row.snapshot)
+            .map_err(sealing::refused)?;
+        if let Some(detail) = &row.detail {
+            row.detail = Some(key.open_text(binding, detail).map_err(sealing::refused)?);
+        }
     }
-    .decode()
+    row.decode()
 }
 
 pub(crate) async fn prune<E: Engine>(

@@ -9,14 +9,43 @@ use onboard_core::store::{
 };
 use time::OffsetDateTime;
 
-use crate::args;
 use crate::engine::{Engine, Row, Tx, first};
+use crate::{args, sealing};
+use onboard_core::seal::Sealer;
 
 const COLUMNS: &str = "request_method, request_path, fingerprint, status, response_body, \
      created_at, locked_until";
 
+/// The binding of a kept answer: its idempotency key.
+fn answer_field(key: &str) -> String {
+    format!("idempotent answer {key}")
+}
+
+/// A kept answer's body, opened: sealed under the enterprise's key (it may hold
+/// freshly minted user tokens), or plain when kept before sealing existed.
+fn open_body(
+    sealer: &Sealer,
+    enterprise: EnterpriseId,
+    key: &str,
+    stored: String,
+) -> Result<String, StoreError> {
+    if Sealer::version_of(&stored).is_none() {
+        return Ok(stored);
+    }
+    let plain = sealer
+        .open_enterprise(enterprise.0, &answer_field(key), &stored)
+        .map_err(sealing::refused)?;
+    String::from_utf8(plain).map_err(|_| StoreError::Internal("corrupt kept answer".into()))
+}
+
 /// What a stored row says to a new request at `now`.
-fn standing(row: &Row, now: OffsetDateTime) -> Result<Option<Claim>, StoreError> {
+fn standing(
+    row: &Row,
+    now: OffsetDateTime,
+    sealer: &Sealer,
+    enterprise: EnterpriseId,
+    key: &str,
+) -> Result<Option<Claim>, StoreError> {
     let kept_since = micros(now - IDEMPOTENCY_KEPT);
     let request = RequestTarget {
         method: row.text("request_method")?,
@@ -29,7 +58,7 @@ fn standing(row: &Row, now: OffsetDateTime) -> Result<Option<Claim>, StoreError>
                 fingerprint: row.text("fingerprint")?,
                 status: u16::try_from(status)
                     .map_err(|_| StoreError::Internal(format!("kept status {status}")))?,
-                body: row.text("response_body")?,
+                body: open_body(sealer, enterprise, key, row.text("response_body")?)?,
             })))
         }
         // An answer past its time: the key is free again.
@@ -55,7 +84,7 @@ impl<E: Engine> IdempotencyStore for SqlStore<E> {
         );
         // A plain read first: retries and waiters answer without taking the write lock.
         if let Some(row) = first(self.engine.read(&select, args![enterprise.0, key]).await?)
-            && let Some(held) = standing(&row, now)?
+            && let Some(held) = standing(&row, now, &self.sealer, enterprise, key)?
         {
             return Ok(held);
         }
@@ -63,7 +92,7 @@ impl<E: Engine> IdempotencyStore for SqlStore<E> {
         let locked = format!("{select}{}", E::DIALECT.for_update);
         let rows = tx.fetch(&locked, args![enterprise.0, key]).await?;
         if let Some(row) = first(rows)
-            && let Some(held) = standing(&row, now)?
+            && let Some(held) = standing(&row, now, &self.sealer, enterprise, key)?
         {
             return Ok(held);
         }
@@ -115,7 +144,11 @@ impl<E: Engine> IdempotencyStore for SqlStore<E> {
                 args![
                     answer.fingerprint.as_str(),
                     i64::from(answer.status),
-                    answer.body.as_str(),
+                    self.sealer.seal_enterprise(
+                        enterprise.0,
+                        &answer_field(key),
+                        answer.body.as_bytes()
+                    ),
                     answer.request.method.as_str(),
                     answer.request.path.as_str(),
                     micros(now),

@@ -38,6 +38,7 @@ mod edd;
 pub mod engine;
 mod events;
 mod idempotency;
+mod sealing;
 mod tenants;
 mod tokens;
 mod users;
@@ -52,24 +53,38 @@ pub mod shared_migrations {
     pub const CONSOLE: &str = include_str!("../migrations/console.sql");
     /// Each user's wire JSON, rendered when its row is written.
     pub const RENDERED_USERS: &str = include_str!("../migrations/rendered_users.sql");
+    /// Personal data sealed under per-user data keys, and blind indexes.
+    pub const SEALED_PERSONAL_DATA: &str = include_str!("../migrations/sealed_personal_data.sql");
     /// Every shared migration, in the order each engine lists them after its own.
-    pub const ALL: &[&str] = &[CONSOLE, RENDERED_USERS];
+    pub const ALL: &[&str] = &[CONSOLE, RENDERED_USERS, SEALED_PERSONAL_DATA];
 }
 
 use std::sync::{Arc, Weak};
 
 use async_trait::async_trait;
 use onboard_core::events::{ChangeNotifier, Retention};
+use onboard_core::seal::Sealer;
 use onboard_core::store::{EnterpriseId, Store, StoreError, UserRow};
 use time::OffsetDateTime;
 
 pub use engine::{Dialect, Engine, Row, Tx, Value};
 pub use users::{INSERT_USER, insert_args};
 
+/// `a, b` → `t.a, t.b`: the shared column lists, for statements that join.
+pub(crate) fn prefixed(table: &str, columns: &str) -> String {
+    columns
+        .split(", ")
+        .map(|c| format!("{table}.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The store on one engine.
 #[derive(Debug, Clone)]
 pub struct SqlStore<E> {
     engine: E,
+    /// Seals and opens personal data (CONTRACT §12).
+    sealer: Sealer,
     /// Concurrent registrations of one enterprise, gathered into one transaction
     /// where the engine has no group commit of its own.
     registrations: Arc<users::batch::Registrations>,
@@ -78,9 +93,10 @@ pub struct SqlStore<E> {
 }
 
 impl<E: Engine> SqlStore<E> {
-    pub fn new(engine: E) -> SqlStore<E> {
+    pub fn new(engine: E, sealer: Sealer) -> SqlStore<E> {
         SqlStore {
             engine,
+            sealer,
             registrations: Arc::default(),
             lookups: Arc::default(),
         }
@@ -88,6 +104,47 @@ impl<E: Engine> SqlStore<E> {
 
     pub fn engine(&self) -> &E {
         &self.engine
+    }
+
+    pub fn sealer(&self) -> &Sealer {
+        &self.sealer
+    }
+
+    /// Refuses a keyring that cannot open this database's data keys: one
+    /// sealed user's key is unwrapped, and its master key version named when
+    /// the keyring lacks it. A database with no sealed data accepts any.
+    pub async fn check_keyring(&self) -> Result<(), StoreError> {
+        let rows = self
+            .engine
+            .read(
+                "SELECT enterprise_id, user_id, data_key FROM users \
+                 WHERE data_key IS NOT NULL ORDER BY position DESC LIMIT 1",
+                Vec::new(),
+            )
+            .await?;
+        let Some(row) = rows.first() else {
+            return Ok(());
+        };
+        let (enterprise, user_id) = (
+            EnterpriseId(row.int("enterprise_id")?),
+            row.text("user_id")?,
+        );
+        let binding = sealing::binding(enterprise, &user_id, "data key");
+        match self.sealer.unwrap(&row.text("data_key")?, binding) {
+            Ok(_) => Ok(()),
+            Err(e) => Err(StoreError::Keyring(e.to_string())),
+        }
+    }
+
+    /// Whether any personal data in the database is sealed.
+    pub async fn has_sealed_data(&self) -> Result<bool, StoreError> {
+        let rows = (self.engine)
+            .read(
+                "SELECT 1 AS one FROM users WHERE data_key IS NOT NULL LIMIT 1",
+                Vec::new(),
+            )
+            .await?;
+        Ok(!rows.is_empty())
     }
 
     /// Bulk-loads user rows into one enterprise in a single transaction, for
@@ -101,8 +158,8 @@ impl<E: Engine> SqlStore<E> {
     ) -> Result<(), StoreError> {
         let mut tx = self.engine.begin().await?;
         for row in rows {
-            tx.execute(INSERT_USER, insert_args(enterprise, row, now))
-                .await?;
+            let (args, _) = insert_args(&self.sealer, enterprise, row, now)?;
+            tx.execute(INSERT_USER, args).await?;
         }
         tx.commit().await
     }

@@ -37,6 +37,7 @@ mod convert;
 mod migrate;
 mod writer;
 
+use onboard_core::seal::Sealer;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -75,11 +76,12 @@ pub type SqliteStore = SqlStore<SqliteEngine>;
 
 /// Opens (creating if needed) the database at a `sqlite:` URL
 /// (`sqlite:PATH` or `sqlite://PATH`) and migrates it.
-pub async fn open(url: &str) -> Result<SqliteStore, StoreError> {
-    open_file(&path_of(url)?).await
+/// Personal data is sealed and opened with `sealer`'s keyring.
+pub async fn open(url: &str, sealer: Sealer) -> Result<SqliteStore, StoreError> {
+    open_file(&path_of(url)?, sealer).await
 }
 
-fn path_of(url: &str) -> Result<PathBuf, StoreError> {
+pub fn path_of(url: &str) -> Result<PathBuf, StoreError> {
     let bad = |why: &str| StoreError::Unavailable(format!("bad SQLite URL {url:?}: {why}"));
     let rest = url
         .strip_prefix("sqlite:")
@@ -102,14 +104,36 @@ fn path_of(url: &str) -> Result<PathBuf, StoreError> {
 }
 
 /// Opens (creating if needed) the database file at `path` and migrates it.
-pub async fn open_file(path: &Path) -> Result<SqliteStore, StoreError> {
+/// The file is created readable by its owner only (SQLite gives its WAL and
+/// shared-memory files the database file's mode), and an existing file is made
+/// so.
+pub async fn open_file(path: &Path, sealer: Sealer) -> Result<SqliteStore, StoreError> {
     let path = path.to_owned();
-    tokio::task::spawn_blocking(move || open_blocking(path))
+    let store = tokio::task::spawn_blocking(move || open_blocking(path, sealer))
         .await
-        .map_err(|e| StoreError::Internal(format!("opening the database failed: {e}")))?
+        .map_err(|e| StoreError::Internal(format!("opening the database failed: {e}")))??;
+    store.check_keyring().await?;
+    Ok(store)
 }
 
-fn open_blocking(path: PathBuf) -> Result<SqliteStore, StoreError> {
+/// Creates `path` with mode 0600 if it is missing, and sets that mode if not.
+fn owner_only(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+}
+
+fn open_blocking(path: PathBuf, sealer: Sealer) -> Result<SqliteStore, StoreError> {
+    if !path.starts_with(":memory:") {
+        owner_only(&path).map_err(|e| {
+            StoreError::Unavailable(format!("cannot create {}: {e}", path.display()))
+        })?;
+    }
     let unavailable = |e: rusqlite::Error| {
         StoreError::Unavailable(format!("cannot open {}: {e}", path.display()))
     };
@@ -136,13 +160,14 @@ fn open_blocking(path: PathBuf) -> Result<SqliteStore, StoreError> {
     // blocking a thread (see `writer`).
     conn.busy_timeout(Duration::ZERO).map_err(unavailable)?;
     let reader = open_reader(&path)?;
-    Ok(SqlStore::new(SqliteEngine {
+    let engine = SqliteEngine {
         writer: Writer::new(conn),
         readers: Arc::new(Readers {
             path,
             idle: Mutex::new(vec![reader]),
         }),
-    }))
+    };
+    Ok(SqlStore::new(engine, sealer))
 }
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {

@@ -63,6 +63,11 @@ const MIGRATIONS: &[Migration] = &[
         "rendered users",
         onboard_store_sql::shared_migrations::RENDERED_USERS,
     ),
+    migration(
+        10,
+        "sealed personal data",
+        onboard_store_sql::shared_migrations::SEALED_PERSONAL_DATA,
+    ),
 ];
 
 const RECORD: &str = "CREATE TABLE IF NOT EXISTS _sqlx_migrations (

@@ -62,13 +62,6 @@ fn binary(var: &str, default: &str) -> String {
     std::env::var(var).unwrap_or_else(|_| default.to_owned())
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("Failed to find a free port")
-        .port()
-}
-
 impl Browser {
     /// A new headless browser, or `None` (said on stderr) when none is installed.
     pub async fn start() -> Option<Browser> {
@@ -87,7 +80,7 @@ impl Browser {
                 return None;
             }
         }
-        let port = free_port();
+        let port = crate::process::free_port();
         let child = Command::new(&chromedriver)
             .arg(format!("--port={port}"))
             .arg("--allowed-ips=127.0.0.1")

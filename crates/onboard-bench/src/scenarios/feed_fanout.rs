@@ -14,7 +14,7 @@ use super::feed_latency::warm_up;
 use super::register::{Http, register_load};
 use super::{Ctx, Onboard};
 use crate::driver::{self, Load};
-use crate::process::serve_floor;
+use crate::process::{serve_floor, stop};
 use crate::report::{Better, Row};
 use crate::subscribers::{Counters, spawn_counting_readers, subscribe_many};
 
@@ -35,7 +35,7 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Vec<Row>> {
         load,
     )
     .await?;
-    onboard.served.stop().await;
+    stop(onboard.served).await;
 
     let dir = ctx.folder("feed-fanout-floor")?;
     let capacity = (ours.registered as usize + 64).next_power_of_two();
@@ -54,7 +54,7 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Vec<Row>> {
         same_count,
     )
     .await?;
-    floor_server.stop().await;
+    stop(floor_server).await;
 
     let n = plan.fanout_subscribers;
     Ok(vec![

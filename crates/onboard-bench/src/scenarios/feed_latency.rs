@@ -19,7 +19,7 @@ use super::{Ctx, Onboard};
 use crate::dataset::user_id;
 use crate::driver;
 use crate::floor::FloorConfig;
-use crate::process::serve_floor;
+use crate::process::{serve_floor, stop};
 use crate::report::{Better, Row};
 use crate::stats::{Latencies, ms};
 use crate::subscribers::{
@@ -34,13 +34,13 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Vec<Row>> {
     let onboard = Onboard::start(ctx, NAME, 0).await?;
     let (ours, captured) =
         measure_all(ctx, &onboard.served.base, &onboard.served.ws, &onboard.key).await?;
-    onboard.served.stop().await;
+    stop(onboard.served).await;
 
     let dir = ctx.folder("feed-latency-floor")?;
     captured.config(1024).write(&dir.join("floor.json"))?;
     let floor_server = serve_floor(&dir.join("floor.json"), &dir).await?;
     let (floor, _) = measure_all(ctx, &floor_server.base, &floor_server.ws, &onboard.key).await?;
-    floor_server.stop().await;
+    stop(floor_server).await;
 
     let mut rows = Vec::new();
     for ((n, mut ours), (_, mut floor)) in ours.into_iter().zip(floor) {

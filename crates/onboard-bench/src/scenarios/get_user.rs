@@ -7,7 +7,7 @@ use super::{Ctx, Onboard, USERS, capture_get};
 use crate::dataset::user_id;
 use crate::driver::{self, Load, Outcome};
 use crate::floor::FloorConfig;
-use crate::process::serve_floor;
+use crate::process::{serve_floor, stop};
 use crate::report::{Better, Row};
 
 const NAME: &str = "get-user";
@@ -22,7 +22,7 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Vec<Row>> {
     get_load(&client, &targets, plan.warmup_load()).await;
     let mut ours = get_load(&client, &targets, plan.load).await;
     ours.check("get-user, ours")?;
-    onboard.served.stop().await;
+    stop(onboard.served).await;
 
     let dir = ctx.folder("get-user-floor")?;
     let config = FloorConfig {
@@ -35,7 +35,7 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Vec<Row>> {
     get_load(&client, &targets, plan.warmup_load()).await;
     let mut floor = get_load(&client, &targets, plan.load).await;
     floor.check("get-user, floor")?;
-    floor_server.stop().await;
+    stop(floor_server).await;
     let label = format!("{} users", plan.users);
     let mut out = rows(NAME, &label, &mut ours, &mut floor);
     out[0] = out[0]

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use super::{Ctx, Onboard};
 use crate::floor::FloorConfig;
-use crate::process::{Served, serve_floor};
+use crate::process::{Memory, Served, serve_floor, stop};
 use crate::report::{Better, Row};
 use crate::subscribers::{spawn_idle_readers, subscribe, subscribe_many};
 
@@ -26,7 +26,7 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Vec<Row>> {
         .replies
         .to_vec();
     let ours = per_connection(ctx, &onboard.served, &onboard.key).await?;
-    onboard.served.stop().await;
+    stop(onboard.served).await;
 
     let dir = ctx.folder("idle-floor")?;
     let config = FloorConfig {
@@ -37,7 +37,7 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Vec<Row>> {
     config.write(&dir.join("floor.json"))?;
     let floor_server = serve_floor(&dir.join("floor.json"), &dir).await?;
     let floor = per_connection(ctx, &floor_server, &onboard.key).await?;
-    floor_server.stop().await;
+    stop(floor_server).await;
 
     let n = ctx.plan.idle_connections;
     let mut note = format!(
@@ -71,7 +71,7 @@ async fn per_connection(ctx: &Ctx, served: &Served, key: &str) -> anyhow::Result
     let plan = &ctx.plan;
     let first = subscribe(&served.ws, key).await?;
     tokio::time::sleep(SETTLE).await;
-    let before = served.memory()?.rss_kib;
+    let before = Memory::of(served)?.rss_kib;
     let subs = subscribe_many(
         &served.ws,
         key,
@@ -81,7 +81,7 @@ async fn per_connection(ctx: &Ctx, served: &Served, key: &str) -> anyhow::Result
     .await?;
     let _readers = spawn_idle_readers(subs);
     tokio::time::sleep(SETTLE).await;
-    let after = served.memory()?.rss_kib;
+    let after = Memory::of(served)?.rss_kib;
     drop(first);
     Ok(Idle {
         before_kib: before,

@@ -17,7 +17,7 @@ use super::get_user::rows as http_rows;
 use super::{Ctx, Onboard, capture_get};
 use crate::driver::{self, Load, Outcome};
 use crate::floor::FloorConfig;
-use crate::process::serve_floor;
+use crate::process::{Memory, serve_floor, stop};
 use crate::report::{Better, Row};
 
 const NAME: &str = "list-users";
@@ -44,7 +44,7 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Vec<Row>> {
         onboard = Some(current);
     }
     if let Some(onboard) = onboard {
-        onboard.served.stop().await;
+        stop(onboard.served).await;
     }
     Ok(rows)
 }
@@ -53,12 +53,12 @@ async fn full_list(onboard: &Onboard, size: u64) -> anyhow::Result<Vec<Row>> {
     let served = &onboard.served;
     let client = driver::client(1);
     let url = format!("{}/v1/enterprise/users", served.base);
-    served.reset_peak()?;
-    let before = served.memory()?;
+    Memory::reset_peak(served)?;
+    let before = Memory::of(served)?;
     let started = Instant::now();
     let listed = stream_list(&client, &url, &onboard.key).await?;
     let elapsed = started.elapsed();
-    let after = served.memory()?;
+    let after = Memory::of(served)?;
     anyhow::ensure!(
         listed.users == size,
         "the full list held {} users, not {size}",
@@ -227,7 +227,7 @@ async fn middle_page(ctx: &Ctx, onboard: &Onboard, size: u64) -> anyhow::Result<
     page_load(&client, &url, &onboard.key, plan.warmup_load()).await;
     let mut floor = page_load(&client, &url, &onboard.key, plan.load).await;
     floor.check("list page, floor")?;
-    floor_server.stop().await;
+    stop(floor_server).await;
     let label = format!("page of 100, {size} users");
     let mut out = http_rows(NAME, &label, &mut ours, &mut floor);
     out[0] = out[0].clone().ratio_target(0.3);

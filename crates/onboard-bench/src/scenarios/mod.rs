@@ -169,7 +169,7 @@ impl Onboard {
 
     /// Stops the server, loads users `from..to`, and starts it again.
     pub async fn grow(self, ctx: &Ctx, from: u64, to: u64) -> anyhow::Result<Onboard> {
-        self.served.stop().await;
+        crate::process::stop(self.served).await;
         dataset::bulk_load(&self.database, &self.enterprise, USERS, from..to).await?;
         let served = ctx.server.serve(&self.database, &self.dir).await?;
         Ok(Onboard { served, ..self })

@@ -14,6 +14,7 @@
 //!   the store writes it (its row lock held to commit). No `NOTIFY`, which the
 //!   server sends with each event for other nodes.
 
+use onboard_core::seal::Sealer;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -30,6 +31,7 @@ use crate::dataset::{BodyTemplate, RowTemplate, insert_user, user_id};
 use crate::driver::{self, Load, Outcome};
 use crate::pin;
 use crate::process::PgDatabase;
+use crate::process::stop;
 use crate::report::{Better, Row};
 
 const NAME: &str = "register";
@@ -47,7 +49,7 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Vec<Row>> {
     register_load(&http, "warm_", plan.warmup_load()).await;
     let mut ours = register_load(&http, "reg_", plan.register_load()).await;
     ours.check("register, ours")?;
-    onboard.served.stop().await;
+    stop(onboard.served).await;
 
     let (warm, load) = (plan.warmup_load(), plan.register_load());
     let (mut floor, what) = match &ctx.postgres_url {
@@ -151,13 +153,16 @@ struct FloorDb {
     conn: Mutex<Connection>,
     enterprise: i64,
     rows: RowTemplate,
+    /// Seals the rows as the store does, so the floor pays for sealing too.
+    sealer: Sealer,
 }
 
 impl FloorDb {
     /// A database migrated by the store itself, reopened with the server's
     /// writer settings: one connection, WAL, `synchronous=FULL`.
     async fn open(path: &Path) -> anyhow::Result<FloorDb> {
-        drop(onboard_store_sqlite::open_file(path).await?);
+        let sealer = Sealer::ephemeral();
+        drop(onboard_store_sqlite::open_file(path, sealer.clone()).await?);
         let conn = Connection::open(path)?;
         conn.busy_timeout(Duration::from_secs(10))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -173,6 +178,7 @@ impl FloorDb {
             conn: Mutex::new(conn),
             enterprise,
             rows: RowTemplate::new()?,
+            sealer,
         })
     }
 
@@ -185,7 +191,7 @@ impl FloorDb {
         let event = self.rows.event(uid, now)?;
         let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let position = insert_user(&tx, self.enterprise, &user, now)?;
+        let position = insert_user(&tx, &self.sealer, self.enterprise, &user, now)?;
         // The `last_event_id` bump and the `events` row, as `events::append` writes them.
         let event_id: i64 = tx
             .prepare_cached(
@@ -241,6 +247,7 @@ struct PgFloor {
     store: PostgresStore,
     enterprise: i64,
     rows: RowTemplate,
+    sealer: Sealer,
     /// Dropped last: the database goes when the floor does.
     _db: PgDatabase,
 }
@@ -257,7 +264,9 @@ const INSERT_CODE: &str = "INSERT INTO verification_codes \
 impl PgFloor {
     async fn open(server: &str) -> anyhow::Result<PgFloor> {
         let db = PgDatabase::create(server).await?;
-        let store = onboard_store_postgres::open(&db.url, PoolSettings::default()).await?;
+        let sealer = Sealer::ephemeral();
+        let settings = PoolSettings::default();
+        let store = onboard_store_postgres::open(&db.url, settings, sealer.clone()).await?;
         let created = store
             .engine()
             .write(
@@ -274,6 +283,7 @@ impl PgFloor {
             store,
             enterprise,
             rows: RowTemplate::new()?,
+            sealer,
             _db: db,
         })
     }
@@ -290,7 +300,10 @@ impl PgFloor {
         let mut tx = self.store.engine().begin().await?;
         let sql = format!("{INSERT_USER} RETURNING position");
         let inserted = tx
-            .fetch(&sql, insert_args(EnterpriseId(enterprise), &user, now))
+            .fetch(
+                &sql,
+                insert_args(&self.sealer, EnterpriseId(enterprise), &user, now)?.0,
+            )
             .await?;
         let position = inserted
             .first()

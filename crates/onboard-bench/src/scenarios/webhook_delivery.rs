@@ -33,6 +33,7 @@ use super::register::{Http, register_load};
 use super::{Ctx, Onboard};
 use crate::driver::{self, Load};
 use crate::plan::Size;
+use crate::process::stop;
 use crate::report::{Better, Row};
 
 const NAME: &str = "webhook-delivery";
@@ -135,8 +136,8 @@ async fn ours(ctx: &Ctx, sizes: &Sizes) -> anyhow::Result<Ours> {
         }
         Err(_) => Ok(Duration::ZERO),
     };
-    let tail = onboard.served.log_tail();
-    onboard.served.stop().await;
+    let tail = format!("its log ends: {}", onboard.served.log_tail(5).join(" / "));
+    stop(onboard.served).await;
     let one = one.with_context(|| tail.clone())?;
     let many = many.with_context(|| tail.clone())?;
     receiver.check()?;

@@ -1,45 +1,46 @@
-//! What the suites that drive real `onboard` processes share: a free port, the
-//! admin commands, and a running `onboard serve --sandbox`.
+//! What the suites that drive real `onboard` processes share, over the test kit's
+//! spawner: the admin commands, a running `onboard serve --sandbox`, and a TLS
+//! proxy in front of it.
 #![allow(dead_code)]
 
+use std::ops::Deref;
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::process::{Child, Command};
-use tokio::time::Instant;
+use onboard_testkit::{Onboard, Served};
+
+pub use onboard_testkit::free_port;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_onboard");
 pub const ENTERPRISE: &str = "acme";
 
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// An HTTP client whose every request gives up after `timeout`. reqwest is built
+/// without a default TLS provider; the binary installs ring, and so must the tests.
+pub fn http_client(timeout: Duration) -> reqwest::Client {
+    onboard_delivery::install_tls_provider();
+    reqwest::Client::builder().timeout(timeout).build().unwrap()
+}
+
+/// `<args> --data-dir <dir>`.
+pub fn in_dir<'a>(args: &[&'a str], data_dir: &'a Path) -> Vec<&'a str> {
+    let data_dir = data_dir.to_str().expect("a UTF-8 temporary path");
+    [args, &["--data-dir", data_dir]].concat()
 }
 
 /// `onboard <args> --data-dir <dir>`, insisting on success; returns stdout.
 pub async fn onboard(args: &[&str], data_dir: &Path) -> String {
-    let out = tokio::time::timeout(
-        Duration::from_secs(30),
-        Command::new(BIN)
-            .args(args)
-            .arg("--data-dir")
-            .arg(data_dir)
-            .env("RUST_LOG", "warn")
-            .output(),
-    )
-    .await
-    .expect("onboard took more than 30 s")
-    .expect("onboard runs");
+    Onboard::new(BIN).ok(&in_dir(args, data_dir)).await
+}
+
+/// `onboard <args> --data-dir <dir>`, insisting on failure; returns stderr.
+pub async fn onboard_fails(args: &[&str], data_dir: &Path) -> String {
+    let out = Onboard::new(BIN).run(&in_dir(args, data_dir), None).await;
     assert!(
-        out.status.success(),
-        "onboard {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+        !out.status.success(),
+        "onboard {args:?} succeeded: {}",
+        String::from_utf8_lossy(&out.stdout)
     );
-    String::from_utf8(out.stdout).unwrap()
+    String::from_utf8(out.stderr).unwrap()
 }
 
 /// A fresh data folder holding the enterprise [`ENTERPRISE`], and its key.
@@ -51,12 +52,24 @@ pub async fn setup() -> (tempfile::TempDir, String) {
     (dir, key)
 }
 
-/// A running `onboard serve --sandbox`; killed when dropped.
-pub struct Server {
-    child: Child,
-    pub port: u16,
-    pub base: String,
+/// `onboard users reject <user_id>` by a new operator `ops` of [`ENTERPRISE`],
+/// straight into the database (no server needed); returns stdout.
+pub async fn reject(user_id: &str, data_dir: &Path) -> String {
+    onboard(&["operators", "create", "--name", "ops"], data_dir).await;
+    let args = [
+        "users",
+        "reject",
+        "--enterprise",
+        ENTERPRISE,
+        user_id,
+        "--operator",
+        "ops",
+    ];
+    onboard(&args, data_dir).await
 }
+
+/// A running `onboard serve --sandbox`; killed when dropped.
+pub struct Server(Served);
 
 impl Server {
     pub async fn start(data_dir: &Path, port: u16) -> Server {
@@ -67,79 +80,40 @@ impl Server {
     /// A server on the database the arguments name (`--data-dir …` or
     /// `--database-url …`).
     pub async fn start_on(database: &[&str], port: u16) -> Server {
-        let child = Command::new(BIN)
-            .args([
-                "serve",
-                "--sandbox",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-            ])
-            .args(database)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("the server starts");
-        let server = Server {
-            child,
-            port,
-            base: format!("http://127.0.0.1:{port}"),
-        };
-        // Ready once the port answers `/readyz` with 200 over plain HTTP/1.1.
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if server.ready().await {
-                return server;
-            }
-            assert!(Instant::now() < deadline, "the server never became ready");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    async fn ready(&self) -> bool {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await else {
-            return false;
-        };
-        let request = "GET /readyz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-        if stream.write_all(request.as_bytes()).await.is_err() {
-            return false;
-        }
-        let mut answer = Vec::new();
-        let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer));
-        matches!(read.await, Ok(Ok(_))) && answer.starts_with(b"HTTP/1.1 200")
+        let args = [&["--sandbox"], database].concat();
+        Server(Onboard::new(BIN).serve_on(port, &args).await)
     }
 
     /// The server's process id (to read its memory from `/proc`).
     pub fn pid(&self) -> u32 {
-        self.child.id().expect("the server is running")
+        self.0.pid
     }
 
     pub fn ws(&self) -> String {
-        format!("ws://127.0.0.1:{}/ws", self.port)
+        self.0.ws.clone()
     }
 
     /// SIGTERM: a graceful stop, which closes the feed's connections properly.
-    pub async fn stop(mut self) {
-        let pid = self.child.id().expect("the server is running").to_string();
-        let status = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
+    pub async fn stop(self) {
+        let exit = self
+            .0
+            .stop(Duration::from_secs(15))
             .await
-            .unwrap();
-        assert!(status.success());
-        let exit = tokio::time::timeout(Duration::from_secs(15), self.child.wait())
-            .await
-            .expect("the server did not stop within 15 s on SIGTERM")
-            .unwrap();
+            .expect("the server did not stop within 15 s on SIGTERM");
         assert!(exit.success(), "{exit}");
     }
 
     /// SIGKILL: no goodbye to the feed's clients.
-    pub async fn kill_hard(mut self) {
-        self.child.start_kill().expect("SIGKILL delivered");
-        let _ = tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await;
+    pub async fn kill_hard(self) {
+        self.0.kill().await;
+    }
+}
+
+impl Deref for Server {
+    type Target = Served;
+
+    fn deref(&self) -> &Served {
+        &self.0
     }
 }
 

@@ -2,66 +2,28 @@
 //! written once against the trait and run on every backend, like `store.rs`.
 
 use std::sync::Arc;
-use std::time::Duration as StdDuration;
 
+use onboard_conformance::NOW;
 use onboard_core::access::{
     ApiKeyId, KeyEnd, KeyRefusal, NewApiKey, Operator, OperatorChange, OperatorName, Revocation,
     Role, Rotation,
 };
 use onboard_core::secret::KeyHash;
 use onboard_core::store::{Enterprise, Store, StoreError};
-use time::macros::datetime;
-use time::{Duration, OffsetDateTime};
+use time::Duration;
 
-macro_rules! conformance {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    super::run(onboard_testkit::Backend::Sqlite, super::$name).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    super::run(onboard_testkit::Backend::Postgres, super::$name).await;
-                }
-            )*
-        }
-    };
-}
-
-conformance!(
-    an_enterprise_starts_with_one_key_that_finds_it,
-    keys_are_added_listed_and_found_by_hash_whatever_their_state,
-    a_revocation_happens_once_and_only_within_the_enterprise,
-    a_rotation_adds_a_successor_and_bounds_the_old_keys_life,
-    every_key_change_moves_the_generation_and_is_read_back_once,
-    a_use_is_recorded_at_most_once_a_minute,
-    concurrent_key_changes_get_distinct_generations,
-    operators_are_created_once_listed_disabled_and_given_new_passwords,
+onboard_conformance::conformance!(
+    store: [
+        an_enterprise_starts_with_one_key_that_finds_it,
+        keys_are_added_listed_and_found_by_hash_whatever_their_state,
+        a_revocation_happens_once_and_only_within_the_enterprise,
+        a_rotation_adds_a_successor_and_bounds_the_old_keys_life,
+        every_key_change_moves_the_generation_and_is_read_back_once,
+        a_use_is_recorded_at_most_once_a_minute,
+        concurrent_key_changes_get_distinct_generations,
+        operators_are_created_once_listed_disabled_and_given_new_passwords,
+    ],
 );
-
-const TEST_TIMEOUT: StdDuration = StdDuration::from_secs(60);
-const NOW: OffsetDateTime = datetime!(2026-06-15 12:00:00 UTC);
-
-async fn run<F, Fut>(backend: onboard_testkit::Backend, test: F)
-where
-    F: FnOnce(Arc<dyn Store>) -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    if backend == onboard_testkit::Backend::Postgres && onboard_testkit::skip_postgres() {
-        return;
-    }
-    let db = onboard_testkit::TestDatabase::new(backend).await;
-    let store = db.open_store().await;
-    tokio::time::timeout(TEST_TIMEOUT, test(store))
-        .await
-        .expect("the test finished within its time limit");
-}
 
 async fn enterprise(store: &dyn Store, name: &str) -> Enterprise {
     let hash = KeyHash::of(&format!("onb_first_key_of_{name}"));

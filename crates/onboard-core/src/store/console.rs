@@ -41,7 +41,8 @@ pub struct ConsoleFilter {
     pub role: Option<AccountRole>,
     pub account_type: Option<AccountType>,
     /// Matches a `user_id` or an email exactly (case-insensitive for emails),
-    /// or the start of a first or last name (case-insensitive).
+    /// or a whole first or last name (case-insensitive; names are sealed, so
+    /// they are compared through their blind indexes, CONTRACT §12).
     pub search: Option<String>,
 }
 

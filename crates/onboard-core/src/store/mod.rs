@@ -60,6 +60,10 @@ pub enum StoreError {
     /// The database cannot be reached or is not answering.
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// The master keyring cannot open the database's data keys: the wrong
+    /// keyring, or one missing a version still in use.
+    #[error("the master keyring cannot open this database's data keys: {0}")]
+    Keyring(String),
     /// Anything else: a bug or corrupt data. Logged, never shown to clients.
     #[error("storage failure: {0}")]
     Internal(String),

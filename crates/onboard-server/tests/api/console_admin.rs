@@ -1,22 +1,11 @@
 //! The console's EDD and admin pages over plain HTTP (CONTRACT §10): Mark
 //! reviewed, keys shown once that work over REST, operators, webhooks, outbox.
 
-use onboard_core::lifecycle::ReviewPolicy;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::console_support::{ADMIN, ConsoleClient, REVIEWER, operators, reviewable};
-use crate::helpers::{AppOptions, TestApp, body_ok, spawn_app_with};
-
-async fn app() -> TestApp {
-    let app = spawn_app_with(AppOptions {
-        policy: ReviewPolicy::Manual,
-        ..AppOptions::default()
-    })
-    .await;
-    operators(&app).await;
-    app
-}
+use crate::console_support::{ADMIN, ConsoleClient, REVIEWER, app, reviewable};
+use crate::helpers::body_ok;
 
 /// The secret a page shows once.
 fn shown_secret(html: &str) -> String {

@@ -7,23 +7,10 @@ use std::time::{Duration, Instant};
 
 use fantoccini::Locator;
 use fantoccini::key::Key;
-use onboard_core::lifecycle::ReviewPolicy;
 use onboard_testkit::browser::Browser;
 
-use crate::console_support::{
-    ADMIN, FULL_SSN, MASKED_SSN, PASSWORD, REVIEWER, operators, reviewable,
-};
-use crate::helpers::{AppOptions, TestApp, spawn_app_with};
-
-async fn app() -> TestApp {
-    let app = spawn_app_with(AppOptions {
-        policy: ReviewPolicy::Manual,
-        ..AppOptions::default()
-    })
-    .await;
-    operators(&app).await;
-    app
-}
+use crate::console_support::{ADMIN, FULL_SSN, MASKED_SSN, PASSWORD, REVIEWER, app, reviewable};
+use crate::helpers::TestApp;
 
 /// Types into the labelled field `id`.
 async fn fill(browser: &Browser, id: &str, text: &str) {

@@ -6,7 +6,9 @@ use onboard_core::access::{Password, Role};
 use reqwest::header::{CONTENT_TYPE, COOKIE, SET_COOKIE};
 use reqwest::{Response, StatusCode};
 
-use crate::helpers::{TestApp, body_ok};
+use onboard_core::lifecycle::ReviewPolicy;
+
+use crate::helpers::{AppOptions, TestApp, body_ok, spawn_app_with};
 
 pub const ADMIN: &str = "ada";
 pub const REVIEWER: &str = "rex";
@@ -14,6 +16,18 @@ pub const PASSWORD: &str = "correct horse battery staple";
 /// The identity number of the user `reviewable` registers, and how it shows.
 pub const FULL_SSN: &str = "521-45-6789";
 pub const MASKED_SSN: &str = "*****6789";
+
+/// A server whose users wait for an operator's review, with the console's
+/// operators ([`operators`]).
+pub async fn app() -> TestApp {
+    let app = spawn_app_with(AppOptions {
+        policy: ReviewPolicy::Manual,
+        ..AppOptions::default()
+    })
+    .await;
+    operators(&app).await;
+    app
+}
 
 /// An admin and a reviewer, both with [`PASSWORD`].
 pub async fn operators(app: &TestApp) {

@@ -290,15 +290,7 @@ async fn three_thousand_invented_methods_and_paths_leave_the_metrics_small() {
         .collect::<Vec<_>>()
         .await;
     assert!(answered.iter().all(|s| s.is_client_error()), "{answered:?}");
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics().await;
     assert!(text.len() < 256 * 1024, "{} bytes of metrics", text.len());
     assert!(!text.contains("INVENT"), "a raw method became a label");
     assert!(!text.contains("/nowhere"), "a raw path became a label");

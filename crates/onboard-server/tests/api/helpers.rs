@@ -53,7 +53,7 @@ pub struct TestApp {
     pub store: Arc<dyn Store>,
     /// The test's own database (a SQLite file or a PostgreSQL database); removed
     /// when the test ends.
-    _database: TestDatabase,
+    pub database: TestDatabase,
     /// Dropping it shuts the server down gracefully.
     _shutdown: oneshot::Sender<()>,
 }
@@ -189,12 +189,18 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         client,
         onboarding,
         store,
-        _database: database,
+        database,
         _shutdown: shutdown,
     }
 }
 
 impl TestApp {
+    /// The text of `GET /metrics`.
+    pub async fn metrics(&self) -> String {
+        let response = self.client.get(self.url("/metrics")).send().await.unwrap();
+        response.text().await.unwrap()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }

@@ -1,102 +1,18 @@
 //! Outgoing webhooks (CONTRACT §9) against a real HTTP receiver on loopback: each
 //! message verified with an independent Standard Webhooks implementation.
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode as AxumStatus};
-use axum::routing::post;
 use onboard_core::service::WebhookSettings;
+use onboard_testkit::receiver::{Mode, Received, Receiver};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use standardwebhooks::Webhook;
 
 use crate::fixtures;
 use crate::helpers::{AppOptions, TestApp, spawn_app, spawn_app_with};
 
-/// One POST the receiver got.
-#[derive(Debug, Clone)]
-struct Received {
-    headers: HeaderMap,
-    body: Bytes,
-}
-
-impl Received {
-    fn id(&self) -> String {
-        self.headers["webhook-id"].to_str().unwrap().to_owned()
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap()
-    }
-
-    fn verifies_with(&self, secret: &str) -> bool {
-        Webhook::new(secret)
-            .unwrap()
-            .verify(&self.body, &self.headers)
-            .is_ok()
-    }
-}
-
-/// A webhook receiver on 127.0.0.1: records every POST and answers with the
-/// statuses queued (200 once the queue is empty).
-#[derive(Clone, Default)]
-struct Receiver {
-    received: Arc<Mutex<Vec<Received>>>,
-    answers: Arc<Mutex<VecDeque<u16>>>,
-}
-
-impl Receiver {
-    async fn start() -> (Receiver, String) {
-        let receiver = Receiver::default();
-        let app = axum::Router::new()
-            .route("/hook", post(receive))
-            .with_state(receiver.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/hook", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        (receiver, url)
-    }
-
-    fn fail_next(&self, statuses: &[u16]) {
-        self.answers.lock().unwrap().extend(statuses);
-    }
-
-    fn all(&self) -> Vec<Received> {
-        self.received.lock().unwrap().clone()
-    }
-
-    /// Waits (bounded) until `n` POSTs arrived.
-    async fn wait_for(&self, n: usize) -> Vec<Received> {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            let all = self.all();
-            if all.len() >= n {
-                return all;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{} of {n} webhooks arrived: {:?}",
-                all.len(),
-                all.iter().map(Received::id).collect::<Vec<_>>()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-}
-
-async fn receive(State(receiver): State<Receiver>, headers: HeaderMap, body: Bytes) -> AxumStatus {
-    receiver
-        .received
-        .lock()
-        .unwrap()
-        .push(Received { headers, body });
-    let status = receiver.answers.lock().unwrap().pop_front().unwrap_or(200);
-    AxumStatus::from_u16(status).unwrap()
-}
+/// How long the receiver waits for what a test expects.
+const ARRIVAL: Duration = Duration::from_secs(20);
 
 /// A server that may send to loopback, retrying at once (0 s waits).
 async fn app_for_tests() -> TestApp {
@@ -211,7 +127,7 @@ async fn endpoints_are_created_with_a_secret_shown_once_and_kept_per_enterprise(
 #[tokio::test]
 async fn every_event_arrives_signed_in_order_and_a_failing_receiver_gets_each_under_one_id() {
     let app = app_for_tests().await;
-    let (receiver, url) = Receiver::start().await;
+    let (receiver, url) = Receiver::start(0, Mode::Accept).await;
     let (id, secret) = endpoint_for(&app, &url).await;
     // The first message fails twice before it succeeds; the others wait for it.
     receiver.fail_next(&[500, 503]);
@@ -219,7 +135,7 @@ async fn every_event_arrives_signed_in_order_and_a_failing_receiver_gets_each_un
         app.register_ok(&app.key_a, &fixtures::individual(user))
             .await;
     }
-    let got = receiver.wait_for(5).await;
+    let got = receiver.wait_for(5, ARRIVAL).await;
     let ids: Vec<String> = got.iter().map(Received::id).collect();
     assert_eq!(ids[0], ids[1], "a retry keeps its webhook-id");
     assert_eq!(ids[1], ids[2]);
@@ -239,15 +155,7 @@ async fn every_event_arrives_signed_in_order_and_a_failing_receiver_gets_each_un
     // Nothing more arrives.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(receiver.all().len(), 5);
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     for line in [
         "onboard_webhook_attempts_total{outcome=\"succeeded\"} 3",
         "onboard_webhook_attempts_total{outcome=\"pending\"} 2",
@@ -260,14 +168,14 @@ async fn every_event_arrives_signed_in_order_and_a_failing_receiver_gets_each_un
 #[tokio::test]
 async fn deliveries_are_listed_and_a_replay_resends_the_same_ids() {
     let app = app_for_tests().await;
-    let (receiver, url) = Receiver::start().await;
+    let (receiver, url) = Receiver::start(0, Mode::Accept).await;
     let (id, secret) = endpoint_for(&app, &url).await;
     receiver.fail_next(&[502]);
     for user in ["ann", "bob"] {
         app.register_ok(&app.key_a, &fixtures::individual(user))
             .await;
     }
-    let first = receiver.wait_for(3).await;
+    let first = receiver.wait_for(3, ARRIVAL).await;
     let path = format!("/v1/enterprise/webhooks/{id}/deliveries");
     // An attempt is recorded once its answer is in, just after the receiver
     // saw the request: wait (bounded) for the third.
@@ -310,7 +218,7 @@ async fn deliveries_are_listed_and_a_replay_resends_the_same_ids() {
         .post_json(&app.key_a, &replay, &json!({"after": 0}))
         .await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
-    let again = receiver.wait_for(5).await;
+    let again = receiver.wait_for(5, ARRIVAL).await;
     assert_eq!(again[3].id(), first[1].id(), "event 1 again, same id");
     assert_eq!(again[4].id(), first[2].id(), "event 2 again, same id");
     assert!(again[4].verifies_with(&secret));
@@ -319,7 +227,7 @@ async fn deliveries_are_listed_and_a_replay_resends_the_same_ids() {
         .post_json(&app.key_a, &replay, &json!({"event_id": 1}))
         .await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
-    let once_more = receiver.wait_for(6).await;
+    let once_more = receiver.wait_for(6, ARRIVAL).await;
     assert_eq!(once_more[5].id(), first[1].id());
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
@@ -340,7 +248,7 @@ async fn deliveries_are_listed_and_a_replay_resends_the_same_ids() {
 #[tokio::test]
 async fn a_rotated_secret_verifies_beside_the_new_one_during_its_grace() {
     let app = app_for_tests().await;
-    let (receiver, url) = Receiver::start().await;
+    let (receiver, url) = Receiver::start(0, Mode::Accept).await;
     let (id, old) = endpoint_for(&app, &url).await;
     let path = format!("/v1/enterprise/webhooks/{id}/rotate-secret");
     let rotated = app
@@ -352,7 +260,7 @@ async fn a_rotated_secret_verifies_beside_the_new_one_during_its_grace() {
     assert_ne!(new, old);
     app.register_ok(&app.key_a, &fixtures::individual("ann"))
         .await;
-    let got = receiver.wait_for(1).await;
+    let got = receiver.wait_for(1, ARRIVAL).await;
     assert!(got[0].verifies_with(&old), "the old secret, in its grace");
     assert!(got[0].verifies_with(&new), "the new secret");
 
@@ -364,7 +272,7 @@ async fn a_rotated_secret_verifies_beside_the_new_one_during_its_grace() {
     let newest = newest["data"]["secret"].as_str().unwrap().to_owned();
     app.register_ok(&app.key_a, &fixtures::individual("bob"))
         .await;
-    let got = receiver.wait_for(2).await;
+    let got = receiver.wait_for(2, ARRIVAL).await;
     assert!(got[1].verifies_with(&newest));
     assert!(
         !got[1].verifies_with(&new),
@@ -375,12 +283,12 @@ async fn a_rotated_secret_verifies_beside_the_new_one_during_its_grace() {
 #[tokio::test]
 async fn a_410_gone_disables_the_endpoint() {
     let app = app_for_tests().await;
-    let (receiver, url) = Receiver::start().await;
+    let (receiver, url) = Receiver::start(0, Mode::Accept).await;
     let (id, _) = endpoint_for(&app, &url).await;
     receiver.fail_next(&[410]);
     app.register_ok(&app.key_a, &fixtures::individual("ann"))
         .await;
-    receiver.wait_for(1).await;
+    receiver.wait_for(1, ARRIVAL).await;
     let path = format!("/v1/enterprise/webhooks/{id}");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
@@ -407,7 +315,7 @@ async fn a_410_gone_disables_the_endpoint() {
 async fn edd_and_document_events_are_sent_to_endpoints_that_ask_for_them() {
     use crate::documents::{Part, png, upload_legacy};
     let app = app_for_tests().await;
-    let (receiver, url) = Receiver::start().await;
+    let (receiver, url) = Receiver::start(0, Mode::Accept).await;
     let types = json!(["edd.requested", "document.uploaded"]);
     let (status, body) = create(&app, &app.key_a, json!({"url": url, "event_types": types})).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
@@ -420,7 +328,7 @@ async fn edd_and_document_events_are_sent_to_endpoints_that_ask_for_them() {
     let response = upload_legacy(&app, &app.key_a, "edd_hook", r#"{"id.png": "ID"}"#, &files).await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
 
-    let got = receiver.wait_for(2).await;
+    let got = receiver.wait_for(2, ARRIVAL).await;
     let bodies: Vec<Value> = got.iter().map(Received::json).collect();
     assert!(got.iter().all(|m| m.verifies_with(&secret)));
     assert_eq!(bodies[0]["type"], "edd.requested");
@@ -435,7 +343,7 @@ async fn edd_and_document_events_are_sent_to_endpoints_that_ask_for_them() {
 #[tokio::test]
 async fn events_pruned_before_an_endpoint_reached_them_are_passed_over() {
     let app = app_for_tests().await;
-    let (receiver, url) = Receiver::start().await;
+    let (receiver, url) = Receiver::start(0, Mode::Accept).await;
     let (id, _) = endpoint_for(&app, &url).await;
     let path = format!("/v1/enterprise/webhooks/{id}");
     let set_enabled = |enabled: bool| {
@@ -469,7 +377,7 @@ async fn events_pruned_before_an_endpoint_reached_them_are_passed_over() {
     }
     app.register_ok(&app.key_a, &fixtures::individual("cy"))
         .await;
-    let got = receiver.wait_for(1).await;
+    let got = receiver.wait_for(1, ARRIVAL).await;
     assert_eq!(got[0].json()["event_id"], 3);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(receiver.all().len(), 1, "nothing pruned was sent");
@@ -478,7 +386,7 @@ async fn events_pruned_before_an_endpoint_reached_them_are_passed_over() {
 #[tokio::test]
 async fn the_webhook_routes_refuse_a_missing_or_wrong_key_and_an_oversized_body() {
     let app = app_for_tests().await;
-    let (_, url) = Receiver::start().await;
+    let (_, url) = Receiver::start(0, Mode::Accept).await;
     let (id, _) = endpoint_for(&app, &url).await;
     let routes = [
         (reqwest::Method::GET, "/v1/enterprise/webhooks".to_owned()),

@@ -32,6 +32,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use onboard_core::events::EventKind;
+use onboard_core::seal::Sealer;
 use onboard_core::store::{EnterpriseId, StoreError};
 use onboard_core::user::User;
 use onboard_core::verification::{Channel, CodeRecord};
@@ -89,6 +90,7 @@ impl Registrations {
     pub(crate) async fn insert<E: Engine + Clone>(
         self: &Arc<Self>,
         engine: &E,
+        sealer: &Sealer,
         enterprise: EnterpriseId,
         new: NewUser,
     ) -> Outcome {
@@ -96,7 +98,8 @@ impl Registrations {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             let first_code = new.first_code.as_ref().map(|(c, r)| (*c, r));
             let (user, cause) = (&new.user, &new.cause);
-            return users::insert(engine, enterprise, user, cause, first_code, new.now).await;
+            let now = new.now;
+            return users::insert(engine, sealer, enterprise, user, cause, first_code, now).await;
         };
         let (reply, outcome) = oneshot::channel();
         let lead = {
@@ -115,7 +118,7 @@ impl Registrations {
                 enterprise,
                 done: false,
             };
-            runtime.spawn(writer.run(engine.clone()));
+            runtime.spawn(writer.run(engine.clone(), sealer.clone()));
         }
         outcome
             .await
@@ -134,7 +137,7 @@ struct Writer {
 }
 
 impl Writer {
-    async fn run<E: Engine>(mut self, engine: E) {
+    async fn run<E: Engine>(mut self, engine: E, sealer: Sealer) {
         loop {
             let batch: Vec<Pending> = {
                 let mut queues = self.registrations.lock();
@@ -160,7 +163,7 @@ impl Writer {
             // index entries they share in one order, and cannot deadlock on them.
             batch.sort_by(|a, b| a.user_id().cmp(b.user_id()));
             if !batch.is_empty() {
-                write(&engine, self.enterprise, batch).await;
+                write(&engine, &sealer, self.enterprise, batch).await;
             }
         }
     }
@@ -175,9 +178,14 @@ impl Drop for Writer {
 }
 
 /// Writes one batch in one transaction and answers each member.
-async fn write<E: Engine>(engine: &E, enterprise: EnterpriseId, batch: Vec<Pending>) {
+async fn write<E: Engine>(
+    engine: &E,
+    sealer: &Sealer,
+    enterprise: EnterpriseId,
+    batch: Vec<Pending>,
+) {
     let mut own: Vec<Outcome> = Vec::with_capacity(batch.len());
-    let shared = write_batch(engine, enterprise, &batch, &mut own).await;
+    let shared = write_batch(engine, sealer, enterprise, &batch, &mut own).await;
     for (i, member) in batch.into_iter().enumerate() {
         let outcome = match (&shared, own.get_mut(i)) {
             (Err(e), _) => Err(e.clone()),
@@ -192,17 +200,20 @@ async fn write<E: Engine>(engine: &E, enterprise: EnterpriseId, batch: Vec<Pendi
 /// stands only if the transaction commits.
 async fn write_batch<E: Engine>(
     engine: &E,
+    sealer: &Sealer,
     enterprise: EnterpriseId,
     batch: &[Pending],
     own: &mut Vec<Outcome>,
 ) -> Outcome {
     let mut tx = engine.begin().await?;
+    let mut keys = Vec::with_capacity(batch.len());
     for member in batch {
         let new = &member.new;
         let first_code = new.first_code.as_ref().map(|(c, r)| (*c, r));
         tx.execute("SAVEPOINT member", Vec::new()).await?;
-        let rows = users::insert_rows::<E>(&mut tx, enterprise, &new.user, first_code, new.now);
-        let done = rows.await;
+        let user = &new.user;
+        let rows = users::insert_rows::<E>(&mut tx, sealer, enterprise, user, first_code, new.now);
+        let done = rows.await.map(|key| keys.push(key));
         if done.is_ok() {
             tx.execute("RELEASE SAVEPOINT member", Vec::new()).await?;
         } else {
@@ -212,16 +223,25 @@ async fn write_batch<E: Engine>(
         }
         own.push(done);
     }
-    for (member, done) in batch.iter().zip(own.iter()) {
-        if done.is_ok() {
-            let new = &member.new;
-            let kind = EventKind::Registered;
-            let summary = &new.user.summary;
-            events::append::<E>(
-                &mut tx, enterprise, kind, &new.cause, None, summary, new.now,
-            )
-            .await?;
-        }
+    let written = batch
+        .iter()
+        .zip(own.iter())
+        .filter(|(_, done)| done.is_ok());
+    for ((member, _), key) in written.zip(&keys) {
+        let new = &member.new;
+        let kind = EventKind::Registered;
+        let summary = &new.user.summary;
+        let key = Some(key);
+        events::append::<E>(
+            &mut tx,
+            enterprise,
+            kind,
+            &new.cause,
+            None,
+            events::About { user: summary, key },
+            new.now,
+        )
+        .await?;
     }
     tx.commit().await
 }

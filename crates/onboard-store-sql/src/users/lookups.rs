@@ -233,9 +233,10 @@ fn statement(slots: usize) -> &'static str {
     let shapes = SHAPES.get_or_init(|| {
         let shape = |slots: usize| {
             format!(
-                "SELECT user_id, CASE WHEN rendered_at = updated_at THEN user_json END \
+                "SELECT user_id, CASE WHEN rendered_at = updated_at THEN {} END \
                  AS user_json FROM users WHERE enterprise_id = ? AND active = TRUE \
                  AND user_id IN (?{})",
+                crate::sealing::stored_json_sql("user_json"),
                 ",?".repeat(slots - 1)
             )
         };

@@ -18,51 +18,73 @@ use onboard_core::verification::{Channel, CodeRecord};
 use time::OffsetDateTime;
 
 use crate::engine::{Engine, Row, Tx, first, one};
-use crate::{args, events};
+use crate::{args, events, sealing};
+use onboard_core::seal::{DataKey, Sealer};
+use std::sync::LazyLock;
 
 /// The columns every statement reads for a [`UserRow`] without its profile, in one
 /// place so that no statement reads a different set.
-pub(crate) const SUMMARY_COLUMNS: &str = "position, id, account_type, account_role, user_id, \
-    advisor_user_id, email, first_name, last_name, phone_number, status, \
-    email_required, sms_required";
+pub(crate) const SUMMARY_COLUMNS: &str = "position, enterprise_id, id, account_type, \
+    account_role, user_id, advisor_user_id, email, first_name, last_name, phone_number, status, \
+    email_required, sms_required, data_key, sealed";
 
 /// The `INSERT` of a user row; its parameters are [`insert_args`].
 pub const INSERT_USER: &str = "INSERT INTO users (enterprise_id, user_id, id, account_type, \
      account_role, advisor_user_id, email, first_name, last_name, phone_number, status, \
      email_required, sms_required, profile, list_json, user_json, rendered_at, created_at, \
-     updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+     updated_at, data_key, sealed, email_index, first_name_index, last_name_index) \
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
-/// The parameters of [`INSERT_USER`] for `row`.
+/// The parameters of [`INSERT_USER`] for `row`, its personal data sealed under a
+/// new data key: the plain personal columns hold empty text.
 pub fn insert_args(
+    sealer: &Sealer,
     enterprise: EnterpriseId,
     row: &UserRow,
     now: OffsetDateTime,
-) -> Vec<crate::Value> {
-    args![
+) -> Result<(Vec<crate::Value>, DataKey), StoreError> {
+    let (key, wrapped) = sealing::new_key(sealer, enterprise, &row.user_id);
+    let sealed = sealing::seal_user(sealer, enterprise, row, &key, wrapped)?;
+    let args = args![
         enterprise.0,
         &row.user_id,
         &row.id,
         &row.account_type,
         &row.account_role,
         &row.advisor_user_id,
-        &row.email,
-        &row.first_name,
-        &row.last_name,
-        &row.phone_number,
+        "",
+        "",
+        "",
+        "",
         &row.status,
         row.email_required,
         row.sms_required,
-        &row.profile,
-        row.rendered.as_ref().map(|r| r.list.clone()),
-        row.rendered.as_ref().map(|r| r.full.clone()),
+        "{}",
+        sealed.list_json,
+        sealed.user_json,
         row.rendered.as_ref().map(|_| micros(now)),
         micros(now),
         micros(now),
-    ]
+        sealed.data_key,
+        sealed.sealed,
+        sealed.email_index,
+        sealed.first_name_index,
+        sealed.last_name_index,
+    ];
+    Ok((args, key))
 }
 
-pub(crate) fn row_from(mut row: Row, with_profile: bool) -> Result<UserRow, StoreError> {
-    Ok(UserRow {
+/// A user row read with [`SUMMARY_COLUMNS`] (and `profile` when
+/// `with_profile`), its sealed personal data opened.
+pub(crate) fn row_from(
+    mut row: Row,
+    with_profile: bool,
+    sealer: &Sealer,
+) -> Result<UserRow, StoreError> {
+    let enterprise = EnterpriseId(row.int("enterprise_id")?);
+    let data_key = row.take_opt_text("data_key")?;
+    let sealed = row.take_opt_text("sealed")?;
+    let mut user = UserRow {
         position: row.int("position")?,
         id: row.take_text("id")?,
         account_type: row.take_text("account_type")?,
@@ -82,12 +104,31 @@ pub(crate) fn row_from(mut row: Row, with_profile: bool) -> Result<UserRow, Stor
             None
         },
         rendered: None,
-    })
+    };
+    if let (Some(wrapped), Some(sealed)) = (data_key, sealed) {
+        let key = sealing::key_of(sealer, enterprise, &user.user_id, &wrapped)?;
+        sealing::open_user(enterprise, &mut user, &key, &sealed)?;
+    }
+    Ok(user)
 }
 
 /// A full user (with profile) from a row of `SUMMARY_COLUMNS, profile`.
-pub(crate) fn user_from(row: Row) -> Result<User, StoreError> {
-    row_from(row, true)?.decode()
+pub(crate) fn user_from(row: Row, sealer: &Sealer) -> Result<User, StoreError> {
+    row_from(row, true, sealer)?.decode()
+}
+
+/// The data key of a user row read with [`SUMMARY_COLUMNS`]; `None` for a row
+/// written before sealing.
+pub(crate) fn key_from(
+    row: &Row,
+    sealer: &Sealer,
+    enterprise: EnterpriseId,
+) -> Result<Option<DataKey>, StoreError> {
+    let Some(wrapped) = row.opt_text("data_key")? else {
+        return Ok(None);
+    };
+    let user_id = row.text("user_id")?;
+    sealing::key_of(sealer, enterprise, &user_id, &wrapped).map(Some)
 }
 
 fn select_active(lock: &str) -> String {
@@ -99,6 +140,7 @@ fn select_active(lock: &str) -> String {
 
 pub(crate) async fn insert<E: Engine>(
     engine: &E,
+    sealer: &Sealer,
     enterprise: EnterpriseId,
     user: &User,
     cause: &str,
@@ -106,9 +148,22 @@ pub(crate) async fn insert<E: Engine>(
     now: OffsetDateTime,
 ) -> Result<(), StoreError> {
     let mut tx = engine.begin().await?;
-    insert_rows::<E>(&mut tx, enterprise, user, first_code, now).await?;
+    let key = insert_rows::<E>(&mut tx, sealer, enterprise, user, first_code, now).await?;
     let kind = EventKind::Registered;
-    events::append::<E>(&mut tx, enterprise, kind, cause, None, &user.summary, now).await?;
+    let summary = &user.summary;
+    events::append::<E>(
+        &mut tx,
+        enterprise,
+        kind,
+        cause,
+        None,
+        events::About {
+            user: summary,
+            key: Some(&key),
+        },
+        now,
+    )
+    .await?;
     tx.commit().await
 }
 
@@ -117,11 +172,12 @@ pub(crate) async fn insert<E: Engine>(
 /// so that user rows are locked before the enterprise row, as everywhere.
 pub(crate) async fn insert_rows<E: Engine>(
     tx: &mut E::Tx,
+    sealer: &Sealer,
     enterprise: EnterpriseId,
     user: &User,
     first_code: Option<(Channel, &CodeRecord)>,
     now: OffsetDateTime,
-) -> Result<(), StoreError> {
+) -> Result<DataKey, StoreError> {
     let row = UserRow::encode(user)?;
     if let Some(advisor) = &row.advisor_user_id {
         let sql = format!(
@@ -136,52 +192,60 @@ pub(crate) async fn insert_rows<E: Engine>(
         }
     }
     let sql = format!("{INSERT_USER} RETURNING position");
-    let position = one(tx.fetch(&sql, insert_args(enterprise, &row, now)).await?)?;
-    let position = position.int("position")?;
+    let (args, key) = insert_args(sealer, enterprise, &row, now)?;
+    let position = one(tx.fetch(&sql, args).await?)?.int("position")?;
     if let Some((channel, code)) = first_code {
         write_code(tx, position, channel, CodeWrite::Replace(code.clone())).await?;
     }
-    Ok(())
+    Ok(key)
 }
 
 pub(crate) async fn find<E: Engine>(
     engine: &E,
+    sealer: &Sealer,
     enterprise: EnterpriseId,
     user_id: &str,
 ) -> Result<Option<User>, StoreError> {
     let rows = engine
         .read(&select_active(""), args![enterprise.0, user_id])
         .await?;
-    first(rows).map(user_from).transpose()
+    first(rows).map(|row| user_from(row, sealer)).transpose()
 }
 
 /// [`find`], as the full wire JSON stored with the row.
 pub(crate) async fn find_json<E: Engine>(
     engine: &E,
+    sealer: &Sealer,
     enterprise: EnterpriseId,
     user_id: &str,
 ) -> Result<Option<String>, StoreError> {
-    const SQL: &str = "SELECT CASE WHEN rendered_at = updated_at THEN user_json END \
-        AS user_json FROM users WHERE enterprise_id = ? AND user_id = ? AND active = TRUE";
-    let rows = engine.read(SQL, args![enterprise.0, user_id]).await?;
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT CASE WHEN rendered_at = updated_at THEN {} END AS user_json \
+             FROM users WHERE enterprise_id = ? AND user_id = ? AND active = TRUE",
+            sealing::stored_json_sql("user_json")
+        )
+    });
+    let rows = engine.read(&SQL, args![enterprise.0, user_id]).await?;
     let Some(mut row) = first(rows) else {
         return Ok(None);
     };
-    if let Some(json) = row.take_opt_text("user_json")? {
-        return Ok(Some(json));
+    if let Some(stored) = row.take_opt_text("user_json")? {
+        return sealing::open_stored_json(sealer, enterprise, "user_json", &stored).map(Some);
     }
     // A row written without its JSON (see the note above `list_query`).
-    find_rendered(engine, enterprise, user_id).await
+    find_rendered(engine, sealer, enterprise, user_id).await
 }
 
 /// [`find_json`] of a row whose stored JSON is missing or out of date: the JSON
 /// rendered from its columns.
 pub(crate) async fn find_rendered<E: Engine>(
     engine: &E,
+    sealer: &Sealer,
     enterprise: EnterpriseId,
     user_id: &str,
 ) -> Result<Option<String>, StoreError> {
-    find(engine, enterprise, user_id)
+    find(engine, sealer, enterprise, user_id)
         .await?
         .map(|user| render(&user.to_wire()))
         .transpose()
@@ -189,6 +253,7 @@ pub(crate) async fn find_rendered<E: Engine>(
 
 pub(crate) async fn list<E: Engine>(
     engine: &E,
+    sealer: &Sealer,
     enterprise: EnterpriseId,
     filter: UserFilter,
     after: Option<i64>,
@@ -197,7 +262,7 @@ pub(crate) async fn list<E: Engine>(
     let (sql, params) = list_query(SUMMARY_COLUMNS, enterprise, filter, after, limit);
     let rows = engine.read(&sql, params).await?;
     rows.into_iter()
-        .map(|r| row_from(r, false)?.decode_summary())
+        .map(|r| row_from(r, false, sealer)?.decode_summary())
         .collect()
 }
 
@@ -219,7 +284,8 @@ impl<E: Engine> UserStore for SqlStore<E> {
             return Ok(None);
         };
         let position = row.int("position")?;
-        let mut user = user_from(row)?;
+        let key = key_from(&row, &self.sealer, enterprise)?;
+        let mut user = user_from(row, &self.sealer)?;
         let code = match channel {
             Some(c) => read_code(&mut tx, position, c).await?,
             None => None,
@@ -234,6 +300,10 @@ impl<E: Engine> UserStore for SqlStore<E> {
                 s.status = t.status;
                 s.requirements = t.requirements;
                 let rendered = Rendered::of(&user)?;
+                let (list_json, user_json) = match &key {
+                    Some(key) => sealing::seal_rendered(enterprise, user_id, key, &rendered),
+                    None => (rendered.list, rendered.full),
+                };
                 let s = &user.summary;
                 tx.execute(
                     "UPDATE users SET status = ?, email_required = ?, sms_required = ?, \
@@ -243,8 +313,8 @@ impl<E: Engine> UserStore for SqlStore<E> {
                         s.status.as_str(),
                         s.requirements.email,
                         s.requirements.sms,
-                        rendered.list,
-                        rendered.full,
+                        list_json,
+                        user_json,
                         micros(now),
                         micros(now),
                         position
@@ -258,7 +328,10 @@ impl<E: Engine> UserStore for SqlStore<E> {
                     EventKind::Updated,
                     &t.cause,
                     by,
-                    s,
+                    events::About {
+                        user: s,
+                        key: key.as_ref(),
+                    },
                     now,
                 )
                 .await?;
@@ -313,7 +386,7 @@ impl<E: Engine> UserStore for SqlStore<E> {
         enterprise: EnterpriseId,
         user_id: &str,
     ) -> Result<Option<User>, StoreError> {
-        find(&self.engine, enterprise, user_id).await
+        find(&self.engine, &self.sealer, enterprise, user_id).await
     }
 
     /// [`list`], each user as the list-shape JSON stored with its row.
@@ -324,15 +397,19 @@ impl<E: Engine> UserStore for SqlStore<E> {
         after: Option<i64>,
         limit: u32,
     ) -> Result<Vec<ListedJson>, StoreError> {
-        const COLUMNS: &str =
-            "position, CASE WHEN rendered_at = updated_at THEN list_json END AS list_json";
-        let (sql, params) = list_query(COLUMNS, enterprise, filter, after, limit);
+        static COLUMNS: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "position, CASE WHEN rendered_at = updated_at THEN {} END AS list_json",
+                sealing::stored_json_sql("list_json")
+            )
+        });
+        let (sql, params) = list_query(&COLUMNS, enterprise, filter, after, limit);
         let rows = self.engine.read_pairs(&sql, params).await?;
         let mut listed = Vec::with_capacity(rows.len());
         for (position, json) in rows {
             let Some(json) = json else {
                 // A row written without its JSON (see the note above `list_query`): render the page.
-                return list(&self.engine, enterprise, filter, after, limit)
+                return list(&self.engine, &self.sealer, enterprise, filter, after, limit)
                     .await?
                     .into_iter()
                     .map(|l| {
@@ -343,6 +420,7 @@ impl<E: Engine> UserStore for SqlStore<E> {
                     })
                     .collect();
             };
+            let json = sealing::open_stored_json(&self.sealer, enterprise, "list_json", &json)?;
             listed.push(ListedJson { position, json });
         }
         Ok(listed)
@@ -355,7 +433,7 @@ impl<E: Engine> UserStore for SqlStore<E> {
         after: Option<i64>,
         limit: u32,
     ) -> Result<Vec<Listed>, StoreError> {
-        list(&self.engine, enterprise, filter, after, limit).await
+        list(&self.engine, &self.sealer, enterprise, filter, after, limit).await
     }
 
     async fn deactivate_user(
@@ -373,7 +451,8 @@ impl<E: Engine> UserStore for SqlStore<E> {
         let Some(row) = first(tx.fetch(&sql, params).await?) else {
             return Ok(Deactivation::NoActiveUser);
         };
-        let summary = row_from(row, false)?.decode_summary()?.user;
+        let key = key_from(&row, &self.sealer, enterprise)?;
+        let summary = row_from(row, false, &self.sealer)?.decode_summary()?.user;
         let kind = EventKind::Deactivated;
         events::append::<E>(
             &mut tx,
@@ -381,7 +460,10 @@ impl<E: Engine> UserStore for SqlStore<E> {
             kind,
             "deactivated",
             None,
-            &summary,
+            events::About {
+                user: &summary,
+                key: key.as_ref(),
+            },
             now,
         )
         .await?;
@@ -421,7 +503,17 @@ impl<E: Engine> UserStore for SqlStore<E> {
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
         if E::GROUP_COMMIT {
-            return insert(&self.engine, enterprise, user, cause, first_code, now).await;
+            let sealer = &self.sealer;
+            return insert(
+                &self.engine,
+                sealer,
+                enterprise,
+                user,
+                cause,
+                first_code,
+                now,
+            )
+            .await;
         }
         let new = batch::NewUser {
             user: user.clone(),
@@ -430,7 +522,7 @@ impl<E: Engine> UserStore for SqlStore<E> {
             now,
         };
         self.registrations
-            .insert(&self.engine, enterprise, new)
+            .insert(&self.engine, &self.sealer, enterprise, new)
             .await
     }
 
@@ -440,12 +532,16 @@ impl<E: Engine> UserStore for SqlStore<E> {
         user_id: &str,
     ) -> Result<Option<String>, StoreError> {
         if !E::SHARE_LOOKUPS {
-            return find_json(&self.engine, enterprise, user_id).await;
+            return find_json(&self.engine, &self.sealer, enterprise, user_id).await;
         }
         let found = self.lookups.find(&self.engine, enterprise, user_id).await?;
         match found {
-            lookups::Found::Json(json) => Ok(Some(json)),
-            lookups::Found::Stale => find_rendered(&self.engine, enterprise, user_id).await,
+            lookups::Found::Json(stored) => {
+                sealing::open_stored_json(&self.sealer, enterprise, "user_json", &stored).map(Some)
+            }
+            lookups::Found::Stale => {
+                find_rendered(&self.engine, &self.sealer, enterprise, user_id).await
+            }
             lookups::Found::Missing => Ok(None),
         }
     }

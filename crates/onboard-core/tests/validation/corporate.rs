@@ -1,12 +1,10 @@
 //! Registration validation for corporations (CONTRACT §3): the `business` object, the
 //! 1–25 beneficial owners (each validated like an individual), and the corporate
-//! purposes. Same table style as `validation_individual.rs`.
+//! purposes. Same table style as `individual.rs`.
 
-mod support;
-
+use crate::support::*;
 use onboard_core::user::{AccountRole, AccountType};
 use serde_json::{Value, json};
-use support::*;
 use uuid::Uuid;
 
 fn owners(n: usize) -> Value {
@@ -252,12 +250,7 @@ fn a_corporate_request_with_many_errors_reports_every_one_at_once() {
         "beneficial_owners[1].ssn",
         "beneficial_owners[1].phone_number",
     ];
-    assert_eq!(fields(&problems), expected.into());
-    assert_eq!(
-        problems.len(),
-        expected.len(),
-        "one problem each: {problems:?}"
-    );
+    assert_one_problem_each(&problems, &expected);
 }
 
 #[test]

@@ -3,97 +3,45 @@
 //! them (`individual.dob`, `beneficial_owners[0].ssn`), so one string both edits the
 //! body and names the field the problem must be reported under.
 
-#![allow(dead_code)] // each test crate uses only part of this module
-
 use std::collections::BTreeSet;
 
 use onboard_api::FieldProblem;
 use onboard_core::registration::Registration;
+use onboard_testkit::fixtures;
 use serde_json::{Value, json};
 use time::{Date, macros::date};
 
 /// Age and past-date rules are checked against this day, never the real clock.
 pub const TODAY: Date = date!(2026 - 06 - 15);
 
-/// An individual like the vendor's read-back example (*Get End User*,
-/// <https://docs.sfox.com/connect/rest-api/end-users/get-end-user>), as input.
+/// The vendor's individual (*Get End User*), as the tables' baseline: without a
+/// source of funds, which the tables set themselves.
 pub fn individual() -> Value {
-    json!({
-        "account_type": "individual",
-        "account_role": "Client",
-        "user_id": "client_account_1",
-        "email": "user_1_mail@address.com",
-        "first_name": "Jane",
-        "last_name": "Smith",
-        "phone_country_code": "US",
-        "phone_number": "+12243987754",
-        "account_purpose": "investing",
-        "individual": {
-            "dob": "1980-01-01",
-            "residential_country_code": "US",
-            "residential_address": "123 Main St",
-            "residential_city": "San Francisco",
-            "residential_state": "CA",
-            "residential_postal_code": "60622",
-            "id_type": "ssn",
-            "id_number": "521-45-6789",
-            "id_country_code": "US"
-        }
-    })
+    edited(
+        fixtures::individual("client_account_1"),
+        vec![
+            set("account_role", "Client"),
+            set("account_purpose", "investing"),
+            remove("source_of_funds"),
+            remove("source_of_funds_other"),
+        ],
+    )
 }
 
-/// One valid beneficial owner.
+/// One valid beneficial owner, identified by an SSN.
 pub fn owner() -> Value {
-    json!({
-        "email": "owner@email.com",
-        "first_name": "Benny",
-        "middle_name": "S",
-        "last_name": "Owner",
-        "phone_number": "+12243927599",
-        "dob": "1982-10-15",
-        "ssn": "521-45-6789",
-        "address_street1": "2322 Clover lane",
-        "address_city": "Chicago",
-        "address_subdivision": "IL",
-        "address_country_code": "US",
-        "address_postal_code": "60093",
-        "id_type": "ssn",
-        "id_country_code": "US"
-    })
+    fixtures::owner_with_ssn()
 }
 
-/// A corporation like the vendor's example, with `business` and one owner.
+/// The vendor's corporation, with `business` and one owner identified by an SSN.
 pub fn corporation() -> Value {
-    json!({
-        "account_type": "corporation",
-        "account_role": "Client",
-        "user_id": "corp_account_1",
-        "email": "corp10@address.com",
-        "first_name": "Jane",
-        "last_name": "Smith",
-        "phone_country_code": "US",
-        "phone_number": "+12243927599",
-        "account_purpose": "Arbitrage Trading",
-        "business": {
-            "entity_name": "Hedge Fund Alpha",
-            "incorporation_country": "US",
-            "incorporation_state": "WY",
-            "organization_type": "LLC",
-            "business_type": "Fund Administrator",
-            "registration_number": "12-3456789",
-            "website": null,
-            "description": "crypto fund",
-            "incorporation_date": "2012-11-15",
-            "accredited_investor": true,
-            "non_agent_intermediary": false,
-            "principal_place_country": "US",
-            "principal_place_state": "CA",
-            "principal_place_address": "1234 Flower Street",
-            "principal_place_city": "Los Angeles",
-            "principal_place_postal_code": "90403"
-        },
-        "beneficial_owners": [owner()]
-    })
+    edited(
+        fixtures::corporation("corp_account_1"),
+        vec![
+            set("business.registration_number", "12-3456789"),
+            set("beneficial_owners", json!([owner()])),
+        ],
+    )
 }
 
 /// One change to a baseline body: set a value, or remove the field.
@@ -172,6 +120,16 @@ pub fn problems(body: Value) -> Vec<FieldProblem> {
 
 pub fn fields(problems: &[FieldProblem]) -> BTreeSet<&str> {
     problems.iter().map(|p| p.field.as_str()).collect()
+}
+
+/// Exactly one problem under each of `expected`, and none elsewhere.
+pub fn assert_one_problem_each(problems: &[FieldProblem], expected: &[&str]) {
+    assert_eq!(fields(problems), expected.iter().copied().collect());
+    assert_eq!(
+        problems.len(),
+        expected.len(),
+        "one problem each: {problems:?}"
+    );
 }
 
 /// Parses a body that must be accepted.

@@ -2,12 +2,10 @@
 //! one thing in a valid baseline body and expects it accepted, or refused with exactly
 //! one problem under exactly that field's dotted path.
 
-mod support;
-
+use crate::support::*;
 use onboard_core::registration::{Registration, Rules};
 use onboard_core::user::{AccountRole, AccountType};
 use serde_json::{Value, json};
-use support::*;
 use uuid::Uuid;
 
 #[test]
@@ -527,12 +525,7 @@ fn a_request_with_many_errors_reports_every_one_at_once() {
         "individual.id_number",
         "individual.bar",
     ];
-    assert_eq!(fields(&problems), expected.into());
-    assert_eq!(
-        problems.len(),
-        expected.len(),
-        "one problem each: {problems:?}"
-    );
+    assert_one_problem_each(&problems, &expected);
 }
 
 #[test]

@@ -5,59 +5,22 @@
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
+use onboard_conformance::NOW;
 use onboard_core::access::{Operator, OperatorName, Role};
 use onboard_core::secret::KeyHash;
 use onboard_core::service::LOCKOUT;
 use onboard_core::store::{SessionRecord, Store};
-use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 
-macro_rules! conformance {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    super::run(onboard_testkit::Backend::Sqlite, super::$name).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    super::run(onboard_testkit::Backend::Postgres, super::$name).await;
-                }
-            )*
-        }
-    };
-}
-
-conformance!(
-    a_session_is_stored_by_hash_touched_deleted_and_pruned_once_expired,
-    five_failures_in_the_window_lock_a_name_and_the_lock_is_not_extended,
-    failures_older_than_the_window_start_a_new_count,
-    concurrent_failures_each_count_and_lock_once,
-    the_live_wait_ends_empty_when_there_is_no_enterprise_yet,
+onboard_conformance::conformance!(
+    store: [
+        a_session_is_stored_by_hash_touched_deleted_and_pruned_once_expired,
+        five_failures_in_the_window_lock_a_name_and_the_lock_is_not_extended,
+        failures_older_than_the_window_start_a_new_count,
+        concurrent_failures_each_count_and_lock_once,
+        the_live_wait_ends_empty_when_there_is_no_enterprise_yet,
+    ],
 );
-
-const TEST_TIMEOUT: StdDuration = StdDuration::from_secs(60);
-const NOW: OffsetDateTime = datetime!(2026-06-15 12:00:00 UTC);
-
-async fn run<F, Fut>(backend: onboard_testkit::Backend, test: F)
-where
-    F: FnOnce(Arc<dyn Store>) -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    if backend == onboard_testkit::Backend::Postgres && onboard_testkit::skip_postgres() {
-        return;
-    }
-    let db = onboard_testkit::TestDatabase::new(backend).await;
-    let store = db.open_store().await;
-    tokio::time::timeout(TEST_TIMEOUT, test(store))
-        .await
-        .expect("the test finished within its time limit");
-}
 
 fn session(token: &str, at: OffsetDateTime) -> SessionRecord {
     SessionRecord {

@@ -1,0 +1,238 @@
+//! Personal data sealed at rest (CONTRACT §12): after registering, verifying and
+//! minting tokens through the API, the database as it lies on disk (SQLite's
+//! database, WAL and shared-memory files read as raw bytes; a `pg_dump` of the
+//! PostgreSQL database) holds none of the personal values it was given, and no
+//! minted token.
+
+use onboard_testkit::Backend;
+use onboard_testkit::fixtures::{corporation, individual};
+use serde_json::{Value, json};
+
+use super::documents::{Part, post_multipart};
+use super::helpers::*;
+
+/// Values no other row of the database can hold by chance.
+fn marked(marker: &str) -> (Value, Value, Vec<String>) {
+    let mut person = individual("sealed-person");
+    person["first_name"] = json!(format!("Zelda{marker}"));
+    person["last_name"] = json!(format!("Quist{marker}"));
+    person["email"] = json!(format!("zelda.{marker}@example.com"));
+    person["individual"]["residential_address"] = json!(format!("12 {marker} Street"));
+    person["individual"]["residential_city"] = json!(format!("{marker}ville"));
+    person["individual"]["dob"] = json!("1979-07-23");
+    let mut company = corporation("sealed-company");
+    company["business"]["entity_name"] = json!(format!("{marker} Holdings"));
+    company["business"]["principal_place_address"] = json!(format!("9 {marker} Plaza"));
+    company["beneficial_owners"][0]["first_name"] = json!(format!("Owen{marker}"));
+    company["beneficial_owners"][0]["email"] = json!(format!("owen.{marker}@example.com"));
+    let values = [
+        format!("Zelda{marker}"),
+        format!("Quist{marker}"),
+        format!("zelda.{marker}@example.com"),
+        format!("12 {marker} Street"),
+        format!("{marker}ville"),
+        "1979-07-23".into(),
+        format!("{marker} Holdings"),
+        format!("9 {marker} Plaza"),
+        format!("Owen{marker}"),
+        format!("owen.{marker}@example.com"),
+        // The fixtures' phone numbers, which no other row of this database holds.
+        "+12243987754".into(),
+        "2243987754".into(),
+        "+12243927599".into(),
+    ];
+    (person, company, values.to_vec())
+}
+
+/// The database as it lies on disk, as bytes.
+async fn raw_database(app: &TestApp) -> Vec<u8> {
+    match app.database.backend {
+        Backend::Sqlite => {
+            let dir = app.database.dir().expect("a SQLite database has a folder");
+            let mut bytes = Vec::new();
+            for name in ["onboard.db", "onboard.db-wal", "onboard.db-shm"] {
+                if let Ok(file) = std::fs::read(dir.join(name)) {
+                    bytes.extend(file);
+                }
+            }
+            assert!(!bytes.is_empty(), "the database files were read");
+            bytes
+        }
+        Backend::Postgres => {
+            let out = std::process::Command::new("pg_dump")
+                .arg("--dbname")
+                .arg(&app.database.url)
+                .output()
+                .expect("pg_dump runs");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(!out.stdout.is_empty(), "the dump holds the schema at least");
+            out.stdout
+        }
+    }
+}
+
+fn holds(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle.as_bytes())
+}
+
+#[tokio::test]
+async fn no_personal_value_or_minted_token_lies_in_the_database_files() {
+    let app = spawn_app().await;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let marker = format!("Mk{:x}", nanos.as_nanos() % (1 << 40));
+    let (person, company, values) = marked(&marker);
+    app.register_ok(&app.key_a, &person).await;
+    app.register_ok(&app.key_a, &company).await;
+    app.verify_email(&app.key_a, "sealed-person").await;
+    let minted: Value = app
+        .client
+        .post(app.url("/v1/enterprise/user-tokens"))
+        .bearer_auth(&app.key_a)
+        .header("Idempotency-Key", "sealed-token-1")
+        .json(&json!({"data": ["sealed-person"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = minted["data"][0]["token"]
+        .as_str()
+        .expect("a token was minted")
+        .to_owned();
+    // Due diligence: answers and a document, each carrying the marker.
+    assert_eq!(
+        app.open_edd(&app.key_a, "sealed-person").await.status(),
+        201
+    );
+    let answers = json!({
+        "user_id": "sealed-person",
+        "prompts": {
+            "1": {"response": "salary", "optional_free_form": format!("Works at {marker} Labs")},
+            "2": {"response": "Engineer"},
+            "3": {"response": "Under 10,000"},
+            "4": {"response": "Saving"},
+            "5": {"response": "No"},
+            "6": {"response": format!("proof_{marker}")},
+        }
+    });
+    let answered = app.answer_edd(&app.key_a, &answers).await;
+    assert!(
+        answered.status().is_success(),
+        "{}",
+        answered.text().await.unwrap()
+    );
+    let mut bytes = b"%PDF-1.7\n".to_vec();
+    bytes.extend(format!("statement of {marker} Bank").as_bytes());
+    let filename = format!("proof_{marker}.pdf");
+    let parts = [
+        Part::text("user_id", "sealed-person"),
+        Part::text("file_types", &format!(r#"{{"{filename}": "PoR"}}"#)),
+        Part::file("files", &filename, bytes.clone()),
+    ];
+    let uploaded = post_multipart(&app, &app.key_a, "/v1/enterprise/ddq/upload", &parts).await;
+    assert_eq!(uploaded.status(), 202, "{}", uploaded.text().await.unwrap());
+    let documents: Value = app
+        .get_with(&app.key_a, "/v1/enterprise/documents?user_id=sealed-person")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        documents["data"][0]["filename"],
+        filename.as_str(),
+        "{documents}"
+    );
+    let path = format!("/v1/enterprise/documents/{}", documents["data"][0]["id"]);
+    let read_back = app.get_with(&app.key_a, &path).await.bytes().await.unwrap();
+    assert_eq!(read_back.as_ref(), bytes.as_slice());
+    let requests: Value = app
+        .get_with(
+            &app.key_a,
+            "/v1/enterprise/eddq/requests?user_id=sealed-person",
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        requests["data"][0]["status"], "IN_REVIEW",
+        "the named file was matched"
+    );
+
+    // Everything reads back whole through the API.
+    let read: Value = app
+        .get_user(&app.key_a, "sealed-person")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(read["data"]["first_name"], format!("Zelda{marker}"));
+    assert_eq!(
+        read["data"]["individual"]["residential_city"],
+        format!("{marker}ville")
+    );
+    let listed = app.list_ok(&app.key_a, "").await;
+    assert!(
+        listed
+            .iter()
+            .any(|u| u["last_name"] == format!("Quist{marker}"))
+    );
+    let events = app.all_events(&app.key_a).await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e.to_string().contains(&format!("Zelda{marker}")))
+    );
+
+    let raw = raw_database(&app).await;
+    assert!(holds(&raw, "sealed-person"), "ids are kept in the clear");
+    let edd_values = [
+        format!("{marker} Labs"),
+        format!("proof_{marker}"),
+        format!("{marker} Bank"),
+    ];
+    for value in values.iter().chain(&edd_values).chain([&token]) {
+        assert!(!holds(&raw, value), "{value:?} lies in the database files");
+    }
+}
+
+#[tokio::test]
+async fn a_ciphertext_moved_to_another_users_row_fails_closed() {
+    let app = spawn_app().await;
+    let mut alice = individual("alice");
+    alice["first_name"] = json!("Alicemarker");
+    app.register_ok(&app.key_a, &alice).await;
+    app.register_ok(&app.key_a, &individual("bob")).await;
+    // Bob's row is given Alice's sealed data, as a copy between rows would.
+    app.database
+        .execute(
+            "UPDATE users SET sealed = (SELECT sealed FROM users WHERE user_id = 'alice'), \
+             user_json = (SELECT user_json FROM users WHERE user_id = 'alice'), \
+             list_json = (SELECT list_json FROM users WHERE user_id = 'alice') \
+             WHERE user_id = 'bob'",
+        )
+        .await;
+    for path in ["/v1/enterprise/users/bob", "/v1/enterprise/users"] {
+        let response = app
+            .client
+            .get(app.url(path))
+            .bearer_auth(&app.key_a)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 500, "{path}");
+        let body = response.text().await.unwrap();
+        assert!(!body.contains("Alicemarker"), "{path}: {body}");
+    }
+    let alice = app.get_user(&app.key_a, "alice").await;
+    assert_eq!(alice.status(), 200, "the row that was copied still opens");
+}
