@@ -93,10 +93,15 @@ impl FromRequest<AppState> for OptionalJsonBody {
 
 /// The edge's body deadline, if that is why the body could not be read.
 pub(crate) fn body_timeout(rejection: &dyn std::error::Error) -> Option<&BodyTimeout> {
-    let mut source = rejection.source();
+    cause(rejection)
+}
+
+/// The first error of type `T` among the causes of `error`.
+pub(crate) fn cause<T: std::error::Error + 'static>(error: &dyn std::error::Error) -> Option<&T> {
+    let mut source = error.source();
     while let Some(error) = source {
-        if let Some(late) = error.downcast_ref::<BodyTimeout>() {
-            return Some(late);
+        if let Some(found) = error.downcast_ref::<T>() {
+            return Some(found);
         }
         source = error.source();
     }

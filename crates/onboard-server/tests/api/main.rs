@@ -30,6 +30,8 @@ mod feed_history;
 mod feed_replay;
 mod golden;
 mod health;
+mod hostile;
+mod hostile_uploads;
 mod idempotency;
 mod keys;
 mod listing;

@@ -40,6 +40,10 @@ mod golden;
 mod health;
 #[path = "../api/helpers.rs"]
 mod helpers;
+#[path = "../api/hostile.rs"]
+mod hostile;
+#[path = "../api/hostile_uploads.rs"]
+mod hostile_uploads;
 #[path = "../api/idempotency.rs"]
 mod idempotency;
 #[path = "../api/keys.rs"]
