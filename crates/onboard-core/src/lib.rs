@@ -15,7 +15,8 @@
 //! - [`edd`] is enhanced due diligence: questionnaires, requests, documents;
 //! - [`clock`], [`random`] and [`secret`] are injected time, injected randomness
 //!   and the hashed secrets;
-//! - [`access`] is who may call and act: API keys that end, and operators.
+//! - [`access`] is who may call and act: API keys that end, and operators;
+//! - [`strict_json`] reads client JSON, refusing a key named twice in one object.
 
 pub mod access;
 pub mod clock;
@@ -31,6 +32,7 @@ pub mod requests;
 pub mod secret;
 pub mod service;
 pub mod store;
+pub mod strict_json;
 pub mod tenant;
 pub mod time_format;
 pub mod user;

@@ -14,6 +14,7 @@ pub mod edge;
 pub mod error;
 pub mod extract;
 pub mod feed;
+mod headers;
 pub mod idempotency;
 mod json;
 mod logging;
@@ -42,10 +43,12 @@ pub fn app(state: AppState) -> axum::Router {
     if let Some(limits) = vendor_limits {
         router = router.layer(middleware::from_fn_with_state(limits, vendor_limits::rest));
     }
-    router.layer(middleware::from_fn_with_state(
-        metrics,
-        logging::log_request,
-    ))
+    router
+        .layer(middleware::from_fn(headers::refuse_repeats))
+        .layer(middleware::from_fn_with_state(
+            metrics,
+            logging::log_request,
+        ))
 }
 
 /// Serves `state` on `listener` until `shutdown` resolves, then stops accepting,

@@ -23,7 +23,8 @@ pub mod session;
 pub mod view;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -33,6 +34,7 @@ use onboard_core::random::{OsRandom, Random};
 use onboard_core::service::SignIn;
 use onboard_core::time_format::rfc3339_millis;
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
 use crate::error::ConsoleError;
 use crate::state::AppState;
@@ -123,6 +125,52 @@ pub fn not_found() -> Response {
 /// a form's action, say).
 pub fn method_not_allowed() -> Response {
     refusal(ConsoleError::WrongMethod)
+}
+
+/// A console path's parameters: one that does not parse (a letter where an
+/// enterprise's number goes) names no page, so it is the console's 404 page, not
+/// the framework's text.
+pub struct ConsolePath<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ConsolePath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(ConsolePath(value)),
+            Err(_) => Err(not_found()),
+        }
+    }
+}
+
+/// A console page's query: one it cannot read is the console's 400 page.
+pub struct ConsoleQuery<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ConsoleQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(value)) => Ok(ConsoleQuery(value)),
+            Err(_) => Err(bad_request(
+                "The address's query is not one this page takes; use the page's links.",
+            )),
+        }
+    }
+}
+
+/// The page of a console request that cannot be read (its path, query or
+/// headers), with a sentence saying what is wrong.
+pub fn bad_request(sentence: impl Into<String>) -> Response {
+    refusal(ConsoleError::BadForm(sentence.into()))
 }
 
 fn refusal(error: ConsoleError) -> Response {
