@@ -81,6 +81,8 @@ pub struct AppOptions {
     pub webhooks: WebhookSettings,
     /// The operator console's settings.
     pub console: onboard_server::ConsoleSettings,
+    /// How the webhook sender resolves names (`None`: the system's resolver).
+    pub webhook_lookup: Option<Arc<dyn onboard_delivery::outgoing::Lookup>>,
 }
 
 impl AppOptions {
@@ -153,7 +155,13 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         })
         .with_delivery(delivery)
         .with_webhooks(
-            Arc::new(HttpWebhookSender::new().expect("an HTTP client")),
+            Arc::new(
+                match options.webhook_lookup {
+                    Some(lookup) => HttpWebhookSender::with_lookup(lookup),
+                    None => HttpWebhookSender::new(),
+                }
+                .expect("an HTTP client"),
+            ),
             options.webhooks,
         );
     let server_options = Options {

@@ -32,6 +32,7 @@ mod golden;
 mod health;
 mod hostile;
 mod hostile_uploads;
+mod hostile_webhooks;
 mod idempotency;
 mod keys;
 mod listing;

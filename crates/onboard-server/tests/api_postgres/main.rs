@@ -44,6 +44,8 @@ mod helpers;
 mod hostile;
 #[path = "../api/hostile_uploads.rs"]
 mod hostile_uploads;
+#[path = "../api/hostile_webhooks.rs"]
+mod hostile_webhooks;
 #[path = "../api/idempotency.rs"]
 mod idempotency;
 #[path = "../api/keys.rs"]
