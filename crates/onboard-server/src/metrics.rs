@@ -177,9 +177,11 @@ impl Metrics {
     }
 }
 
-/// The webhook series: attempts of this node by outcome; every enabled
-/// endpoint's backlog and the age of its oldest undelivered event (left out
-/// when the database cannot say).
+/// The webhook series: attempts of this node by outcome; across every enabled
+/// endpoint, the events not yet handled, how many endpoints are behind and the
+/// age of the oldest undelivered event (left out when the database cannot say).
+/// `/metrics` needs no key, so no series names an endpoint: an endpoint's id
+/// belongs to its enterprise, whose deliveries list says how it fares.
 pub fn render_webhooks(
     out: &mut String,
     counts: &onboard_core::webhooks::DeliveryCounts,
@@ -200,29 +202,25 @@ pub fn render_webhooks(
         );
     }
     let Some(backlog) = backlog else { return };
-    out.push_str("# HELP onboard_webhook_queue_depth Events an endpoint has yet to handle.\n");
-    out.push_str("# TYPE onboard_webhook_queue_depth gauge\n");
-    for b in backlog {
-        let _ = writeln!(
-            out,
-            "onboard_webhook_queue_depth{{endpoint=\"{}\"}} {}",
-            b.endpoint_id, b.depth
-        );
-    }
-    out.push_str(
-        "# HELP onboard_webhook_oldest_pending_seconds Age of the oldest event an endpoint has yet to handle.\n",
+    let depth: i64 = backlog.iter().map(|b| b.depth).sum();
+    let behind = backlog.iter().filter(|b| b.depth > 0).count();
+    let oldest = backlog
+        .iter()
+        .filter_map(|b| b.oldest)
+        .map(|at| (now - at).as_seconds_f64().max(0.0))
+        .fold(0.0, f64::max);
+    let _ = write!(
+        out,
+        "# HELP onboard_webhook_queue_depth Events the enabled endpoints have yet to handle, all together.\n\
+         # TYPE onboard_webhook_queue_depth gauge\n\
+         onboard_webhook_queue_depth {depth}\n\
+         # HELP onboard_webhook_endpoints_behind Enabled endpoints with events yet to handle.\n\
+         # TYPE onboard_webhook_endpoints_behind gauge\n\
+         onboard_webhook_endpoints_behind {behind}\n\
+         # HELP onboard_webhook_oldest_pending_seconds Age of the oldest event an enabled endpoint has yet to handle.\n\
+         # TYPE onboard_webhook_oldest_pending_seconds gauge\n\
+         onboard_webhook_oldest_pending_seconds {oldest:.3}\n"
     );
-    out.push_str("# TYPE onboard_webhook_oldest_pending_seconds gauge\n");
-    for b in backlog {
-        let age = b
-            .oldest
-            .map_or(0.0, |at| (now - at).as_seconds_f64().max(0.0));
-        let _ = writeln!(
-            out,
-            "onboard_webhook_oldest_pending_seconds{{endpoint=\"{}\"}} {age:.3}",
-            b.endpoint_id
-        );
-    }
 }
 
 #[cfg(test)]

@@ -30,7 +30,6 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use onboard_core::access::Password;
-use onboard_core::random::{OsRandom, Random};
 use onboard_core::service::SignIn;
 use onboard_core::time_format::rfc3339_millis;
 use serde::Deserialize;
@@ -202,20 +201,15 @@ async fn css() -> Response {
     asset("text/css; charset=utf-8", CSS)
 }
 
-fn fresh_token() -> String {
-    let mut bytes = [0u8; 32];
-    OsRandom.fill(&mut bytes);
-    hex::encode(bytes)
-}
-
-/// The sign-in form with a new anti-forgery token in its cookie.
-fn sign_in_page(
+/// The sign-in form with a new anti-forgery token (issued and tagged by the
+/// server) in its cookie and its field.
+async fn sign_in_page(
     state: &AppState,
     status: StatusCode,
     name: String,
     problem: Option<String>,
-) -> Response {
-    let csrf = fresh_token();
+) -> Result<Response, ConsoleError> {
+    let csrf = state.onboarding.sign_in_form_token().await?;
     let cookie = set_cookie(SIGN_IN_COOKIE, Some(&csrf), state.console.secure_cookie);
     let page = view::SignInPage {
         csrf,
@@ -224,11 +218,11 @@ fn sign_in_page(
     };
     let mut response = view::page(status, &page);
     response.headers_mut().append(header::SET_COOKIE, cookie);
-    response
+    Ok(response)
 }
 
-async fn sign_in_form(State(state): State<AppState>) -> Response {
-    sign_in_page(&state, StatusCode::OK, String::new(), None)
+async fn sign_in_form(State(state): State<AppState>) -> Result<Response, ConsoleError> {
+    sign_in_page(&state, StatusCode::OK, String::new(), None).await
 }
 
 #[derive(Deserialize)]
@@ -275,7 +269,7 @@ async fn sign_in(
             ),
         ),
     };
-    Ok(sign_in_page(&state, status, form.name, Some(problem)))
+    sign_in_page(&state, status, form.name, Some(problem)).await
 }
 
 #[derive(Deserialize)]

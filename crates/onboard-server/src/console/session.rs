@@ -162,9 +162,28 @@ impl<T: DeserializeOwned> FromRequest<AppState> for SignInPosted<T> {
     type Rejection = ConsoleError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ConsoleError> {
+        if cross_site(req.headers()) {
+            return Err(ConsoleError::Forgery);
+        }
         let expected = cookie(req.headers(), SIGN_IN_COOKIE)
             .ok_or(ConsoleError::Forgery)?
             .to_owned();
+        // A cookie someone planted matches its own field; only a token this
+        // server issued (tagged under its key, not expired) passes.
+        if !state.onboarding.sign_in_form_token_valid(&expected).await? {
+            return Err(ConsoleError::Forgery);
+        }
         Ok(SignInPosted(read_form(req, state, &expected).await?))
     }
+}
+
+/// Whether the browser says the form was posted from another site
+/// (`Sec-Fetch-Site` other than `same-origin` or `none`): a sign-in form is only
+/// ever posted from the console's own page. Without the header (older browsers,
+/// scripts), the token alone decides.
+fn cross_site(headers: &HeaderMap) -> bool {
+    headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|site| !matches!(site, "same-origin" | "none"))
 }

@@ -261,3 +261,84 @@ async fn a_file_name_with_a_direction_override_is_refused_without_echoing_it() {
     assert!(!sentence.contains("gnp.exe"), "{sentence}");
     assert!(app.documents(&app.key_a, "").await.is_empty());
 }
+
+/// Posts the sign-in form with `cookie` as the sign-in cookie and `field` as the
+/// form's token, and the right password.
+async fn sign_in_with(
+    app: &TestApp,
+    cookie: &str,
+    field: &str,
+    extra: Option<(&str, &str)>,
+) -> Response {
+    let body = serde_urlencoded::to_string([
+        ("csrf", field),
+        ("name", crate::console_support::ADMIN),
+        ("password", crate::console_support::PASSWORD),
+    ])
+    .unwrap();
+    let mut request = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(app.url("/console/sign-in"))
+        .header(reqwest::header::COOKIE, format!("onboard_sign_in={cookie}"))
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(body);
+    if let Some((name, value)) = extra {
+        request = request.header(name, value);
+    }
+    request.send().await.unwrap()
+}
+
+/// A token the server issued, read from its sign-in form.
+async fn issued_token(app: &TestApp) -> String {
+    let form = ConsoleClient::new(app).get("/console/sign-in").await;
+    crate::console_support::csrf_of(&form.text().await.unwrap())
+}
+
+fn assert_no_session(response: &Response) {
+    assert!(
+        crate::console_support::set_cookie(response, "onboard_session").is_none(),
+        "no session is opened"
+    );
+}
+
+#[tokio::test]
+async fn a_sign_in_with_a_token_the_server_did_not_issue_is_refused() {
+    let clock = crate::helpers::manual_clock();
+    let app = crate::helpers::spawn_app_with(crate::helpers::AppOptions::with_clock(&clock)).await;
+    operators(&app).await;
+    let issued = issued_token(&app).await;
+    let forged = "ab".repeat(issued.len() / 2);
+    for token in ["a", forged.as_str()] {
+        let response = sign_in_with(&app, token, token, None).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{token}");
+        assert_no_session(&response);
+    }
+    // An issued token, posted from another site, is refused too.
+    let response = sign_in_with(
+        &app,
+        &issued,
+        &issued,
+        Some(("sec-fetch-site", "cross-site")),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_no_session(&response);
+    // An issued token an hour and more old has expired.
+    clock.advance(time::Duration::minutes(61));
+    let response = sign_in_with(&app, &issued, &issued, None).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_no_session(&response);
+    // A fresh one, from the console's own page, signs in.
+    let fresh = issued_token(&app).await;
+    let response = sign_in_with(
+        &app,
+        &fresh,
+        &fresh,
+        Some(("sec-fetch-site", "same-origin")),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert!(crate::console_support::set_cookie(&response, "onboard_session").is_some());
+}

@@ -131,3 +131,39 @@ async fn first_attempt(app: &TestApp, id: &str) -> Value {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test]
+async fn the_unauthenticated_metrics_page_names_no_endpoint_of_any_tenant() {
+    let table = Arc::new(Table::default());
+    table.set("hooks-a.test", "93.184.216.34");
+    let app = app_resolving_with(&table).await;
+    let mut ids = Vec::new();
+    for key in [&app.key_a, &app.key_b] {
+        let body = json!({ "url": "https://hooks-a.test/hook" });
+        let response = app.post_json(key, "/v1/enterprise/webhooks", &body).await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let created: Value = response.json().await.unwrap();
+        ids.push(created["data"]["id"].as_str().unwrap().to_owned());
+    }
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("onboard_webhook_queue_depth "),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("onboard_webhook_endpoints_behind "),
+        "{metrics}"
+    );
+    for id in ids {
+        assert!(!metrics.contains(&id), "{id} is on /metrics");
+    }
+    assert!(!metrics.contains("endpoint=\""), "{metrics}");
+}
