@@ -9,6 +9,7 @@
 //! `Registration::parse` and encoded by `UserRow::encode`). It writes users only:
 //! no events, codes or outbox rows, which the read scenarios never touch.
 
+use onboard_core::store::TenantStore;
 use std::ops::Range;
 use std::time::Duration;
 
@@ -16,7 +17,7 @@ use anyhow::{Context, anyhow};
 use onboard_core::events::EventKind;
 use onboard_core::lifecycle;
 use onboard_core::registration::Registration;
-use onboard_core::store::{EnterpriseId, EventRow, Store as _, UserRow};
+use onboard_core::store::{EnterpriseId, EventRow, UserRow};
 use onboard_core::user::User;
 use onboard_core::values::{Email, UserId};
 use onboard_store_postgres::PoolSettings;

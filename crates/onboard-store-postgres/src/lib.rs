@@ -3,17 +3,44 @@
 //! sqlx, the migrations, and wake-ups across nodes. Start with [`open`].
 //!
 //! Concurrency is carried by row locks, taken in one order everywhere (user rows,
-//! then the enterprise row), so that writers never deadlock:
+//! then the enterprise row), so that writers never wait for each other in a
+//! circle:
 //! - a lifecycle decision locks its user row (`FOR UPDATE`), so two confirmations of
 //!   one code serialise and exactly one succeeds;
-//! - a registration share-locks the advisor it names, so the advisor cannot be
-//!   deactivated under it;
+//! - a registration share-locks the advisor it names (`FOR SHARE`), so the
+//!   advisor cannot be deactivated under it;
 //! - every change appends its event by bumping `enterprises.last_event_id` as its
 //!   last statement: the row lock is held to commit, so per-enterprise `event_id`s
-//!   are gap-free and become visible in order, from any node.
+//!   are gap-free and become visible in order, from any node. (A sequence would not
+//!   do: two transactions could take 7 and 8 and commit 8 first, and a reader
+//!   tailing by id would pass 7 for good.)
+//!
+//! That lock makes one enterprise's registrations commit one at a time, a WAL
+//! flush each; so this engine leaves `GROUP_COMMIT` off and `onboard-store-sql`
+//! batches them (its `batch` module): registrations of one enterprise that arrive
+//! while a batch is written wait for the next, and one task per enterprise writes
+//! each batch (up to 64) as one transaction, every member in a savepoint of its
+//! own, in `user_id` order, events last. Other writes keep their own transactions
+//! on the pool. A deadlock or serialisation failure (SQLSTATE class 40) is
+//! `Unavailable`, a 503 to try again.
+//!
+//! Reads are round trips too, so with `SHARE_LOOKUPS` on, one-user reads that
+//! arrive together share one statement per enterprise (`onboard-store-sql`'s
+//! `lookups` module: batches of up to 64, `user_id IN (…)` padded to a power of
+//! two, a 503 after 10 s). A read still sees every write acknowledged before it.
+//!
+//! The pool does not ping a connection before every statement (sqlx's default,
+//! a round trip each): only one idle for [`PING_AFTER_IDLE`] or more, or idle
+//! when another connection broke (a restarted server ends them all). A read or a
+//! `BEGIN` whose connection broke is tried once more; a write of its own or a
+//! `COMMIT` is not (it may have committed), nor a statement inside a transaction:
+//! they answer 503. When the server cannot be reached, a request waits at most
+//! the pool's acquire timeout ([`PoolSettings`]) before its 503.
 //!
 //! Each event also sends `NOTIFY onboard_events '<enterprise id>'`, delivered at
-//! commit; [`listen`] turns those into wake-ups for the feed of every node.
+//! commit; [`listen`] turns those into wake-ups for the feed of every node (a
+//! hint only: the feed also polls the log). Migrations run under PostgreSQL's
+//! advisory lock, so nodes starting together do not race.
 
 mod listen;
 mod migrations;

@@ -5,11 +5,14 @@
 //! generation row until commit, so generations become visible in order and a
 //! reader asking for "changed after g" never passes over a slower commit.
 
+use crate::SqlStore;
+use async_trait::async_trait;
 use onboard_core::access::{
     ApiKeyId, ApiKeyRecord, KeyRefusal, NewApiKey, Operator, OperatorChange, OperatorName,
     Revocation, Role, Rotation,
 };
 use onboard_core::secret::KeyHash;
+use onboard_core::store::AccessStore;
 use onboard_core::store::{Enterprise, EnterpriseId, StoreError, from_micros, micros};
 use time::OffsetDateTime;
 
@@ -44,7 +47,7 @@ fn key_from(row: &Row) -> Result<ApiKeyRecord, StoreError> {
 
 /// Moves the key generation; returns the new value. Inside the changing
 /// transaction, so the generation and the change commit together.
-async fn bump(tx: &mut impl Tx) -> Result<i64, StoreError> {
+pub(crate) async fn bump(tx: &mut impl Tx) -> Result<i64, StoreError> {
     let rows = tx
         .fetch(
             "UPDATE key_generation SET value = value + 1 WHERE id = 1 RETURNING value",
@@ -54,7 +57,7 @@ async fn bump(tx: &mut impl Tx) -> Result<i64, StoreError> {
     one(rows)?.int("value")
 }
 
-async fn insert_in(
+pub(crate) async fn insert_in(
     tx: &mut impl Tx,
     key: &NewApiKey,
     generation: i64,
@@ -77,84 +80,229 @@ async fn insert_in(
     key_from(&one(tx.fetch(&sql, params).await?)?)
 }
 
-pub(crate) async fn insert<E: Engine>(
-    engine: &E,
-    key: &NewApiKey,
-    now: OffsetDateTime,
-) -> Result<ApiKeyRecord, StoreError> {
-    let mut tx = engine.begin().await?;
-    let generation = bump(&mut tx).await?;
-    let record = insert_in(&mut tx, key, generation, now).await?;
-    tx.commit().await?;
-    Ok(record)
-}
+#[async_trait]
+impl<E: Engine> AccessStore for SqlStore<E> {
+    async fn insert_api_key(
+        &self,
+        key: &NewApiKey,
+        now: OffsetDateTime,
+    ) -> Result<ApiKeyRecord, StoreError> {
+        let mut tx = self.engine.begin().await?;
+        let generation = bump(&mut tx).await?;
+        let record = insert_in(&mut tx, key, generation, now).await?;
+        tx.commit().await?;
+        Ok(record)
+    }
 
-/// The enterprise row and its first key, in one transaction.
-pub(crate) async fn create_enterprise<E: Engine>(
-    engine: &E,
-    name: &str,
-    key_hash: &KeyHash,
-    now: OffsetDateTime,
-) -> Result<Enterprise, StoreError> {
-    let mut tx = engine.begin().await?;
-    let rows = tx
-        .fetch(
-            "INSERT INTO enterprises (name, api_key_hash, created_at) VALUES (?, ?, ?) \
-             RETURNING id, name, created_at",
-            args![name, key_hash.as_str(), micros(now)],
+    async fn list_api_keys(
+        &self,
+        enterprise: EnterpriseId,
+    ) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {KEY_COLUMNS} FROM api_keys WHERE enterprise_id = ? ORDER BY created_at, id"
+        );
+        let rows = self.engine.read(&sql, args![enterprise.0]).await?;
+        rows.iter().map(key_from).collect()
+    }
+
+    async fn api_key_by_hash(
+        &self,
+        hash: &KeyHash,
+    ) -> Result<Option<(Enterprise, ApiKeyRecord)>, StoreError> {
+        let columns = KEY_COLUMNS.replace(", ", ", k.");
+        let sql = format!(
+            "SELECT k.{columns}, e.name, e.created_at AS enterprise_created_at \
+             FROM api_keys k JOIN enterprises e ON e.id = k.enterprise_id WHERE k.key_hash = ?"
+        );
+        let rows = self.engine.read(&sql, args![hash.as_str()]).await?;
+        let Some(row) = first(rows) else {
+            return Ok(None);
+        };
+        let key = key_from(&row)?;
+        let enterprise = Enterprise {
+            id: key.enterprise,
+            name: row.text("name")?,
+            created_at: from_micros(row.int("enterprise_created_at")?),
+        };
+        Ok(Some((enterprise, key)))
+    }
+
+    async fn revoke_api_key(
+        &self,
+        enterprise: EnterpriseId,
+        id: &ApiKeyId,
+        by: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<Revocation, StoreError> {
+        let mut tx = self.engine.begin().await?;
+        let Some(key) = locked::<E>(&mut tx, enterprise, id).await? else {
+            return Ok(Revocation::Refused(KeyRefusal::Unknown));
+        };
+        if let Some(at) = key.revoked_at {
+            return Ok(Revocation::Refused(KeyRefusal::AlreadyRevoked(at)));
+        }
+        let generation = bump(&mut tx).await?;
+        let sql = format!(
+            "UPDATE api_keys SET revoked_at = ?, revoked_by = ?, generation = ? WHERE id = ? \
+             RETURNING {KEY_COLUMNS}"
+        );
+        let params = args![micros(now), by.map(str::to_owned), generation, id.as_str()];
+        let revoked = key_from(&one(tx.fetch(&sql, params).await?)?)?;
+        tx.commit().await?;
+        Ok(Revocation::Revoked(revoked))
+    }
+
+    async fn rotate_api_key(
+        &self,
+        id: &ApiKeyId,
+        successor: &NewApiKey,
+        old_expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<Rotation, StoreError> {
+        let mut tx = self.engine.begin().await?;
+        let Some(key) = locked::<E>(&mut tx, successor.enterprise, id).await? else {
+            return Ok(Rotation::Refused(KeyRefusal::Unknown));
+        };
+        let refusal = match (&key.revoked_at, &key.expires_at, &key.replaced_by) {
+            (Some(at), _, _) => Some(KeyRefusal::AlreadyRevoked(*at)),
+            (_, Some(at), _) if *at <= now => Some(KeyRefusal::Expired(*at)),
+            (_, _, Some(next)) => Some(KeyRefusal::AlreadyRotated(next.clone())),
+            _ => None,
+        };
+        if let Some(refusal) = refusal {
+            return Ok(Rotation::Refused(refusal));
+        }
+        let expires_at = key
+            .expires_at
+            .map_or(old_expires_at, |at| at.min(old_expires_at));
+        let generation = bump(&mut tx).await?;
+        let new = insert_in(&mut tx, successor, generation, now).await?;
+        let sql = format!(
+            "UPDATE api_keys SET expires_at = ?, replaced_by = ?, generation = ? \
+             WHERE id = ? RETURNING {KEY_COLUMNS}"
+        );
+        let params = args![
+            micros(expires_at),
+            successor.id.as_str(),
+            generation,
+            id.as_str()
+        ];
+        let old = key_from(&one(tx.fetch(&sql, params).await?)?)?;
+        tx.commit().await?;
+        Ok(Rotation::Rotated {
+            old: Box::new(old),
+            new: Box::new(new),
+        })
+    }
+
+    async fn touch_api_key(&self, id: &ApiKeyId, now: OffsetDateTime) -> Result<(), StoreError> {
+        let a_minute_ago = micros(now - time::Duration::minutes(1));
+        self.engine
+            .write_count(
+                "UPDATE api_keys SET last_used_at = ? \
+                 WHERE id = ? AND (last_used_at IS NULL OR last_used_at <= ?)",
+                args![micros(now), id.as_str(), a_minute_ago],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn key_generation(&self) -> Result<i64, StoreError> {
+        generation(&self.engine).await
+    }
+
+    async fn api_keys_changed_since(
+        &self,
+        since: i64,
+    ) -> Result<(Vec<ApiKeyRecord>, i64), StoreError> {
+        // The generation first, and rows up to it only: a change committing between
+        // the two reads is left whole for the next call.
+        let reached = generation(&self.engine).await?;
+        let sql = format!(
+            "SELECT {KEY_COLUMNS} FROM api_keys WHERE generation > ? AND generation <= ? \
+             ORDER BY generation"
+        );
+        let rows = self.engine.read(&sql, args![since, reached]).await?;
+        let keys = rows.iter().map(key_from).collect::<Result<_, _>>()?;
+        Ok((keys, reached))
+    }
+
+    async fn insert_operator(&self, operator: &Operator) -> Result<(), StoreError> {
+        self.engine
+            .write_count(
+                "INSERT INTO operators (name, role, password_hash, created_at, password_set_at, \
+                 disabled_at) VALUES (?, ?, ?, ?, ?, ?)",
+                args![
+                    operator.name.as_str(),
+                    operator.role.as_str(),
+                    &operator.password_hash,
+                    micros(operator.created_at),
+                    micros(operator.password_set_at),
+                    operator.disabled_at.map(micros)
+                ],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn list_operators(&self) -> Result<Vec<Operator>, StoreError> {
+        let sql = format!("SELECT {OPERATOR_COLUMNS} FROM operators ORDER BY name");
+        let rows = self.engine.read(&sql, Vec::new()).await?;
+        rows.iter().map(operator_from).collect()
+    }
+
+    async fn operator_by_name(&self, name: &str) -> Result<Option<Operator>, StoreError> {
+        operator_by_name(&self.engine, name).await
+    }
+
+    async fn disable_operator(
+        &self,
+        name: &str,
+        now: OffsetDateTime,
+    ) -> Result<OperatorChange, StoreError> {
+        let changed = self
+            .engine
+            .write_count(
+                "UPDATE operators SET disabled_at = ? WHERE name = ? AND disabled_at IS NULL",
+                args![micros(now), name],
+            )
+            .await?;
+        if changed == 1 {
+            return Ok(OperatorChange::Changed);
+        }
+        Ok(match operator_by_name(&self.engine, name).await? {
+            Some(_) => OperatorChange::AlreadyDisabled,
+            None => OperatorChange::Unknown,
+        })
+    }
+
+    async fn set_operator_password(
+        &self,
+        name: &str,
+        password_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<OperatorChange, StoreError> {
+        // A new password (what one sets after a suspected compromise) also ends the
+        // operator's console sessions, in the same transaction.
+        let mut tx = self.engine.begin().await?;
+        let changed = tx
+            .execute(
+                "UPDATE operators SET password_hash = ?, password_set_at = ? WHERE name = ?",
+                args![password_hash, micros(now), name],
+            )
+            .await?;
+        tx.execute(
+            "DELETE FROM console_sessions WHERE operator = ?",
+            args![name],
         )
         .await?;
-    let row = one(rows)?;
-    let enterprise = Enterprise {
-        id: EnterpriseId(row.int("id")?),
-        name: row.text("name")?,
-        created_at: from_micros(row.int("created_at")?),
-    };
-    let first_key = NewApiKey {
-        id: ApiKeyId::generate(),
-        enterprise: enterprise.id,
-        label: "first key".to_owned(),
-        hash: key_hash.clone(),
-        expires_at: None,
-        created_by: None,
-    };
-    let generation = bump(&mut tx).await?;
-    insert_in(&mut tx, &first_key, generation, now).await?;
-    tx.commit().await?;
-    Ok(enterprise)
-}
-
-pub(crate) async fn list<E: Engine>(
-    engine: &E,
-    enterprise: EnterpriseId,
-) -> Result<Vec<ApiKeyRecord>, StoreError> {
-    let sql = format!(
-        "SELECT {KEY_COLUMNS} FROM api_keys WHERE enterprise_id = ? ORDER BY created_at, id"
-    );
-    let rows = engine.read(&sql, args![enterprise.0]).await?;
-    rows.iter().map(key_from).collect()
-}
-
-pub(crate) async fn by_hash<E: Engine>(
-    engine: &E,
-    hash: &KeyHash,
-) -> Result<Option<(Enterprise, ApiKeyRecord)>, StoreError> {
-    let columns = KEY_COLUMNS.replace(", ", ", k.");
-    let sql = format!(
-        "SELECT k.{columns}, e.name, e.created_at AS enterprise_created_at \
-         FROM api_keys k JOIN enterprises e ON e.id = k.enterprise_id WHERE k.key_hash = ?"
-    );
-    let rows = engine.read(&sql, args![hash.as_str()]).await?;
-    let Some(row) = first(rows) else {
-        return Ok(None);
-    };
-    let key = key_from(&row)?;
-    let enterprise = Enterprise {
-        id: key.enterprise,
-        name: row.text("name")?,
-        created_at: from_micros(row.int("enterprise_created_at")?),
-    };
-    Ok(Some((enterprise, key)))
+        tx.commit().await?;
+        Ok(if changed == 1 {
+            OperatorChange::Changed
+        } else {
+            OperatorChange::Unknown
+        })
+    }
 }
 
 /// The key under the write lock, if it belongs to the enterprise.
@@ -171,111 +319,11 @@ async fn locked<E: Engine>(
     first(rows).as_ref().map(key_from).transpose()
 }
 
-pub(crate) async fn revoke<E: Engine>(
-    engine: &E,
-    enterprise: EnterpriseId,
-    id: &ApiKeyId,
-    by: Option<&str>,
-    now: OffsetDateTime,
-) -> Result<Revocation, StoreError> {
-    let mut tx = engine.begin().await?;
-    let Some(key) = locked::<E>(&mut tx, enterprise, id).await? else {
-        return Ok(Revocation::Refused(KeyRefusal::Unknown));
-    };
-    if let Some(at) = key.revoked_at {
-        return Ok(Revocation::Refused(KeyRefusal::AlreadyRevoked(at)));
-    }
-    let generation = bump(&mut tx).await?;
-    let sql = format!(
-        "UPDATE api_keys SET revoked_at = ?, revoked_by = ?, generation = ? WHERE id = ? \
-         RETURNING {KEY_COLUMNS}"
-    );
-    let params = args![micros(now), by.map(str::to_owned), generation, id.as_str()];
-    let revoked = key_from(&one(tx.fetch(&sql, params).await?)?)?;
-    tx.commit().await?;
-    Ok(Revocation::Revoked(revoked))
-}
-
-pub(crate) async fn rotate<E: Engine>(
-    engine: &E,
-    id: &ApiKeyId,
-    successor: &NewApiKey,
-    old_expires_at: OffsetDateTime,
-    now: OffsetDateTime,
-) -> Result<Rotation, StoreError> {
-    let mut tx = engine.begin().await?;
-    let Some(key) = locked::<E>(&mut tx, successor.enterprise, id).await? else {
-        return Ok(Rotation::Refused(KeyRefusal::Unknown));
-    };
-    let refusal = match (&key.revoked_at, &key.expires_at, &key.replaced_by) {
-        (Some(at), _, _) => Some(KeyRefusal::AlreadyRevoked(*at)),
-        (_, Some(at), _) if *at <= now => Some(KeyRefusal::Expired(*at)),
-        (_, _, Some(next)) => Some(KeyRefusal::AlreadyRotated(next.clone())),
-        _ => None,
-    };
-    if let Some(refusal) = refusal {
-        return Ok(Rotation::Refused(refusal));
-    }
-    let expires_at = key
-        .expires_at
-        .map_or(old_expires_at, |at| at.min(old_expires_at));
-    let generation = bump(&mut tx).await?;
-    let new = insert_in(&mut tx, successor, generation, now).await?;
-    let sql = format!(
-        "UPDATE api_keys SET expires_at = ?, replaced_by = ?, generation = ? \
-         WHERE id = ? RETURNING {KEY_COLUMNS}"
-    );
-    let params = args![
-        micros(expires_at),
-        successor.id.as_str(),
-        generation,
-        id.as_str()
-    ];
-    let old = key_from(&one(tx.fetch(&sql, params).await?)?)?;
-    tx.commit().await?;
-    Ok(Rotation::Rotated {
-        old: Box::new(old),
-        new: Box::new(new),
-    })
-}
-
-pub(crate) async fn touch<E: Engine>(
-    engine: &E,
-    id: &ApiKeyId,
-    now: OffsetDateTime,
-) -> Result<(), StoreError> {
-    let a_minute_ago = micros(now - time::Duration::minutes(1));
-    engine
-        .write_count(
-            "UPDATE api_keys SET last_used_at = ? \
-             WHERE id = ? AND (last_used_at IS NULL OR last_used_at <= ?)",
-            args![micros(now), id.as_str(), a_minute_ago],
-        )
-        .await?;
-    Ok(())
-}
-
 pub(crate) async fn generation<E: Engine>(engine: &E) -> Result<i64, StoreError> {
     let rows = engine
         .read("SELECT value FROM key_generation WHERE id = 1", Vec::new())
         .await?;
     one(rows)?.int("value")
-}
-
-pub(crate) async fn changed_since<E: Engine>(
-    engine: &E,
-    since: i64,
-) -> Result<(Vec<ApiKeyRecord>, i64), StoreError> {
-    // The generation first, and rows up to it only: a change committing between
-    // the two reads is left whole for the next call.
-    let reached = generation(engine).await?;
-    let sql = format!(
-        "SELECT {KEY_COLUMNS} FROM api_keys WHERE generation > ? AND generation <= ? \
-         ORDER BY generation"
-    );
-    let rows = engine.read(&sql, args![since, reached]).await?;
-    let keys = rows.iter().map(key_from).collect::<Result<_, _>>()?;
-    Ok((keys, reached))
 }
 
 const OPERATOR_COLUMNS: &str =
@@ -293,33 +341,6 @@ fn operator_from(row: &Row) -> Result<Operator, StoreError> {
     })
 }
 
-pub(crate) async fn insert_operator<E: Engine>(
-    engine: &E,
-    operator: &Operator,
-) -> Result<(), StoreError> {
-    engine
-        .write_count(
-            "INSERT INTO operators (name, role, password_hash, created_at, password_set_at, \
-             disabled_at) VALUES (?, ?, ?, ?, ?, ?)",
-            args![
-                operator.name.as_str(),
-                operator.role.as_str(),
-                &operator.password_hash,
-                micros(operator.created_at),
-                micros(operator.password_set_at),
-                operator.disabled_at.map(micros)
-            ],
-        )
-        .await?;
-    Ok(())
-}
-
-pub(crate) async fn list_operators<E: Engine>(engine: &E) -> Result<Vec<Operator>, StoreError> {
-    let sql = format!("SELECT {OPERATOR_COLUMNS} FROM operators ORDER BY name");
-    let rows = engine.read(&sql, Vec::new()).await?;
-    rows.iter().map(operator_from).collect()
-}
-
 pub(crate) async fn operator_by_name<E: Engine>(
     engine: &E,
     name: &str,
@@ -327,52 +348,4 @@ pub(crate) async fn operator_by_name<E: Engine>(
     let sql = format!("SELECT {OPERATOR_COLUMNS} FROM operators WHERE name = ?");
     let rows = engine.read(&sql, args![name]).await?;
     first(rows).as_ref().map(operator_from).transpose()
-}
-
-pub(crate) async fn disable_operator<E: Engine>(
-    engine: &E,
-    name: &str,
-    now: OffsetDateTime,
-) -> Result<OperatorChange, StoreError> {
-    let changed = engine
-        .write_count(
-            "UPDATE operators SET disabled_at = ? WHERE name = ? AND disabled_at IS NULL",
-            args![micros(now), name],
-        )
-        .await?;
-    if changed == 1 {
-        return Ok(OperatorChange::Changed);
-    }
-    Ok(match operator_by_name(engine, name).await? {
-        Some(_) => OperatorChange::AlreadyDisabled,
-        None => OperatorChange::Unknown,
-    })
-}
-
-pub(crate) async fn set_operator_password<E: Engine>(
-    engine: &E,
-    name: &str,
-    password_hash: &str,
-    now: OffsetDateTime,
-) -> Result<OperatorChange, StoreError> {
-    // A new password (what one sets after a suspected compromise) also ends the
-    // operator's console sessions, in the same transaction.
-    let mut tx = engine.begin().await?;
-    let changed = tx
-        .execute(
-            "UPDATE operators SET password_hash = ?, password_set_at = ? WHERE name = ?",
-            args![password_hash, micros(now), name],
-        )
-        .await?;
-    tx.execute(
-        "DELETE FROM console_sessions WHERE operator = ?",
-        args![name],
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(if changed == 1 {
-        OperatorChange::Changed
-    } else {
-        OperatorChange::Unknown
-    })
 }

@@ -5,15 +5,18 @@
 //! Lock order, as everywhere: the user row, then the request row, then the
 //! enterprise row (taken by the event append, last).
 
+use crate::SqlStore;
+use crate::users::SUMMARY_COLUMNS;
+use async_trait::async_trait;
+use onboard_core::store::EddStore;
 use std::collections::BTreeSet;
 
 use onboard_core::access::Attribution;
 use onboard_core::edd::{Document, EddRequest, EddStatus, Form, stem};
 use onboard_core::events::{EventDetail, EventKind};
-use onboard_core::secret::KeyHash;
 use onboard_core::store::{
     CHUNK_SIZE, DocumentsStored, EddAnswering, EddAnswers, EddOpening, EddReviewing, EnterpriseId,
-    EventRow, NewDocument, SUMMARY_COLUMNS, StoreError, from_micros, micros,
+    EventRow, NewDocument, StoreError, from_micros, micros,
 };
 use onboard_core::user::User;
 use onboard_core::values::UserId;
@@ -159,78 +162,274 @@ async fn append_request_event<E: Engine>(
     Ok(())
 }
 
-pub(crate) async fn open_request<E: Engine>(
-    engine: &E,
-    enterprise: EnterpriseId,
-    user_id: &str,
-    form: Form,
-    cause: &str,
-    now: OffsetDateTime,
-) -> Result<EddOpening, StoreError> {
-    let mut tx = engine.begin().await?;
-    let Some((position, user)) = lock_user::<E>(&mut tx, enterprise, user_id).await? else {
-        return Ok(EddOpening::NoActiveUser);
-    };
-    if let Some((open, _)) = lock_open_request::<E>(&mut tx, enterprise, user_id).await? {
-        return Ok(EddOpening::AlreadyOpen(open));
+#[async_trait]
+impl<E: Engine> EddStore for SqlStore<E> {
+    async fn open_edd_request(
+        &self,
+        enterprise: EnterpriseId,
+        user_id: &str,
+        form: Form,
+        cause: &str,
+        now: OffsetDateTime,
+    ) -> Result<EddOpening, StoreError> {
+        let mut tx = self.engine.begin().await?;
+        let Some((position, user)) = lock_user::<E>(&mut tx, enterprise, user_id).await? else {
+            return Ok(EddOpening::NoActiveUser);
+        };
+        if let Some((open, _)) = lock_open_request::<E>(&mut tx, enterprise, user_id).await? {
+            return Ok(EddOpening::AlreadyOpen(open));
+        }
+        let sql = format!(
+            "INSERT INTO edd_requests (enterprise_id, user_position, user_id, ddq_id, status, \
+             date_added, date_updated) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING {REQUEST_COLUMNS}"
+        );
+        let params = args![
+            enterprise.0,
+            position,
+            user_id,
+            form.ddq_id(),
+            EddStatus::Requested.as_str(),
+            micros(now),
+            micros(now)
+        ];
+        let request = request_from(&one(tx.fetch(&sql, params).await?)?)?;
+        let change = Change {
+            kind: EventKind::EddRequested,
+            cause,
+            by: None,
+            now,
+        };
+        append_request_event::<E>(&mut tx, enterprise, &user, &request, change).await?;
+        tx.commit().await?;
+        Ok(EddOpening::Opened(request))
     }
-    let sql = format!(
-        "INSERT INTO edd_requests (enterprise_id, user_position, user_id, ddq_id, status, \
-         date_added, date_updated) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING {REQUEST_COLUMNS}"
-    );
-    let params = args![
-        enterprise.0,
-        position,
-        user_id,
-        form.ddq_id(),
-        EddStatus::Requested.as_str(),
-        micros(now),
-        micros(now)
-    ];
-    let request = request_from(&one(tx.fetch(&sql, params).await?)?)?;
-    let change = Change {
-        kind: EventKind::EddRequested,
-        cause,
-        by: None,
-        now,
-    };
-    append_request_event::<E>(&mut tx, enterprise, &user, &request, change).await?;
-    tx.commit().await?;
-    Ok(EddOpening::Opened(request))
-}
 
-pub(crate) async fn list_requests<E: Engine>(
-    engine: &E,
-    enterprise: EnterpriseId,
-    user_id: Option<&str>,
-    after: i64,
-    limit: u32,
-) -> Result<Vec<EddRequest>, StoreError> {
-    let (filter, mut params) = match user_id {
-        Some(u) => (" AND user_id = ?", args![enterprise.0, after, u]),
-        None => ("", args![enterprise.0, after]),
-    };
-    params.push(i64::from(limit).into());
-    let sql = format!(
-        "SELECT {REQUEST_COLUMNS} FROM edd_requests \
-         WHERE enterprise_id = ? AND id > ?{filter} ORDER BY id LIMIT ?"
-    );
-    let rows = engine.read(&sql, params).await?;
-    rows.iter().map(request_from).collect()
-}
+    async fn list_edd_requests(
+        &self,
+        enterprise: EnterpriseId,
+        user_id: Option<&str>,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<EddRequest>, StoreError> {
+        let (filter, mut params) = match user_id {
+            Some(u) => (" AND user_id = ?", args![enterprise.0, after, u]),
+            None => ("", args![enterprise.0, after]),
+        };
+        params.push(i64::from(limit).into());
+        let sql = format!(
+            "SELECT {REQUEST_COLUMNS} FROM edd_requests \
+             WHERE enterprise_id = ? AND id > ?{filter} ORDER BY id LIMIT ?"
+        );
+        let rows = self.engine.read(&sql, params).await?;
+        rows.iter().map(request_from).collect()
+    }
 
-pub(crate) async fn open_request_of<E: Engine>(
-    engine: &E,
-    enterprise: EnterpriseId,
-    user_id: &str,
-) -> Result<Option<EddRequest>, StoreError> {
-    let sql = format!(
-        "SELECT {REQUEST_COLUMNS} FROM edd_requests \
-         WHERE enterprise_id = ? AND user_id = ? AND status <> 'REVIEWED' \
-         ORDER BY id DESC LIMIT 1"
-    );
-    let rows = engine.read(&sql, args![enterprise.0, user_id]).await?;
-    first(rows).as_ref().map(request_from).transpose()
+    async fn open_edd_request_of(
+        &self,
+        enterprise: EnterpriseId,
+        user_id: &str,
+    ) -> Result<Option<EddRequest>, StoreError> {
+        let sql = format!(
+            "SELECT {REQUEST_COLUMNS} FROM edd_requests \
+             WHERE enterprise_id = ? AND user_id = ? AND status <> 'REVIEWED' \
+             ORDER BY id DESC LIMIT 1"
+        );
+        let rows = self.engine.read(&sql, args![enterprise.0, user_id]).await?;
+        first(rows).as_ref().map(request_from).transpose()
+    }
+
+    async fn record_edd_answers(
+        &self,
+        enterprise: EnterpriseId,
+        request_id: i64,
+        answers: &EddAnswers,
+        now: OffsetDateTime,
+    ) -> Result<EddAnswering, StoreError> {
+        let mut tx = self.engine.begin().await?;
+        let Some(owner) = request_owner::<E>(&mut tx, enterprise, request_id).await? else {
+            return Ok(EddAnswering::NoRequest);
+        };
+        let Some((_, user)) = lock_user::<E>(&mut tx, enterprise, owner.user_id.as_str()).await?
+        else {
+            return Ok(EddAnswering::NoRequest);
+        };
+        let open = lock_open_request::<E>(&mut tx, enterprise, owner.user_id.as_str()).await?;
+        let mut request = match open {
+            Some((r, _)) if r.id == request_id && r.status.takes_answers() => r,
+            Some((r, _)) if r.id == request_id => return Ok(EddAnswering::NotTaking(r)),
+            _ => return Ok(EddAnswering::NoRequest),
+        };
+        let stored = stored_stems::<E>(&mut tx, enterprise, owner.user_id.as_str()).await?;
+        let missing = answers.files.difference(&stored).count();
+        let files: Vec<&String> = answers.files.iter().collect();
+        let files =
+            serde_json::to_string(&files).map_err(|e| StoreError::Internal(e.to_string()))?;
+        tx.execute(
+            "UPDATE edd_requests SET answers = ?, files = ? WHERE id = ?",
+            args![answers.to_json(), files, request_id],
+        )
+        .await?;
+        set_status::<E>(
+            &mut tx,
+            &mut request,
+            EddStatus::after_answers(missing),
+            now,
+        )
+        .await?;
+        let cause = if missing == 0 {
+            "answers recorded, every named file present"
+        } else {
+            "answers recorded, a named file not uploaded yet"
+        };
+        let change = Change {
+            kind: EventKind::EddUpdated,
+            cause,
+            by: None,
+            now,
+        };
+        append_request_event::<E>(&mut tx, enterprise, &user, &request, change).await?;
+        tx.commit().await?;
+        Ok(EddAnswering::Recorded(request))
+    }
+
+    async fn review_edd_request(
+        &self,
+        enterprise: EnterpriseId,
+        request_id: i64,
+        by: &Attribution,
+        now: OffsetDateTime,
+    ) -> Result<EddReviewing, StoreError> {
+        let mut tx = self.engine.begin().await?;
+        let Some(owner) = request_owner::<E>(&mut tx, enterprise, request_id).await? else {
+            return Ok(EddReviewing::NoRequest);
+        };
+        // A deactivated user's request can still be closed: read the user row
+        // whatever its state, locked like the others.
+        let sql = format!(
+            "SELECT {SUMMARY_COLUMNS}, profile FROM users \
+             WHERE enterprise_id = ? AND user_id = ?{}",
+            E::DIALECT.for_update
+        );
+        let rows = tx
+            .fetch(&sql, args![enterprise.0, owner.user_id.as_str()])
+            .await?;
+        let user = user_from(one(rows)?)?;
+        let sql = format!(
+            "SELECT {REQUEST_COLUMNS} FROM edd_requests WHERE id = ?{}",
+            E::DIALECT.for_update
+        );
+        let mut request = request_from(&one(tx.fetch(&sql, args![request_id]).await?)?)?;
+        if !request.status.is_open() {
+            return Ok(EddReviewing::AlreadyReviewed(request));
+        }
+        tx.execute(
+            "UPDATE edd_requests SET reviewed_by = ?, review_note = ? WHERE id = ?",
+            args![&by.operator, &by.note, request_id],
+        )
+        .await?;
+        set_status::<E>(&mut tx, &mut request, EddStatus::Reviewed, now).await?;
+        let change = Change {
+            kind: EventKind::EddUpdated,
+            cause: "reviewed by an operator",
+            by: Some(by),
+            now,
+        };
+        append_request_event::<E>(&mut tx, enterprise, &user, &request, change).await?;
+        tx.commit().await?;
+        Ok(EddReviewing::Reviewed(request))
+    }
+
+    async fn store_documents(
+        &self,
+        enterprise: EnterpriseId,
+        user_id: &str,
+        documents: Vec<NewDocument>,
+        now: OffsetDateTime,
+    ) -> Result<DocumentsStored, StoreError> {
+        let mut tx = self.engine.begin().await?;
+        let Some((position, user)) = lock_user::<E>(&mut tx, enterprise, user_id).await? else {
+            return Ok(DocumentsStored::NoActiveUser);
+        };
+        let mut stored = Vec::with_capacity(documents.len());
+        for document in documents {
+            stored.push(
+                insert_document::<E>(&mut tx, enterprise, position, user_id, document, now).await?,
+            );
+        }
+        let completed = complete_request::<E>(&mut tx, enterprise, user_id, now).await?;
+        for document in &stored {
+            let detail = EventDetail::Document(document.to_wire());
+            let kind = EventKind::DocumentUploaded;
+            let row =
+                EventRow::encode_detailed(kind, "document uploaded", &user.summary, &detail, now)?;
+            events::append_row::<E>(&mut tx, enterprise, user_id, row).await?;
+        }
+        if let Some(request) = &completed {
+            let change = Change {
+                kind: EventKind::EddUpdated,
+                cause: "every named file uploaded",
+                by: None,
+                now,
+            };
+            append_request_event::<E>(&mut tx, enterprise, &user, request, change).await?;
+        }
+        tx.commit().await?;
+        Ok(DocumentsStored::Stored {
+            documents: stored,
+            completed,
+        })
+    }
+
+    async fn list_documents(
+        &self,
+        enterprise: EnterpriseId,
+        user_id: Option<&str>,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<Document>, StoreError> {
+        let (filter, mut params) = match user_id {
+            Some(u) => (" AND user_id = ?", args![enterprise.0, after, u]),
+            None => ("", args![enterprise.0, after]),
+        };
+        params.push(i64::from(limit).into());
+        let sql = format!(
+            "SELECT {DOCUMENT_COLUMNS} FROM documents \
+             WHERE enterprise_id = ? AND id > ?{filter} ORDER BY id LIMIT ?"
+        );
+        let rows = self.engine.read(&sql, params).await?;
+        rows.iter().map(document_from).collect()
+    }
+
+    async fn document(
+        &self,
+        enterprise: EnterpriseId,
+        id: i64,
+    ) -> Result<Option<Document>, StoreError> {
+        let sql =
+            format!("SELECT {DOCUMENT_COLUMNS} FROM documents WHERE enterprise_id = ? AND id = ?");
+        let rows = self.engine.read(&sql, args![enterprise.0, id]).await?;
+        first(rows).as_ref().map(document_from).transpose()
+    }
+
+    async fn document_chunk(
+        &self,
+        enterprise: EnterpriseId,
+        id: i64,
+        seq: i64,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let rows = self
+            .engine
+            .read(
+                "SELECT c.bytes FROM document_chunks c JOIN documents d ON d.id = c.document_id \
+                 WHERE d.enterprise_id = ? AND c.document_id = ? AND c.seq = ?",
+                args![enterprise.0, id, seq],
+            )
+            .await?;
+        match first(rows) {
+            Some(mut row) => Ok(Some(row.take_bytes("bytes")?)),
+            None => Ok(None),
+        }
+    }
 }
 
 /// The request `id` of the enterprise, unlocked: who it belongs to.
@@ -243,146 +442,6 @@ async fn request_owner<E: Engine>(
         format!("SELECT {REQUEST_COLUMNS} FROM edd_requests WHERE enterprise_id = ? AND id = ?");
     let rows = tx.fetch(&sql, args![enterprise.0, id]).await?;
     first(rows).as_ref().map(request_from).transpose()
-}
-
-pub(crate) async fn record_answers<E: Engine>(
-    engine: &E,
-    enterprise: EnterpriseId,
-    request_id: i64,
-    answers: &EddAnswers,
-    now: OffsetDateTime,
-) -> Result<EddAnswering, StoreError> {
-    let mut tx = engine.begin().await?;
-    let Some(owner) = request_owner::<E>(&mut tx, enterprise, request_id).await? else {
-        return Ok(EddAnswering::NoRequest);
-    };
-    let Some((_, user)) = lock_user::<E>(&mut tx, enterprise, owner.user_id.as_str()).await? else {
-        return Ok(EddAnswering::NoRequest);
-    };
-    let open = lock_open_request::<E>(&mut tx, enterprise, owner.user_id.as_str()).await?;
-    let mut request = match open {
-        Some((r, _)) if r.id == request_id && r.status.takes_answers() => r,
-        Some((r, _)) if r.id == request_id => return Ok(EddAnswering::NotTaking(r)),
-        _ => return Ok(EddAnswering::NoRequest),
-    };
-    let stored = stored_stems::<E>(&mut tx, enterprise, owner.user_id.as_str()).await?;
-    let missing = answers.files.difference(&stored).count();
-    let files: Vec<&String> = answers.files.iter().collect();
-    let files = serde_json::to_string(&files).map_err(|e| StoreError::Internal(e.to_string()))?;
-    tx.execute(
-        "UPDATE edd_requests SET answers = ?, files = ? WHERE id = ?",
-        args![answers.to_json(), files, request_id],
-    )
-    .await?;
-    set_status::<E>(
-        &mut tx,
-        &mut request,
-        EddStatus::after_answers(missing),
-        now,
-    )
-    .await?;
-    let cause = if missing == 0 {
-        "answers recorded, every named file present"
-    } else {
-        "answers recorded, a named file not uploaded yet"
-    };
-    let change = Change {
-        kind: EventKind::EddUpdated,
-        cause,
-        by: None,
-        now,
-    };
-    append_request_event::<E>(&mut tx, enterprise, &user, &request, change).await?;
-    tx.commit().await?;
-    Ok(EddAnswering::Recorded(request))
-}
-
-pub(crate) async fn review<E: Engine>(
-    engine: &E,
-    enterprise: EnterpriseId,
-    request_id: i64,
-    by: &Attribution,
-    now: OffsetDateTime,
-) -> Result<EddReviewing, StoreError> {
-    let mut tx = engine.begin().await?;
-    let Some(owner) = request_owner::<E>(&mut tx, enterprise, request_id).await? else {
-        return Ok(EddReviewing::NoRequest);
-    };
-    // A deactivated user's request can still be closed: read the user row
-    // whatever its state, locked like the others.
-    let sql = format!(
-        "SELECT {SUMMARY_COLUMNS}, profile FROM users \
-         WHERE enterprise_id = ? AND user_id = ?{}",
-        E::DIALECT.for_update
-    );
-    let rows = tx
-        .fetch(&sql, args![enterprise.0, owner.user_id.as_str()])
-        .await?;
-    let user = user_from(one(rows)?)?;
-    let sql = format!(
-        "SELECT {REQUEST_COLUMNS} FROM edd_requests WHERE id = ?{}",
-        E::DIALECT.for_update
-    );
-    let mut request = request_from(&one(tx.fetch(&sql, args![request_id]).await?)?)?;
-    if !request.status.is_open() {
-        return Ok(EddReviewing::AlreadyReviewed(request));
-    }
-    tx.execute(
-        "UPDATE edd_requests SET reviewed_by = ?, review_note = ? WHERE id = ?",
-        args![&by.operator, &by.note, request_id],
-    )
-    .await?;
-    set_status::<E>(&mut tx, &mut request, EddStatus::Reviewed, now).await?;
-    let change = Change {
-        kind: EventKind::EddUpdated,
-        cause: "reviewed by an operator",
-        by: Some(by),
-        now,
-    };
-    append_request_event::<E>(&mut tx, enterprise, &user, &request, change).await?;
-    tx.commit().await?;
-    Ok(EddReviewing::Reviewed(request))
-}
-
-pub(crate) async fn store_documents<E: Engine>(
-    engine: &E,
-    enterprise: EnterpriseId,
-    user_id: &str,
-    documents: Vec<NewDocument>,
-    now: OffsetDateTime,
-) -> Result<DocumentsStored, StoreError> {
-    let mut tx = engine.begin().await?;
-    let Some((position, user)) = lock_user::<E>(&mut tx, enterprise, user_id).await? else {
-        return Ok(DocumentsStored::NoActiveUser);
-    };
-    let mut stored = Vec::with_capacity(documents.len());
-    for document in documents {
-        stored.push(
-            insert_document::<E>(&mut tx, enterprise, position, user_id, document, now).await?,
-        );
-    }
-    let completed = complete_request::<E>(&mut tx, enterprise, user_id, now).await?;
-    for document in &stored {
-        let detail = EventDetail::Document(document.to_wire());
-        let kind = EventKind::DocumentUploaded;
-        let row =
-            EventRow::encode_detailed(kind, "document uploaded", &user.summary, &detail, now)?;
-        events::append_row::<E>(&mut tx, enterprise, user_id, row).await?;
-    }
-    if let Some(request) = &completed {
-        let change = Change {
-            kind: EventKind::EddUpdated,
-            cause: "every named file uploaded",
-            by: None,
-            now,
-        };
-        append_request_event::<E>(&mut tx, enterprise, &user, request, change).await?;
-    }
-    tx.commit().await?;
-    Ok(DocumentsStored::Stored {
-        documents: stored,
-        completed,
-    })
 }
 
 /// Inserts one document and its bytes, piece by piece; the bytes must add up
@@ -461,75 +520,4 @@ async fn complete_request<E: Engine>(
     }
     set_status::<E>(tx, &mut request, EddStatus::InReview, now).await?;
     Ok(Some(request))
-}
-
-pub(crate) async fn list_documents<E: Engine>(
-    engine: &E,
-    enterprise: EnterpriseId,
-    user_id: Option<&str>,
-    after: i64,
-    limit: u32,
-) -> Result<Vec<Document>, StoreError> {
-    let (filter, mut params) = match user_id {
-        Some(u) => (" AND user_id = ?", args![enterprise.0, after, u]),
-        None => ("", args![enterprise.0, after]),
-    };
-    params.push(i64::from(limit).into());
-    let sql = format!(
-        "SELECT {DOCUMENT_COLUMNS} FROM documents \
-         WHERE enterprise_id = ? AND id > ?{filter} ORDER BY id LIMIT ?"
-    );
-    let rows = engine.read(&sql, params).await?;
-    rows.iter().map(document_from).collect()
-}
-
-pub(crate) async fn document<E: Engine>(
-    engine: &E,
-    enterprise: EnterpriseId,
-    id: i64,
-) -> Result<Option<Document>, StoreError> {
-    let sql =
-        format!("SELECT {DOCUMENT_COLUMNS} FROM documents WHERE enterprise_id = ? AND id = ?");
-    let rows = engine.read(&sql, args![enterprise.0, id]).await?;
-    first(rows).as_ref().map(document_from).transpose()
-}
-
-pub(crate) async fn document_chunk<E: Engine>(
-    engine: &E,
-    enterprise: EnterpriseId,
-    id: i64,
-    seq: i64,
-) -> Result<Option<Vec<u8>>, StoreError> {
-    let rows = engine
-        .read(
-            "SELECT c.bytes FROM document_chunks c JOIN documents d ON d.id = c.document_id \
-             WHERE d.enterprise_id = ? AND c.document_id = ? AND c.seq = ?",
-            args![enterprise.0, id, seq],
-        )
-        .await?;
-    match first(rows) {
-        Some(mut row) => Ok(Some(row.take_bytes("bytes")?)),
-        None => Ok(None),
-    }
-}
-
-pub(crate) async fn token_owner<E: Engine>(
-    engine: &E,
-    hash: &KeyHash,
-    now: OffsetDateTime,
-) -> Result<Option<(EnterpriseId, User)>, StoreError> {
-    let columns = SUMMARY_COLUMNS.replace(", ", ", u.");
-    let sql = format!(
-        "SELECT u.{columns}, u.profile, u.enterprise_id FROM user_tokens t \
-         JOIN users u ON u.position = t.user_position \
-         WHERE t.token_hash = ? AND t.expires_at > ? AND u.active = TRUE"
-    );
-    let rows = engine.read(&sql, args![hash.as_str(), micros(now)]).await?;
-    match first(rows) {
-        Some(row) => Ok(Some((
-            EnterpriseId(row.int("enterprise_id")?),
-            user_from(row)?,
-        ))),
-        None => Ok(None),
-    }
 }

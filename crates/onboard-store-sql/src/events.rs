@@ -1,7 +1,10 @@
 //! The `events` table: append inside a writer's transaction, read by id, prune.
 
+use crate::SqlStore;
+use async_trait::async_trait;
 use onboard_core::access::Attribution;
 use onboard_core::events::{Event, EventKind, Retention};
+use onboard_core::store::EventLog;
 use onboard_core::store::{EnterpriseId, EventBounds, EventRow, StoreError, micros};
 use onboard_core::user::UserSummary;
 use time::OffsetDateTime;
@@ -70,24 +73,51 @@ pub(crate) async fn append_row<E: Engine>(
     Ok(event_id)
 }
 
-pub(crate) async fn read<E: Engine>(
-    engine: &E,
-    enterprise: EnterpriseId,
-    after: i64,
-    limit: u32,
-) -> Result<Vec<Event>, StoreError> {
-    // The limit is part of the text, as in `users::list`.
-    let rows = engine
-        .read(
-            &format!(
-                "SELECT event_id, kind, cause, operator, note, snapshot, created_at, detail \
-                 FROM events \
-                 WHERE enterprise_id = ? AND event_id > ? ORDER BY event_id LIMIT {limit}"
-            ),
-            args![enterprise.0, after],
-        )
-        .await?;
-    rows.into_iter().map(event_from).collect()
+#[async_trait]
+impl<E: Engine> EventLog for SqlStore<E> {
+    async fn read_events(
+        &self,
+        enterprise: EnterpriseId,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<Event>, StoreError> {
+        // The limit is part of the text, as in `users::list`.
+        let rows = self
+            .engine
+            .read(
+                &format!(
+                    "SELECT event_id, kind, cause, operator, note, snapshot, created_at, detail \
+                     FROM events \
+                     WHERE enterprise_id = ? AND event_id > ? ORDER BY event_id LIMIT {limit}"
+                ),
+                args![enterprise.0, after],
+            )
+            .await?;
+        rows.into_iter().map(event_from).collect()
+    }
+
+    async fn event_bounds(&self, enterprise: EnterpriseId) -> Result<EventBounds, StoreError> {
+        let rows = self
+            .engine
+            .read(
+                "SELECT (SELECT MIN(event_id) FROM events WHERE enterprise_id = ?) AS oldest, \
+                        (SELECT last_event_id FROM enterprises WHERE id = ?) AS latest",
+                args![enterprise.0, enterprise.0],
+            )
+            .await?;
+        let row = one(rows)?;
+        Ok(EventBounds {
+            oldest: row.opt_int("oldest")?,
+            latest: row.opt_int("latest")?.unwrap_or(0),
+        })
+    }
+
+    async fn prune(&self, retention: Retention, now: OffsetDateTime) -> Result<u64, StoreError> {
+        let removed = prune(&self.engine, retention, now).await?;
+        crate::idempotency::prune(&self.engine, now).await?;
+        crate::console::prune(&self.engine, now).await?;
+        Ok(removed)
+    }
 }
 
 /// The columns [`event_from`] reads.
@@ -107,24 +137,6 @@ pub(crate) fn event_from(mut r: crate::engine::Row) -> Result<Event, StoreError>
         detail: r.take_opt_text("detail")?,
     }
     .decode()
-}
-
-pub(crate) async fn bounds<E: Engine>(
-    engine: &E,
-    enterprise: EnterpriseId,
-) -> Result<EventBounds, StoreError> {
-    let rows = engine
-        .read(
-            "SELECT (SELECT MIN(event_id) FROM events WHERE enterprise_id = ?) AS oldest, \
-                    (SELECT last_event_id FROM enterprises WHERE id = ?) AS latest",
-            args![enterprise.0, enterprise.0],
-        )
-        .await?;
-    let row = one(rows)?;
-    Ok(EventBounds {
-        oldest: row.opt_int("oldest")?,
-        latest: row.opt_int("latest")?.unwrap_or(0),
-    })
 }
 
 pub(crate) async fn prune<E: Engine>(

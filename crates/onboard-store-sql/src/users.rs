@@ -1,11 +1,14 @@
 //! The `users` and `verification_codes` tables: insert, read, list by keyset,
 //! deactivate, and the read-decide-write of a lifecycle rule.
 
+use crate::SqlStore;
+use async_trait::async_trait;
 use onboard_core::events::EventKind;
 use onboard_core::lifecycle::CodeWrite;
+use onboard_core::store::UserStore;
 use onboard_core::store::{
-    Deactivation, Decide, Decided, EnterpriseId, Listed, ListedJson, Rendered, SUMMARY_COLUMNS,
-    StoreError, UserFilter, UserRow, from_micros, micros, render,
+    Deactivation, Decide, Decided, EnterpriseId, Listed, ListedJson, Rendered, StoreError,
+    UserFilter, UserRow, from_micros, micros, render,
 };
 use onboard_core::user::{AccountRole, User};
 use onboard_core::verification::{Channel, CodeRecord};
@@ -13,6 +16,12 @@ use time::OffsetDateTime;
 
 use crate::engine::{Engine, Row, Tx, first, one};
 use crate::{args, events};
+
+/// The columns every statement reads for a [`UserRow`] without its profile, in one
+/// place so that no statement reads a different set.
+pub(crate) const SUMMARY_COLUMNS: &str = "position, id, account_type, account_role, user_id, \
+    advisor_user_id, email, first_name, last_name, phone_number, status, \
+    email_required, sms_required";
 
 /// The `INSERT` of a user row; its parameters are [`insert_args`].
 pub const INSERT_USER: &str = "INSERT INTO users (enterprise_id, user_id, id, account_type, \
@@ -189,36 +198,254 @@ pub(crate) async fn list<E: Engine>(
         .collect()
 }
 
-/// [`list`], each user as the list-shape JSON stored with its row.
-pub(crate) async fn list_json<E: Engine>(
-    engine: &E,
-    enterprise: EnterpriseId,
-    filter: UserFilter,
-    after: Option<i64>,
-    limit: u32,
-) -> Result<Vec<ListedJson>, StoreError> {
-    const COLUMNS: &str =
-        "position, CASE WHEN rendered_at = updated_at THEN list_json END AS list_json";
-    let (sql, params) = list_query(COLUMNS, enterprise, filter, after, limit);
-    let rows = engine.read_pairs(&sql, params).await?;
-    let mut listed = Vec::with_capacity(rows.len());
-    for (position, json) in rows {
-        let Some(json) = json else {
-            // A row written without its JSON (see the note above `list_query`): render the page.
-            return list(engine, enterprise, filter, after, limit)
-                .await?
-                .into_iter()
-                .map(|l| {
-                    Ok(ListedJson {
-                        position: l.position,
-                        json: render(&l.user.to_wire())?,
-                    })
-                })
-                .collect();
+#[async_trait]
+impl<E: Engine> UserStore for SqlStore<E> {
+    /// See `Store::decide`: the whole read-decide-write runs in one write transaction
+    /// holding the user row.
+    async fn decide(
+        &self,
+        enterprise: EnterpriseId,
+        user_id: &str,
+        channel: Option<Channel>,
+        now: OffsetDateTime,
+        decide: Decide<'_>,
+    ) -> Result<Option<Decided>, StoreError> {
+        let mut tx = self.engine.begin().await?;
+        let sql = select_active(E::DIALECT.for_update);
+        let Some(row) = first(tx.fetch(&sql, args![enterprise.0, user_id]).await?) else {
+            return Ok(None);
         };
-        listed.push(ListedJson { position, json });
+        let position = row.int("position")?;
+        let mut user = user_from(row)?;
+        let code = match channel {
+            Some(c) => read_code(&mut tx, position, c).await?,
+            None => None,
+        };
+        let decision = decide(&user, code.as_ref());
+        if let Some(c) = channel {
+            write_code(&mut tx, position, c, decision.code).await?;
+        }
+        if let Some(t) = decision.transition {
+            let s = &mut user.summary;
+            if (t.status, t.requirements) != (s.status, s.requirements) {
+                s.status = t.status;
+                s.requirements = t.requirements;
+                let rendered = Rendered::of(&user)?;
+                let s = &user.summary;
+                tx.execute(
+                    "UPDATE users SET status = ?, email_required = ?, sms_required = ?, \
+                     list_json = ?, user_json = ?, rendered_at = ?, updated_at = ? \
+                     WHERE position = ?",
+                    args![
+                        s.status.as_str(),
+                        s.requirements.email,
+                        s.requirements.sms,
+                        rendered.list,
+                        rendered.full,
+                        micros(now),
+                        micros(now),
+                        position
+                    ],
+                )
+                .await?;
+                let by = t.by.as_ref();
+                events::append::<E>(
+                    &mut tx,
+                    enterprise,
+                    EventKind::Updated,
+                    &t.cause,
+                    by,
+                    s,
+                    now,
+                )
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(Some(Decided {
+            outcome: decision.outcome,
+            user,
+            previous_code: code,
+        }))
     }
-    Ok(listed)
+
+    async fn restore_code(
+        &self,
+        enterprise: EnterpriseId,
+        user_id: &str,
+        channel: Channel,
+        failed: OffsetDateTime,
+        previous: Option<&CodeRecord>,
+    ) -> Result<(), StoreError> {
+        // The code row of the failed send; a newer send has another `sent_at`.
+        const TARGET: &str = "WHERE channel = ? AND sent_at = ? AND user_position = \
+             (SELECT position FROM users WHERE enterprise_id = ? AND user_id = ?)";
+        let target = args![channel.as_str(), micros(failed), enterprise.0, user_id];
+        let (sql, params) = match previous {
+            None => (format!("DELETE FROM verification_codes {TARGET}"), target),
+            Some(code) => (
+                format!(
+                    "UPDATE verification_codes SET code_hash = ?, sent_at = ?, expires_at = ?, \
+                     failed_attempts = ?, recent_sends = ? {TARGET}"
+                ),
+                [
+                    args![
+                        code.hash.clone(),
+                        micros(code.sent_at),
+                        micros(code.expires_at),
+                        i64::from(code.failed_attempts),
+                        sends_text(&code.recent_sends)
+                    ],
+                    target,
+                ]
+                .concat(),
+            ),
+        };
+        self.engine.write_count(&sql, params).await?;
+        Ok(())
+    }
+
+    async fn find_user(
+        &self,
+        enterprise: EnterpriseId,
+        user_id: &str,
+    ) -> Result<Option<User>, StoreError> {
+        find(&self.engine, enterprise, user_id).await
+    }
+
+    /// [`list`], each user as the list-shape JSON stored with its row.
+    async fn list_users_json(
+        &self,
+        enterprise: EnterpriseId,
+        filter: UserFilter,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<ListedJson>, StoreError> {
+        const COLUMNS: &str =
+            "position, CASE WHEN rendered_at = updated_at THEN list_json END AS list_json";
+        let (sql, params) = list_query(COLUMNS, enterprise, filter, after, limit);
+        let rows = self.engine.read_pairs(&sql, params).await?;
+        let mut listed = Vec::with_capacity(rows.len());
+        for (position, json) in rows {
+            let Some(json) = json else {
+                // A row written without its JSON (see the note above `list_query`): render the page.
+                return list(&self.engine, enterprise, filter, after, limit)
+                    .await?
+                    .into_iter()
+                    .map(|l| {
+                        Ok(ListedJson {
+                            position: l.position,
+                            json: render(&l.user.to_wire())?,
+                        })
+                    })
+                    .collect();
+            };
+            listed.push(ListedJson { position, json });
+        }
+        Ok(listed)
+    }
+
+    async fn list_users(
+        &self,
+        enterprise: EnterpriseId,
+        filter: UserFilter,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<Listed>, StoreError> {
+        list(&self.engine, enterprise, filter, after, limit).await
+    }
+
+    async fn deactivate_user(
+        &self,
+        enterprise: EnterpriseId,
+        user_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<Deactivation, StoreError> {
+        let mut tx = self.engine.begin().await?;
+        let sql = format!(
+            "UPDATE users SET active = FALSE, deactivated_at = ?, updated_at = ? \
+             WHERE enterprise_id = ? AND user_id = ? AND active = TRUE RETURNING {SUMMARY_COLUMNS}"
+        );
+        let params = args![micros(now), micros(now), enterprise.0, user_id];
+        let Some(row) = first(tx.fetch(&sql, params).await?) else {
+            return Ok(Deactivation::NoActiveUser);
+        };
+        let summary = row_from(row, false)?.decode_summary()?.user;
+        let kind = EventKind::Deactivated;
+        events::append::<E>(
+            &mut tx,
+            enterprise,
+            kind,
+            "deactivated",
+            None,
+            &summary,
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Deactivation::Deactivated)
+    }
+
+    /// Which of `user_ids` are active users of the enterprise, in chunks that keep
+    /// each statement's parameter list short.
+    async fn active_among(
+        &self,
+        enterprise: EnterpriseId,
+        user_ids: &[String],
+    ) -> Result<Vec<String>, StoreError> {
+        let mut active = Vec::new();
+        for chunk in user_ids.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let sql = format!(
+                "SELECT user_id FROM users \
+                 WHERE enterprise_id = ? AND active = TRUE AND user_id IN ({marks})"
+            );
+            let mut params = args![enterprise.0];
+            params.extend(chunk.iter().map(crate::Value::from));
+            for row in self.engine.read(&sql, params).await? {
+                active.push(row.text("user_id")?);
+            }
+        }
+        Ok(active)
+    }
+
+    async fn insert_user(
+        &self,
+        enterprise: EnterpriseId,
+        user: &User,
+        cause: &str,
+        first_code: Option<(Channel, &CodeRecord)>,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        if E::GROUP_COMMIT {
+            return insert(&self.engine, enterprise, user, cause, first_code, now).await;
+        }
+        let new = crate::batch::NewUser {
+            user: user.clone(),
+            cause: cause.to_owned(),
+            first_code: first_code.map(|(channel, code)| (channel, code.clone())),
+            now,
+        };
+        self.registrations
+            .insert(&self.engine, enterprise, new)
+            .await
+    }
+
+    async fn user_json(
+        &self,
+        enterprise: EnterpriseId,
+        user_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        if !E::SHARE_LOOKUPS {
+            return find_json(&self.engine, enterprise, user_id).await;
+        }
+        let found = self.lookups.find(&self.engine, enterprise, user_id).await?;
+        match found {
+            crate::lookups::Found::Json(json) => Ok(Some(json)),
+            crate::lookups::Found::Stale => find_rendered(&self.engine, enterprise, user_id).await,
+            crate::lookups::Found::Missing => Ok(None),
+        }
+    }
 }
 
 // The stored JSON is read only where `rendered_at = updated_at`: rows written
@@ -252,106 +479,6 @@ fn list_query(
     // the page's rows. It is a number, so nothing can be injected.
     sql.push_str(&format!(" ORDER BY position LIMIT {limit}"));
     (sql, params)
-}
-
-pub(crate) async fn deactivate<E: Engine>(
-    engine: &E,
-    enterprise: EnterpriseId,
-    user_id: &str,
-    now: OffsetDateTime,
-) -> Result<Deactivation, StoreError> {
-    let mut tx = engine.begin().await?;
-    let sql = format!(
-        "UPDATE users SET active = FALSE, deactivated_at = ?, updated_at = ? \
-         WHERE enterprise_id = ? AND user_id = ? AND active = TRUE RETURNING {SUMMARY_COLUMNS}"
-    );
-    let params = args![micros(now), micros(now), enterprise.0, user_id];
-    let Some(row) = first(tx.fetch(&sql, params).await?) else {
-        return Ok(Deactivation::NoActiveUser);
-    };
-    let summary = row_from(row, false)?.decode_summary()?.user;
-    let kind = EventKind::Deactivated;
-    events::append::<E>(
-        &mut tx,
-        enterprise,
-        kind,
-        "deactivated",
-        None,
-        &summary,
-        now,
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(Deactivation::Deactivated)
-}
-
-/// See `Store::decide`: the whole read-decide-write runs in one write transaction
-/// holding the user row.
-pub(crate) async fn decide<E: Engine>(
-    engine: &E,
-    enterprise: EnterpriseId,
-    user_id: &str,
-    channel: Option<Channel>,
-    now: OffsetDateTime,
-    decide: Decide<'_>,
-) -> Result<Option<Decided>, StoreError> {
-    let mut tx = engine.begin().await?;
-    let sql = select_active(E::DIALECT.for_update);
-    let Some(row) = first(tx.fetch(&sql, args![enterprise.0, user_id]).await?) else {
-        return Ok(None);
-    };
-    let position = row.int("position")?;
-    let mut user = user_from(row)?;
-    let code = match channel {
-        Some(c) => read_code(&mut tx, position, c).await?,
-        None => None,
-    };
-    let decision = decide(&user, code.as_ref());
-    if let Some(c) = channel {
-        write_code(&mut tx, position, c, decision.code).await?;
-    }
-    if let Some(t) = decision.transition {
-        let s = &mut user.summary;
-        if (t.status, t.requirements) != (s.status, s.requirements) {
-            s.status = t.status;
-            s.requirements = t.requirements;
-            let rendered = Rendered::of(&user)?;
-            let s = &user.summary;
-            tx.execute(
-                "UPDATE users SET status = ?, email_required = ?, sms_required = ?, \
-                 list_json = ?, user_json = ?, rendered_at = ?, updated_at = ? \
-                 WHERE position = ?",
-                args![
-                    s.status.as_str(),
-                    s.requirements.email,
-                    s.requirements.sms,
-                    rendered.list,
-                    rendered.full,
-                    micros(now),
-                    micros(now),
-                    position
-                ],
-            )
-            .await?;
-            let by = t.by.as_ref();
-            events::append::<E>(
-                &mut tx,
-                enterprise,
-                EventKind::Updated,
-                &t.cause,
-                by,
-                s,
-                now,
-            )
-            .await?;
-        }
-    }
-    tx.commit().await?;
-    Ok(Some(Decided {
-        outcome: decision.outcome,
-        user,
-        previous_code: code,
-    }))
 }
 
 async fn read_code(
@@ -435,63 +562,4 @@ async fn write_code(
     };
     tx.execute(sql, params).await?;
     Ok(())
-}
-
-pub(crate) async fn restore_code<E: Engine>(
-    engine: &E,
-    enterprise: EnterpriseId,
-    user_id: &str,
-    channel: Channel,
-    failed: OffsetDateTime,
-    previous: Option<&CodeRecord>,
-) -> Result<(), StoreError> {
-    // The code row of the failed send; a newer send has another `sent_at`.
-    const TARGET: &str = "WHERE channel = ? AND sent_at = ? AND user_position = \
-         (SELECT position FROM users WHERE enterprise_id = ? AND user_id = ?)";
-    let target = args![channel.as_str(), micros(failed), enterprise.0, user_id];
-    let (sql, params) = match previous {
-        None => (format!("DELETE FROM verification_codes {TARGET}"), target),
-        Some(code) => (
-            format!(
-                "UPDATE verification_codes SET code_hash = ?, sent_at = ?, expires_at = ?, \
-                 failed_attempts = ?, recent_sends = ? {TARGET}"
-            ),
-            [
-                args![
-                    code.hash.clone(),
-                    micros(code.sent_at),
-                    micros(code.expires_at),
-                    i64::from(code.failed_attempts),
-                    sends_text(&code.recent_sends)
-                ],
-                target,
-            ]
-            .concat(),
-        ),
-    };
-    engine.write_count(&sql, params).await?;
-    Ok(())
-}
-
-/// Which of `user_ids` are active users of the enterprise, in chunks that keep
-/// each statement's parameter list short.
-pub(crate) async fn active_among<E: Engine>(
-    engine: &E,
-    enterprise: EnterpriseId,
-    user_ids: &[String],
-) -> Result<Vec<String>, StoreError> {
-    let mut active = Vec::new();
-    for chunk in user_ids.chunks(500) {
-        let marks = vec!["?"; chunk.len()].join(", ");
-        let sql = format!(
-            "SELECT user_id FROM users \
-             WHERE enterprise_id = ? AND active = TRUE AND user_id IN ({marks})"
-        );
-        let mut params = args![enterprise.0];
-        params.extend(chunk.iter().map(crate::Value::from));
-        for row in engine.read(&sql, params).await? {
-            active.push(row.text("user_id")?);
-        }
-    }
-    Ok(active)
 }

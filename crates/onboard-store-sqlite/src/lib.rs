@@ -1,21 +1,37 @@
 //! Onboard's storage port on an embedded SQLite database: the [`Engine`] that
-//! runs the statements of `onboard-store-sql` through SQLite's own library, and
-//! the migrations. Start with [`open`].
+//! runs the statements of `onboard-store-sql` through SQLite's own library
+//! (rusqlite), and the migrations. Start with [`open`].
 //!
-//! Shape:
+//! How it stays correct and fast under concurrency:
 //! - **Reads run on the caller's thread.** A read takes an idle read-only
-//!   connection from a small pool (opening one if none is idle), runs its
-//!   statement through that connection's prepared-statement cache and puts it
-//!   back: no thread hand-off per query. WAL lets readers run beside the writer,
-//!   and each sees every transaction committed before it started, so a read
-//!   after an acknowledged write sees it.
+//!   connection from a small pool (opening one when none is idle, keeping up to
+//!   [`IDLE_READERS`], each with a [`READER_CACHE_KIB`] page cache so that a
+//!   lookup among a few hundred thousand users finds its index pages in memory),
+//!   runs its statement through that connection's prepared-statement cache and
+//!   puts it back: no thread hand-off per query, which would cost more than a
+//!   read of a few cached rows. WAL lets readers run beside the writer, and each
+//!   read sees every transaction committed before it started, so a read after an
+//!   acknowledged write sees it. A long read (the streamed full list) arrives as
+//!   pages of 500 rows, so no read holds a runtime thread for long.
 //! - **One writer, group commit.** SQLite admits one writer at a time: write
 //!   transactions take turns on one connection (see [`writer`]), start with
 //!   `BEGIN IMMEDIATE` (so they hold the write lock from their first read and
-//!   need no row locks: the dialect's lock clauses are empty), and share their
-//!   commit with the writers queued behind them. `synchronous=FULL` makes that
-//!   commit durable before any member is answered: an acknowledged write
-//!   survives `kill -9` and power loss alike.
+//!   need no row locks: the dialect's lock clauses are empty, and lifecycle
+//!   decisions, advisor checks and event ids are serialised by the writer), and
+//!   share their commit with the writers queued behind them (`GROUP_COMMIT`).
+//!   `synchronous=FULL` makes that commit durable before any member is answered:
+//!   an acknowledged write survives `kill -9` and power loss alike.
+//! - **Event ids** are the enterprise's `last_event_id + 1`, taken under the
+//!   write lock, so they are gap-free and become visible in order.
+//! - **Other processes** (the admin commands on the same file) are heard by no
+//!   notification: the feed's 500 ms poll finds their commits. While one of them
+//!   holds the write lock the writer waits for it (see [`writer`]).
+//! - **What still runs long on a runtime thread**: housekeeping's prune
+//!   `DELETE`s and the bench's bulk import, single statements over many rows that
+//!   run once a minute (or once), bounded by what retention leaves behind.
+//! - **Migrations** run at open, each in its own `BEGIN IMMEDIATE` transaction
+//!   with its record, in the `_sqlx_migrations` table and format of earlier
+//!   releases (see `migrate`).
 
 mod convert;
 mod migrate;

@@ -1,7 +1,9 @@
-//! What the EDD and document methods of the [`super::Store`] take and answer
+//! Enhanced due diligence requests, their answers and documents
 //! (CONTRACT §7).
 
+use crate::tenant::EnterpriseId;
 use async_trait::async_trait;
+use time::OffsetDateTime;
 
 use super::StoreError;
 use crate::edd::{Answers, Document, EddRequest, Uploader};
@@ -38,7 +40,7 @@ impl std::fmt::Debug for NewDocument {
     }
 }
 
-/// What [`super::Store::open_edd_request`] did.
+/// What [`EddStore::open_edd_request`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EddOpening {
     Opened(EddRequest),
@@ -47,7 +49,7 @@ pub enum EddOpening {
     NoActiveUser,
 }
 
-/// What [`super::Store::record_edd_answers`] did.
+/// What [`EddStore::record_edd_answers`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EddAnswering {
     /// Recorded; the request after.
@@ -57,7 +59,7 @@ pub enum EddAnswering {
     NoRequest,
 }
 
-/// What [`super::Store::review_edd_request`] did.
+/// What [`EddStore::review_edd_request`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EddReviewing {
     Reviewed(EddRequest),
@@ -65,7 +67,7 @@ pub enum EddReviewing {
     NoRequest,
 }
 
-/// What [`super::Store::store_documents`] did.
+/// What [`EddStore::store_documents`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DocumentsStored {
     /// Every document is stored; the request they completed, if any.
@@ -76,5 +78,94 @@ pub enum DocumentsStored {
     NoActiveUser,
 }
 
-/// The answers to record, for [`super::Store::record_edd_answers`].
+/// The answers to record, for [`EddStore::record_edd_answers`].
 pub type EddAnswers = Answers;
+
+/// EDD requests, answers and documents.
+#[async_trait]
+pub trait EddStore: Send + Sync {
+    /// Opens a request of `form` for an active user, with its `edd.requested`
+    /// event, unless the user already has one open (then nothing is written).
+    async fn open_edd_request(
+        &self,
+        enterprise: EnterpriseId,
+        user_id: &str,
+        form: crate::edd::Form,
+        cause: &str,
+        now: OffsetDateTime,
+    ) -> Result<EddOpening, StoreError>;
+
+    /// Requests in id order after `after`, at most `limit`, optionally of one user.
+    async fn list_edd_requests(
+        &self,
+        enterprise: EnterpriseId,
+        user_id: Option<&str>,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<crate::edd::EddRequest>, StoreError>;
+
+    /// The user's open request (not yet reviewed), if any.
+    async fn open_edd_request_of(
+        &self,
+        enterprise: EnterpriseId,
+        user_id: &str,
+    ) -> Result<Option<crate::edd::EddRequest>, StoreError>;
+
+    /// Records the answers of request `request_id` if it still takes answers:
+    /// its status becomes IN_REVIEW when every file they name is stored, else
+    /// PARTIAL_SUBMISSION; one `edd.updated` event.
+    async fn record_edd_answers(
+        &self,
+        enterprise: EnterpriseId,
+        request_id: i64,
+        answers: &EddAnswers,
+        now: OffsetDateTime,
+    ) -> Result<EddAnswering, StoreError>;
+
+    /// Marks a request REVIEWED, with an `edd.updated` event naming the
+    /// operator and their note.
+    async fn review_edd_request(
+        &self,
+        enterprise: EnterpriseId,
+        request_id: i64,
+        by: &crate::access::Attribution,
+        now: OffsetDateTime,
+    ) -> Result<EddReviewing, StoreError>;
+
+    /// Stores every document of one upload for an active user, or none: bytes,
+    /// metadata and one `document.uploaded` event each, in one transaction. A
+    /// PARTIAL_SUBMISSION request whose named files are then all stored moves
+    /// to IN_REVIEW in the same transaction, with its `edd.updated` event.
+    async fn store_documents(
+        &self,
+        enterprise: EnterpriseId,
+        user_id: &str,
+        documents: Vec<NewDocument>,
+        now: OffsetDateTime,
+    ) -> Result<DocumentsStored, StoreError>;
+
+    /// Documents' metadata in id order after `after`, at most `limit`,
+    /// optionally of one user.
+    async fn list_documents(
+        &self,
+        enterprise: EnterpriseId,
+        user_id: Option<&str>,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<crate::edd::Document>, StoreError>;
+
+    /// One document's metadata.
+    async fn document(
+        &self,
+        enterprise: EnterpriseId,
+        id: i64,
+    ) -> Result<Option<crate::edd::Document>, StoreError>;
+
+    /// Piece `seq` (from 0) of a document's bytes; `None` past the last.
+    async fn document_chunk(
+        &self,
+        enterprise: EnterpriseId,
+        id: i64,
+        seq: i64,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
+}

@@ -20,12 +20,6 @@ pub fn from_micros(us: i64) -> OffsetDateTime {
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
-/// The columns every backend reads for a [`UserRow`] without its profile, in one
-/// place so that the backends cannot drift apart.
-pub const SUMMARY_COLUMNS: &str = "position, id, account_type, account_role, user_id, \
-    advisor_user_id, email, first_name, last_name, phone_number, status, \
-    email_required, sms_required";
-
 fn corrupt(what: &str) -> StoreError {
     StoreError::Internal(format!("corrupt row: {what}"))
 }
