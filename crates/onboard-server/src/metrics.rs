@@ -223,6 +223,32 @@ pub fn render_webhooks(
     );
 }
 
+/// Document storage (CONTRACT §7): bytes stored in all, by the enterprise that
+/// stores the most (unnamed, as every series here), and the two quotas.
+pub fn render_documents(
+    out: &mut String,
+    totals: onboard_core::store::DocumentTotals,
+    quotas: &onboard_core::service::Quotas,
+) {
+    let _ = write!(
+        out,
+        "# HELP onboard_documents_stored_bytes Bytes of documents stored, every enterprise together.\n\
+         # TYPE onboard_documents_stored_bytes gauge\n\
+         onboard_documents_stored_bytes {}\n\
+         # HELP onboard_documents_largest_enterprise_bytes Bytes of documents stored by the enterprise that stores the most.\n\
+         # TYPE onboard_documents_largest_enterprise_bytes gauge\n\
+         onboard_documents_largest_enterprise_bytes {}\n\
+         # HELP onboard_document_quota_bytes The storage quota of documents.\n\
+         # TYPE onboard_document_quota_bytes gauge\n\
+         onboard_document_quota_bytes{{per=\"user\"}} {}\n\
+         onboard_document_quota_bytes{{per=\"enterprise\"}} {}\n",
+        totals.all,
+        totals.largest_enterprise,
+        quotas.document_bytes_per_user,
+        quotas.document_bytes_per_enterprise
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -81,6 +81,8 @@ pub struct AppOptions {
     pub webhooks: WebhookSettings,
     /// The operator console's settings.
     pub console: onboard_server::ConsoleSettings,
+    /// The per-key budgets and the storage quotas.
+    pub quotas: onboard_core::service::Quotas,
     /// How the webhook sender resolves names (`None`: the system's resolver).
     pub webhook_lookup: Option<Arc<dyn onboard_delivery::outgoing::Lookup>>,
 }
@@ -154,6 +156,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
             unsupported: Jurisdictions::new(options.unsupported),
         })
         .with_delivery(delivery)
+        .with_quotas(options.quotas)
         .with_webhooks(
             Arc::new(
                 match options.webhook_lookup {

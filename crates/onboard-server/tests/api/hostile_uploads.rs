@@ -6,9 +6,9 @@ use std::time::Duration;
 use axum::body::Bytes;
 use reqwest::StatusCode;
 
-use crate::documents::png;
+use crate::documents::{Part, jpeg, png, post_multipart};
 use crate::fixtures;
-use crate::helpers::{TestApp, assert_error, spawn_app};
+use crate::helpers::{AppOptions, TestApp, assert_error, spawn_app, spawn_app_with};
 
 const BOUNDARY: &str = "hostile-boundary-0123456789";
 const MIB: usize = 1024 * 1024;
@@ -123,4 +123,91 @@ async fn a_part_header_just_under_the_cap_is_still_accepted() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     assert_eq!(app.documents(&app.key_a, "").await.len(), 1);
+}
+
+/// `POST /v1/files/verification` of one passport photo of `size` bytes.
+async fn upload_with_token(app: &TestApp, token: &str, size: usize) -> reqwest::Response {
+    let parts = [
+        Part::text(
+            "data",
+            r#"{"filename": "passport.jpg", "document_type": "passport"}"#,
+        ),
+        Part::file("files", "passport.jpg", jpeg(size)),
+    ];
+    post_multipart(app, token, "/v1/files/verification", &parts).await
+}
+
+async fn metrics(app: &TestApp) -> String {
+    let response = app.client.get(app.url("/metrics")).send().await.unwrap();
+    response.text().await.unwrap()
+}
+
+#[tokio::test]
+async fn the_upload_that_would_cross_a_user_or_enterprise_quota_is_a_413_and_stores_nothing() {
+    let mut options = AppOptions::default();
+    options.quotas.document_bytes_per_user = 300_000;
+    options.quotas.document_bytes_per_enterprise = 500_000;
+    let app = spawn_app_with(options).await;
+    for user in ["u1", "u2", "u3"] {
+        app.register_ok(&app.key_a, &fixtures::individual(user))
+            .await;
+    }
+    let token = app.token_of("u1").await;
+    assert_eq!(
+        upload_with_token(&app, &token, 200_000).await.status(),
+        StatusCode::ACCEPTED
+    );
+    let why = assert_error(
+        upload_with_token(&app, &token, 150_000).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+    )
+    .await;
+    let sentence = why["error"].as_str().unwrap();
+    assert!(sentence.contains("this user's documents"), "{sentence}");
+    assert!(sentence.contains("300000 bytes"), "{sentence}");
+    assert!(!sentence.contains("u1"), "{sentence}");
+    // Up to the quota exactly is still taken.
+    assert_eq!(
+        upload_with_token(&app, &token, 100_000).await.status(),
+        StatusCode::ACCEPTED
+    );
+
+    let token = app.token_of("u2").await;
+    assert_eq!(
+        upload_with_token(&app, &token, 150_000).await.status(),
+        StatusCode::ACCEPTED
+    );
+    let token = app.token_of("u3").await;
+    let why = assert_error(
+        upload_with_token(&app, &token, 100_000).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+    )
+    .await;
+    let sentence = why["error"].as_str().unwrap();
+    assert!(
+        sentence.contains("this enterprise's documents"),
+        "{sentence}"
+    );
+    assert!(sentence.contains("500000 bytes"), "{sentence}");
+    assert_eq!(app.documents(&app.key_a, "").await.len(), 3);
+    // Another enterprise has its own room.
+    app.register_ok(&app.key_b, &fixtures::individual("b1"))
+        .await;
+    let minted = app.mint_token(&app.key_b, "b1").await;
+    let minted: serde_json::Value = minted.json().await.unwrap();
+    let token = minted["data"]["token"].as_str().unwrap();
+    assert_eq!(
+        upload_with_token(&app, token, 100_000).await.status(),
+        StatusCode::ACCEPTED
+    );
+
+    let metrics = metrics(&app).await;
+    for line in [
+        "onboard_documents_stored_bytes 550000\n",
+        "onboard_documents_largest_enterprise_bytes 450000\n",
+        "onboard_document_quota_bytes{per=\"user\"} 300000\n",
+        "onboard_document_quota_bytes{per=\"enterprise\"} 500000\n",
+    ] {
+        assert!(metrics.contains(line), "{line} is not in {metrics}");
+    }
 }
