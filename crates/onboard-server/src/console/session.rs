@@ -117,10 +117,13 @@ async fn read_form<T: DeserializeOwned>(
         Some(token) if same_token(&token, expected) => {}
         _ => return Err(ConsoleError::Forgery),
     }
-    serde_urlencoded::from_bytes(&bytes).map_err(|e| {
-        ConsoleError::BadForm(format!(
-            "The form could not be read ({e}); reload the page and try again."
-        ))
+    // The parser's message quotes the input; the page says what to do.
+    serde_urlencoded::from_bytes(&bytes).map_err(|_| {
+        ConsoleError::BadForm(
+            "The form could not be read: a field is missing, repeated or not of its kind; \
+             reload the page and try again."
+                .into(),
+        )
     })
 }
 

@@ -342,3 +342,29 @@ async fn a_sign_in_with_a_token_the_server_did_not_issue_is_refused() {
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert!(crate::console_support::set_cookie(&response, "onboard_session").is_some());
 }
+
+#[tokio::test]
+async fn bodies_of_the_wrong_shape_get_our_sentence_and_no_echo_of_their_values() {
+    let app = spawn_app().await;
+    let body = r#"{"user_id": 12345, "form": "acme"}"#;
+    let response = post_raw(&app, "/v1/sandbox/eddq/requests", body).await;
+    let why = assert_error(response, StatusCode::BAD_REQUEST).await;
+    let sentence = why["error"].as_str().unwrap();
+    assert!(!sentence.contains("12345"), "{sentence}");
+    assert!(!sentence.contains("invalid type"), "{sentence}");
+
+    operators(&app).await;
+    let console = ConsoleClient::signed_in(&app, crate::console_support::ADMIN).await;
+    let posted = console
+        .post(
+            "/console/keys/create",
+            &[("csrf", &console.csrf), ("enterprise", "acme")],
+        )
+        .await;
+    let status = posted.status();
+    let html = posted.text().await.unwrap();
+    assert!(status.is_client_error(), "{status}");
+    for phrase in FRAMEWORK_PHRASES.iter().chain(&["invalid digit", "acme"]) {
+        assert!(!html.contains(phrase), "{html}");
+    }
+}
