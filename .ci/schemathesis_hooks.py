@@ -1,4 +1,4 @@
-"""Hooks of the API fuzzing step of .ci/run (README, "API fuzzing").
+"""Hooks of the API fuzzing step of .ci/run (CONTRIBUTING.md, "API fuzzing").
 
 A few rules depend on what is stored, or tie two query parameters together, and no
 schema can carry them. A generated request that breaks only such a rule gets the

@@ -2,15 +2,16 @@
 //! operator's admin tools. Start with [`Cli`]; each subcommand has its own module.
 //! Every fallible IO step carries a "Failed to …" context for the operator.
 
-mod admin;
 pub mod config;
 mod database;
 mod edd;
+mod enterprise;
 mod keys;
 mod logging;
-mod operator;
 mod operators;
+mod outbox;
 mod serve;
+mod users;
 mod watch;
 
 use std::path::PathBuf;
@@ -36,13 +37,13 @@ pub enum Command {
     Serve(Box<serve::ServeArgs>),
     /// Manage enterprises and their API keys.
     #[command(subcommand)]
-    Enterprise(admin::EnterpriseCommand),
+    Enterprise(enterprise::EnterpriseCommand),
     /// Review end users: approve or reject (for the `manual` review policy).
     #[command(subcommand)]
-    Users(operator::UsersCommand),
+    Users(users::UsersCommand),
     /// Read the messages the outbox channel stored.
     #[command(subcommand)]
-    Outbox(operator::OutboxCommand),
+    Outbox(outbox::OutboxCommand),
     /// Enhanced due diligence: open a request for a user, mark one reviewed.
     #[command(subcommand)]
     Edd(edd::EddCommand),
@@ -100,9 +101,9 @@ impl DatabaseArgs {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve::run(*args).await,
-        Command::Enterprise(command) => admin::enterprise(command).await,
-        Command::Users(command) => operator::users(command).await,
-        Command::Outbox(command) => operator::outbox(command).await,
+        Command::Enterprise(command) => enterprise::enterprise(command).await,
+        Command::Users(command) => users::users(command).await,
+        Command::Outbox(command) => outbox::outbox(command).await,
         Command::Watch(args) => watch::run(args).await,
         Command::Keys(command) => keys::keys(command).await,
         Command::Operators(command) => operators::operators(command).await,

@@ -27,14 +27,14 @@ use time::Duration;
 use tokio::net::TcpListener;
 
 use crate::DatabaseArgs;
-use crate::admin::{EnterpriseExists, create_enterprise};
 use crate::config::{
     EmailChannel, FileConfig, MAX_RETENTION_DAYS, MAX_TIMEOUT_MS, SmsChannel, in_range,
 };
+use crate::enterprise::{EnterpriseExists, create_enterprise};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// A TOML configuration file (see the README); flags and environment win over it.
+    /// A TOML configuration file (see docs/OPERATING.md); flags and environment win over it.
     #[arg(long, env = "ONBOARD_CONFIG")]
     pub config: Option<PathBuf>,
     /// Address to listen on [default: 127.0.0.1:8080].

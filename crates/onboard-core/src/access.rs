@@ -129,14 +129,14 @@ pub enum KeyRefusal {
     AlreadyRotated(ApiKeyId),
 }
 
-/// What [`crate::store::Store::revoke_api_key`] did.
+/// What [`crate::store::AccessStore::revoke_api_key`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Revocation {
     Revoked(ApiKeyRecord),
     Refused(KeyRefusal),
 }
 
-/// What [`crate::store::Store::rotate_api_key`] did.
+/// What [`crate::store::AccessStore::rotate_api_key`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rotation {
     Rotated {

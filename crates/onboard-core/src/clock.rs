@@ -1,4 +1,4 @@
-//! Injected time (STYLE habit 10): expiry, throttling and ages are computed from a
+//! Injected time: expiry, throttling and ages are computed from a
 //! [`Clock`], so tests move time instead of sleeping.
 
 use std::sync::Mutex;

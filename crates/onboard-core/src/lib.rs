@@ -1,5 +1,5 @@
 //! Onboard's domain: what an end user is, which inputs are valid, and the storage
-//! port. Nothing here knows HTTP or SQL.
+//! ports. Nothing here knows HTTP or SQL.
 //!
 //! Read [`service::Onboarding`] first: it is the list of use cases, and each one
 //! shows the path from request body to store. Then:
@@ -7,7 +7,8 @@
 //!   reporting every problem at once (helped by [`reader`]);
 //! - [`values`], [`identity`] and [`vocab`] are the validated value types of CONTRACT §3;
 //! - [`user`] is the end user and its two wire shapes;
-//! - [`store`] is the port the backends implement, [`tenant`] the enterprise it scopes by;
+//! - [`store`] holds the ports the backends implement, one per kind of thing
+//!   kept; [`tenant`] is the enterprise they scope by;
 //! - [`lifecycle`] is the state machine of status and requirements, and
 //!   [`verification`] the one-time codes it consumes;
 //! - [`events`] is the append-only log every change writes;
@@ -16,6 +17,9 @@
 //! - [`clock`], [`random`] and [`secret`] are injected time, injected randomness
 //!   and the hashed secrets;
 //! - [`access`] is who may call and act: API keys that end, and operators;
+//! - [`requests`] is the parsing of the other request bodies, [`webhooks`] the
+//!   outgoing webhooks' rules (URLs, retries, signatures), and [`time_format`]
+//!   the wire's timestamps;
 //! - [`strict_json`] reads client JSON, refusing a key named twice in one object.
 
 pub mod access;

@@ -5,7 +5,7 @@
 //!
 //! The `decide_*` functions are the rules of each use case as pure functions of
 //! the user and its code: the store runs them inside its write transaction (see
-//! `Store::decide`), so two concurrent confirmations cannot both succeed.
+//! `UserStore::decide`), so two concurrent confirmations cannot both succeed.
 
 use onboard_api::{Profile, Requirements};
 use time::OffsetDateTime;

@@ -1,4 +1,4 @@
-//! Injected randomness (STYLE habit 10): codes and tokens draw from a [`Random`],
+//! Injected randomness: codes and tokens draw from a [`Random`],
 //! the OS CSPRNG in production and a predictable sequence in tests.
 
 use std::sync::atomic::{AtomicU64, Ordering};

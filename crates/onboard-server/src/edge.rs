@@ -47,9 +47,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::metrics::Metrics;
+use crate::state::AppState;
 pub use crate::state::EdgeLimits;
-use crate::state::{AppState, Housekeeping};
-use onboard_core::service::Onboarding;
 
 /// A connection's place under `max_connections`, held by every request of the
 /// connection and by the WebSocket session it may become; the place is given back
@@ -71,24 +70,6 @@ impl Drop for Held {
     }
 }
 
-/// Prunes on `upkeep.every` until the server shuts down; a failed round is logged
-/// and tried again at the next tick.
-async fn housekeeping(onboarding: Onboarding, upkeep: Housekeeping, stop: CancellationToken) {
-    let mut tick = tokio::time::interval(upkeep.every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = stop.cancelled() => return,
-            _ = tick.tick() => {}
-        }
-        match onboarding.prune(upkeep.retention).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(events = n, "pruned events beyond retention"),
-            Err(e) => tracing::warn!(error = %e, "pruning failed"),
-        }
-    }
-}
-
 /// Serves the application on `listener` until `shutdown` resolves, then shuts down
 /// within [`EdgeLimits::shutdown_timeout`].
 pub async fn serve(
@@ -97,27 +78,9 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     let limits = Arc::new(state.edge.clone());
-    let feed = state.feed.clone();
-    state.onboarding.hear_other_processes().await;
-    feed.tracker.spawn(housekeeping(
-        state.onboarding.clone(),
-        state.housekeeping,
-        feed.shutdown.clone(),
-    ));
-    let (webhooks, stop) = (state.onboarding.clone(), feed.shutdown.clone());
-    feed.tracker
-        .spawn(async move { webhooks.run_webhooks(stop.cancelled()).await });
-    // Key revocations and expiries, from any process, reach this node's caches
-    // and feed sessions within a poll (CONTRACT §8).
-    let stop = feed.shutdown.clone();
-    feed.tracker.spawn(
-        state
-            .onboarding
-            .clone()
-            .watch_keys(async move { stop.cancelled().await }),
-    );
+    let tasks = state.tasks.clone();
+    let metrics = state.metrics.clone();
     let router = crate::app(state);
-    let metrics = feed.metrics.clone();
 
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = CancellationToken::new();
@@ -158,13 +121,13 @@ pub async fn serve(
     }
     drop(listener);
     tracing::info!("stopped accepting connections; finishing the open ones");
-    feed.shutdown.cancel();
+    tasks.shutdown.cancel();
     graceful.cancel();
     connections.close();
-    feed.tracker.close();
+    tasks.tracker.close();
     let everything = async {
         connections.wait().await;
-        feed.tracker.wait().await;
+        tasks.tracker.wait().await;
     };
     if tokio::time::timeout(limits.shutdown_timeout, everything)
         .await

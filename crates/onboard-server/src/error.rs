@@ -12,12 +12,12 @@ use onboard_core::service::ServiceError;
 pub enum ApiError {
     Service(ServiceError),
     /// A request the router or an extractor refused, with the sentence saying why.
-    Edge(Edge, String),
+    Rejected(Rejection, String),
 }
 
 /// Why the HTTP layer refused a request before any use case ran.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Edge {
+pub enum Rejection {
     /// Unreadable query, path or body (400).
     Malformed,
     /// A body over the limit (413).
@@ -34,7 +34,7 @@ pub enum Edge {
 
 impl ApiError {
     pub fn bad_request(message: impl Into<String>) -> Self {
-        ApiError::Edge(Edge::Malformed, message.into())
+        ApiError::Rejected(Rejection::Malformed, message.into())
     }
 }
 
@@ -52,11 +52,13 @@ impl IntoResponse for ApiError {
             )) => Some(*wait),
             ApiError::Service(ServiceError::Unavailable(_)) => Some(1),
             ApiError::Service(ServiceError::Throttled { retry_after, .. }) => Some(*retry_after),
-            ApiError::Edge(Edge::RateLimited(retry_after), _) => Some(*retry_after),
+            ApiError::Rejected(Rejection::RateLimited(retry_after), _) => Some(*retry_after),
             _ => None,
         };
         let (status, error, errors) = match self {
-            ApiError::Edge(edge, message) => (edge_status(edge), message, Vec::new()),
+            ApiError::Rejected(rejection, message) => {
+                (rejection_status(rejection), message, Vec::new())
+            }
             ApiError::Service(e) => {
                 let status = status_of(&e);
                 let sentence = e.to_string();
@@ -84,14 +86,14 @@ impl IntoResponse for ApiError {
     }
 }
 
-fn edge_status(edge: Edge) -> StatusCode {
-    match edge {
-        Edge::Malformed => StatusCode::BAD_REQUEST,
-        Edge::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-        Edge::TooSlow => StatusCode::REQUEST_TIMEOUT,
-        Edge::NoRoute => StatusCode::NOT_FOUND,
-        Edge::WrongMethod => StatusCode::METHOD_NOT_ALLOWED,
-        Edge::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+fn rejection_status(rejection: Rejection) -> StatusCode {
+    match rejection {
+        Rejection::Malformed => StatusCode::BAD_REQUEST,
+        Rejection::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        Rejection::TooSlow => StatusCode::REQUEST_TIMEOUT,
+        Rejection::NoRoute => StatusCode::NOT_FOUND,
+        Rejection::WrongMethod => StatusCode::METHOD_NOT_ALLOWED,
+        Rejection::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
     }
 }
 

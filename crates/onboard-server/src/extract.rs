@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::edge::BodyTimeout;
-use crate::error::{ApiError, Edge};
+use crate::error::{ApiError, Rejection};
 use crate::state::AppState;
 
 /// The enterprise whose API key came as `Authorization: Bearer <key>`.
@@ -72,12 +72,12 @@ impl FromRequest<AppState> for OptionalJsonBody {
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::Edge(
-                    Edge::TooLarge,
+                ApiError::Rejected(
+                    Rejection::TooLarge,
                     format!("the request body is larger than {} bytes", state.body_limit),
                 )
             } else if let Some(late) = body_timeout(&rejection) {
-                ApiError::Edge(Edge::TooSlow, late.to_string())
+                ApiError::Rejected(Rejection::TooSlow, late.to_string())
             } else {
                 ApiError::bad_request("the request body could not be read to its end")
             }

@@ -5,10 +5,17 @@
 //! the body, [`onboard_core::service::Onboarding`] does the work, and [`error`]
 //! decides every error status and body in one `match`.
 //!
-//! Startup has one shape: build the [`AppState`], bind a listener (port 0 in tests),
-//! and [`serve`] until the shutdown future resolves. The live feed is [`feed`]; the
-//! operator console's pages are [`console`].
+//! Startup has one shape: build the [`AppState`] ([`state`]), bind a listener
+//! (port 0 in tests), and [`serve`] until the shutdown future resolves: it starts
+//! the [`background`] tasks and hands connections to [`edge`], which enforces the
+//! connection limits and clocks. The rest:
+//! - [`feed`]: the WebSocket feed; [`console`]: the operator console's pages;
+//! - [`idempotency`]: safe retries under an `Idempotency-Key`;
+//! - [`vendor_limits`]: the vendor's per-address limits, when emulated;
+//! - [`metrics`]: the counters `/metrics` shows; `logging`: one line per request;
+//!   `json`: responses sent from the JSON the store already holds.
 
+pub mod background;
 pub mod console;
 pub mod edge;
 pub mod error;
@@ -36,7 +43,7 @@ pub const DEFAULT_BODY_LIMIT: usize = 256 * 1024;
 
 /// The whole application, ready to serve.
 pub fn app(state: AppState) -> axum::Router {
-    let metrics = state.feed.metrics.clone();
+    let metrics = state.metrics.clone();
     let vendor_limits = state.vendor_limits.clone();
     let retries = middleware::from_fn_with_state(state.clone(), idempotency::idempotent);
     let mut router = routes::router(state).layer(retries);
@@ -51,13 +58,15 @@ pub fn app(state: AppState) -> axum::Router {
         ))
 }
 
-/// Serves `state` on `listener` until `shutdown` resolves, then stops accepting,
-/// lets the requests in flight finish, closes the WebSockets with 1001 and returns
-/// within the shutdown deadline ([`edge`] holds the connection handling).
+/// Starts the [`background`] tasks, then serves `state` on `listener` until
+/// `shutdown` resolves: stops accepting, lets the requests in flight finish,
+/// closes the WebSockets with 1001 and returns within the shutdown deadline
+/// ([`edge`] holds the connection handling).
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    background::start(&state).await;
     edge::serve(listener, state, shutdown).await
 }

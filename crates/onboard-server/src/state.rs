@@ -20,6 +20,10 @@ pub struct AppState {
     /// Sandbox mode: routes that expose codes (`/v1/sandbox/*`) exist only then.
     pub sandbox: bool,
     pub feed: Arc<Feed>,
+    /// The counters and gauges `/metrics` shows.
+    pub metrics: Arc<Metrics>,
+    /// The shutdown signal and the tasks that must end before the server does.
+    pub tasks: Tasks,
     /// Connection timeouts and the connection cap.
     pub edge: EdgeLimits,
     /// What housekeeping prunes, and how often it runs.
@@ -59,14 +63,19 @@ impl Default for Housekeeping {
 pub struct Feed {
     pub hub: Hub,
     pub limits: FeedLimits,
+    /// Authenticated sessions, per key and in all.
     pub connections: Connections,
-    pub metrics: Arc<Metrics>,
-    /// Cancelled when the server shuts down: every session closes.
-    pub shutdown: CancellationToken,
-    /// The running sessions, so that shutdown can wait for them.
-    pub tracker: TaskTracker,
     /// The vendor's per-address WebSocket limits, when emulated.
     pub vendor_limits: Option<Arc<VendorLimits>>,
+}
+
+/// What shutdown waits for: feed sessions and background tasks are spawned on
+/// `tracker` and end when `shutdown` is cancelled.
+#[derive(Clone, Default)]
+pub struct Tasks {
+    /// Cancelled when the server shuts down: every session and task ends.
+    pub shutdown: CancellationToken,
+    pub tracker: TaskTracker,
 }
 
 /// What a server is built from, beside the domain.
@@ -114,13 +123,12 @@ impl AppState {
             edge: options.edge,
             housekeeping: options.housekeeping,
             console: options.console,
+            metrics: Arc::default(),
+            tasks: Tasks::default(),
             feed: Arc::new(Feed {
                 hub,
                 limits: options.feed,
                 connections: Connections::default(),
-                metrics: Arc::default(),
-                shutdown: CancellationToken::new(),
-                tracker: TaskTracker::new(),
                 vendor_limits,
             }),
         }

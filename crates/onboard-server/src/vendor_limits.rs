@@ -18,7 +18,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::error::{ApiError, Edge};
+use crate::error::{ApiError, Rejection};
 
 /// One budget: `limit` within `per`, then blocked for `block`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -268,8 +268,11 @@ pub async fn rest(
         && let Some(ip) = peer_ip(&request)
         && let Err(exceeded) = limits.rest_request(ip)
     {
-        return ApiError::Edge(Edge::RateLimited(exceeded.retry_after), exceeded.sentence())
-            .into_response();
+        return ApiError::Rejected(
+            Rejection::RateLimited(exceeded.retry_after),
+            exceeded.sentence(),
+        )
+        .into_response();
     }
     next.run(request).await
 }

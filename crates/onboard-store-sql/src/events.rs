@@ -111,13 +111,6 @@ impl<E: Engine> EventLog for SqlStore<E> {
             latest: row.opt_int("latest")?.unwrap_or(0),
         })
     }
-
-    async fn prune(&self, retention: Retention, now: OffsetDateTime) -> Result<u64, StoreError> {
-        let removed = prune(&self.engine, retention, now).await?;
-        crate::idempotency::prune(&self.engine, now).await?;
-        crate::console::prune(&self.engine, now).await?;
-        Ok(removed)
-    }
 }
 
 /// The columns [`event_from`] reads.

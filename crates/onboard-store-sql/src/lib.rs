@@ -14,13 +14,13 @@
 //! - `tenants`: [`TenantStore`](onboard_core::store::TenantStore), enterprises
 //!   and shared server secrets.
 //! - `users`: [`UserStore`](onboard_core::store::UserStore), users and their
-//!   codes; the lifecycle's read-decide-write. `batch` groups concurrent
-//!   registrations into one transaction, `lookups` shares concurrent reads of
-//!   single users (both where the engine asks for it).
+//!   codes; the lifecycle's read-decide-write. Its `batch` groups concurrent
+//!   registrations into one transaction, its `lookups` shares concurrent reads
+//!   of single users (both where the engine asks for it).
 //! - `tokens`: [`TokenStore`](onboard_core::store::TokenStore), user tokens and
 //!   the outbox.
 //! - `events`: [`EventLog`](onboard_core::store::EventLog), the append-only
-//!   event log, its bounds and pruning.
+//!   event log and its bounds.
 //! - `access`: [`AccessStore`](onboard_core::store::AccessStore), API keys, the
 //!   key generation, and operators.
 //! - `idempotency`: [`IdempotencyStore`](onboard_core::store::IdempotencyStore).
@@ -33,13 +33,11 @@
 //! - [`shared_migrations`]: tables written once for both engines.
 
 mod access;
-mod batch;
 mod console;
 mod edd;
 pub mod engine;
 mod events;
 mod idempotency;
-mod lookups;
 mod tenants;
 mod tokens;
 mod users;
@@ -61,7 +59,7 @@ pub mod shared_migrations {
 use std::sync::{Arc, Weak};
 
 use async_trait::async_trait;
-use onboard_core::events::ChangeNotifier;
+use onboard_core::events::{ChangeNotifier, Retention};
 use onboard_core::store::{EnterpriseId, Store, StoreError, UserRow};
 use time::OffsetDateTime;
 
@@ -74,9 +72,9 @@ pub struct SqlStore<E> {
     engine: E,
     /// Concurrent registrations of one enterprise, gathered into one transaction
     /// where the engine has no group commit of its own.
-    registrations: Arc<batch::Registrations>,
+    registrations: Arc<users::batch::Registrations>,
     /// Concurrent reads of single users, shared where the engine asks for it.
-    lookups: Arc<lookups::UserLookups>,
+    lookups: Arc<users::lookups::UserLookups>,
 }
 
 impl<E: Engine> SqlStore<E> {
@@ -118,5 +116,12 @@ impl<E: Engine> Store for SqlStore<E> {
 
     async fn forward_changes(&self, notifier: Weak<dyn ChangeNotifier>) {
         self.engine.forward_changes(notifier).await
+    }
+
+    async fn prune(&self, retention: Retention, now: OffsetDateTime) -> Result<u64, StoreError> {
+        let removed = events::prune(&self.engine, retention, now).await?;
+        idempotency::prune(&self.engine, now).await?;
+        console::prune(&self.engine, now).await?;
+        Ok(removed)
     }
 }

@@ -3,11 +3,20 @@
 //! the delivery channels and the review settings; it turns storage outcomes into
 //! [`ServiceError`]s that the HTTP layer maps one to one.
 //!
-//! The methods live by topic: [`users`] (register, read, list, deactivate),
-//! [`verify`] (codes and reviews), [`tokens`] (user auth tokens), [`log`] (events
-//! and the outbox), [`keys`] (authentication and key revocation on every
-//! node), [`key_admin`] (creating, revoking, rotating keys), [`operators`] and
-//! [`console`] (the operator console's sessions and reads).
+//! The methods live by topic:
+//! - [`users`]: register, read, list, deactivate; [`cursor`]: the list's sealed
+//!   cursors.
+//! - [`verify`]: codes and reviews; [`tokens`]: user auth tokens.
+//! - [`feed`]: reading the event log, for the REST events route and the feed.
+//! - [`log`]: the outbox.
+//! - [`edd`]: enhanced due diligence and documents.
+//! - [`keys`]: authentication and key revocation on every node; [`key_admin`]:
+//!   creating, revoking, rotating keys; [`operators`]: operator accounts.
+//! - [`idempotency`]: safe retries under an `Idempotency-Key`.
+//! - [`quota`]: per-enterprise budgets for bulk work.
+//! - [`webhooks`]: the endpoint API; [`webhook_dispatch`]: the dispatcher that
+//!   delivers to them.
+//! - [`console`]: the operator console's sessions and reads.
 
 mod console;
 mod cursor;
@@ -29,6 +38,7 @@ pub use quota::Quotas;
 mod tokens;
 mod users;
 mod verify;
+mod webhook_dispatch;
 mod webhooks;
 pub use webhooks::{
     EndpointInput, MAX_ENDPOINTS, SendResult, WebhookRequest, WebhookSender, WebhookSettings,
@@ -131,12 +141,12 @@ pub struct Review {
 /// Onboard's use cases. Cloning it is one reference count: every request's handler
 /// holds a copy.
 #[derive(Clone)]
-pub struct Onboarding(Arc<Parts>);
+pub struct Onboarding(Arc<Dependencies>);
 
 /// What the use cases run on; read through [`Onboarding`] (it dereferences here),
 /// set through its `with_*` builders before the service is shared.
 #[derive(Clone)]
-pub struct Parts {
+pub struct Dependencies {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     random: Arc<dyn Random>,
@@ -166,9 +176,9 @@ pub struct Parts {
 }
 
 impl std::ops::Deref for Onboarding {
-    type Target = Parts;
+    type Target = Dependencies;
 
-    fn deref(&self) -> &Parts {
+    fn deref(&self) -> &Dependencies {
         &self.0
     }
 }
@@ -176,7 +186,7 @@ impl std::ops::Deref for Onboarding {
 impl Onboarding {
     /// Auto review, the OS CSPRNG, and both channels to the outbox.
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
-        Onboarding(Arc::new(Parts {
+        Onboarding(Arc::new(Dependencies {
             delivery: Delivery::outbox(store.clone()),
             store,
             clock,
@@ -198,38 +208,38 @@ impl Onboarding {
         }))
     }
 
-    /// The parts, to change while building (copied if already shared).
-    fn parts(&mut self) -> &mut Parts {
+    /// The dependencies, to change while building (copied if already shared).
+    fn dependencies(&mut self) -> &mut Dependencies {
         Arc::make_mut(&mut self.0)
     }
 
     pub fn with_edd(mut self, questionnaires: crate::edd::Questionnaires) -> Self {
-        self.parts().edd = Arc::new(questionnaires);
+        self.dependencies().edd = Arc::new(questionnaires);
         self
     }
 
     pub fn with_random(mut self, random: Arc<dyn Random>) -> Self {
-        self.parts().random = random;
+        self.dependencies().random = random;
         self
     }
 
     pub fn with_review(mut self, review: Review) -> Self {
-        self.parts().review = review;
+        self.dependencies().review = review;
         self
     }
 
     pub fn with_rules(mut self, rules: crate::registration::Rules) -> Self {
-        self.parts().rules = rules;
+        self.dependencies().rules = rules;
         self
     }
 
     pub fn with_quotas(mut self, quotas: Quotas) -> Self {
-        self.parts().quotas = quotas;
+        self.dependencies().quotas = quotas;
         self
     }
 
     pub fn with_delivery(mut self, delivery: Delivery) -> Self {
-        self.parts().delivery = delivery;
+        self.dependencies().delivery = delivery;
         self
     }
 

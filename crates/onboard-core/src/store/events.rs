@@ -1,12 +1,11 @@
 //! The append-only event log that the feed and the webhook dispatcher replay
 //! (CONTRACT §6). Events are appended by the writes of the other roles, in the
-//! same transaction as the change they record; this role reads and prunes.
+//! same transaction as the change they record; this role reads them.
 
 use async_trait::async_trait;
-use time::OffsetDateTime;
 
 use super::StoreError;
-use crate::events::{Event, Retention};
+use crate::events::Event;
 use crate::tenant::EnterpriseId;
 
 /// The range of the event log an enterprise can still read.
@@ -29,8 +28,4 @@ pub trait EventLog: Send + Sync {
 
     /// The oldest event still held (`None` when none is) and the latest id issued.
     async fn event_bounds(&self, enterprise: EnterpriseId) -> Result<EventBounds, StoreError>;
-
-    /// Deletes events beyond `retention`, expired user tokens and idempotency
-    /// keys older than [`IDEMPOTENCY_KEPT`]; returns how many events went.
-    async fn prune(&self, retention: Retention, now: OffsetDateTime) -> Result<u64, StoreError>;
 }

@@ -6,7 +6,7 @@
 //! - [`TenantStore`] (`tenants`): enterprises and shared server secrets.
 //! - [`UserStore`] (`users`): users, their codes, the lifecycle's read-decide-write.
 //! - [`TokenStore`] (`tokens`): user tokens and the outbox.
-//! - [`EventLog`] (`events`): reading and pruning the event log.
+//! - [`EventLog`] (`events`): reading the event log.
 //! - [`AccessStore`] (`access`): API keys and operators.
 //! - [`IdempotencyStore`] (`idempotency`): idempotency keys and kept answers.
 //! - [`WebhookStore`] (`webhooks`): endpoints, delivery leases and attempts.
@@ -43,8 +43,9 @@ pub use tokens::{Grant, Minting, OutboxEntry, TokenGrant, TokenStore};
 pub use users::{Deactivation, Decide, Decided, Listed, ListedJson, UserFilter, UserStore};
 pub use webhooks::WebhookStore;
 
-use crate::events::ChangeNotifier;
+use crate::events::{ChangeNotifier, Retention};
 pub use crate::tenant::{Enterprise, EnterpriseId};
+use time::OffsetDateTime;
 
 /// What went wrong in storage, in terms the domain can act on.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -87,4 +88,8 @@ pub trait Store:
     async fn forward_changes(&self, notifier: Weak<dyn ChangeNotifier>) {
         let _ = notifier;
     }
+
+    /// Deletes events beyond `retention`, expired user tokens and idempotency
+    /// keys older than [`IDEMPOTENCY_KEPT`]; returns how many events went.
+    async fn prune(&self, retention: Retention, now: OffsetDateTime) -> Result<u64, StoreError>;
 }

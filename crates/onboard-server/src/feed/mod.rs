@@ -19,7 +19,7 @@ use axum::extract::{ConnectInfo, Extension, State, WebSocketUpgrade};
 use axum::response::{IntoResponse, Response};
 
 use crate::edge::ConnectionSlot;
-use crate::error::{ApiError, Edge};
+use crate::error::{ApiError, Rejection};
 
 use crate::state::AppState;
 
@@ -43,7 +43,10 @@ pub async fn upgrade(
     if let (Some(limits), Some(ip)) = (&feed.vendor_limits, peer)
         && let Err(exceeded) = limits.ws_connection(ip)
     {
-        let refusal = ApiError::Edge(Edge::RateLimited(exceeded.retry_after), exceeded.sentence());
+        let refusal = ApiError::Rejected(
+            Rejection::RateLimited(exceeded.retry_after),
+            exceeded.sentence(),
+        );
         return refusal.into_response();
     }
     // The library's cap sits above the protocol's: the session answers a message
@@ -55,10 +58,10 @@ pub async fn upgrade(
         .read_buffer_size(4 * 1024)
         .write_buffer_size(8 * 1024)
         .on_upgrade(move |socket| {
-            let tracker = feed.tracker.clone();
+            let tracker = state.tasks.tracker.clone();
             // The session holds the connection's place under the node's cap.
             let slot = slot.map(|Extension(slot)| slot);
-            tracker.track_future(session::run(socket, feed, slot, peer))
+            tracker.track_future(session::run(socket, state, slot, peer))
         })
 }
 

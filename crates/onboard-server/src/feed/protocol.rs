@@ -1,5 +1,5 @@
 //! The WebSocket protocol of CONTRACT §5: what clients send, what the server
-//! answers. Parsing never fails silently: every refusal is a [`Refusal`] that the
+//! answers. Parsing never fails silently: every refusal is an [`ErrorReply`] that the
 //! session turns into a `type: "error"` reply naming the action.
 
 use onboard_api::{Reply, ReplyPayload, USERS_FEED};
@@ -22,28 +22,31 @@ pub enum ClientMessage {
 
 /// Why a client message was refused, and the action it was about.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal {
+pub struct ErrorReply {
     pub action: String,
     pub message: String,
 }
 
-impl Refusal {
+impl ErrorReply {
     pub fn new(action: &str, message: impl Into<String>) -> Self {
-        Refusal {
+        ErrorReply {
             action: action.to_owned(),
             message: message.into(),
         }
     }
 }
 
-pub fn parse(text: &str) -> Result<ClientMessage, Refusal> {
+pub fn parse(text: &str) -> Result<ClientMessage, ErrorReply> {
     let value: Value = onboard_core::strict_json::parse_str(text)
-        .map_err(|e| Refusal::new("unknown", format!("the message is refused: {e}")))?;
+        .map_err(|e| ErrorReply::new("unknown", format!("the message is refused: {e}")))?;
     let Value::Object(map) = value else {
-        return Err(Refusal::new("unknown", "the message must be a JSON object"));
+        return Err(ErrorReply::new(
+            "unknown",
+            "the message must be a JSON object",
+        ));
     };
     let Some(kind) = map.get("type").and_then(Value::as_str) else {
-        return Err(Refusal::new("unknown", "the message needs a \"type\""));
+        return Err(ErrorReply::new("unknown", "the message needs a \"type\""));
     };
     match kind {
         "authenticate" => {
@@ -51,12 +54,12 @@ pub fn parse(text: &str) -> Result<ClientMessage, Refusal> {
                 .get("apiKey")
                 .and_then(Value::as_str)
                 .filter(|k| !k.is_empty())
-                .ok_or_else(|| Refusal::new(kind, "apiKey is required"))?;
+                .ok_or_else(|| ErrorReply::new(kind, "apiKey is required"))?;
             // The vendor's own examples send `"true"`; both spellings mean yes.
             let enterprise = matches!(map.get("enterprise"), Some(Value::Bool(true)))
                 || matches!(map.get("enterprise"), Some(Value::String(s)) if s == "true");
             if !enterprise {
-                return Err(Refusal::new(
+                return Err(ErrorReply::new(
                     kind,
                     "enterprise must be true: this feed serves enterprise keys",
                 ));
@@ -70,7 +73,7 @@ pub fn parse(text: &str) -> Result<ClientMessage, Refusal> {
             let after = match map.get("after") {
                 None | Some(Value::Null) => None,
                 Some(v) => Some(v.as_i64().filter(|n| *n >= 0).ok_or_else(|| {
-                    Refusal::new(
+                    ErrorReply::new(
                         kind,
                         "after must be an event_id: a whole number of 0 or more",
                     )
@@ -82,11 +85,11 @@ pub fn parse(text: &str) -> Result<ClientMessage, Refusal> {
             feeds: feeds(kind, map.get("feeds"))?,
         }),
         // An empty or long type is not echoed back as the action.
-        other if other.is_empty() || other.len() > MAX_ECHOED_TYPE => Err(Refusal::new(
+        other if other.is_empty() || other.len() > MAX_ECHOED_TYPE => Err(ErrorReply::new(
             "unknown",
             "unknown message type: expected authenticate, subscribe or unsubscribe",
         )),
-        other => Err(Refusal::new(
+        other => Err(ErrorReply::new(
             other,
             format!(
                 "unknown message type {other:?}: expected authenticate, subscribe or unsubscribe"
@@ -104,13 +107,13 @@ const MAX_FEEDS: usize = 100;
 /// The feed names of a subscribe or unsubscribe, each once, in the order given.
 /// Names are not judged here: the session accepts the vendor's feeds and refuses
 /// the others one by one, so one unknown name does not spoil the rest.
-fn feeds(action: &str, value: Option<&Value>) -> Result<Vec<String>, Refusal> {
+fn feeds(action: &str, value: Option<&Value>) -> Result<Vec<String>, ErrorReply> {
     let items = value
         .and_then(Value::as_array)
         .filter(|a| !a.is_empty())
-        .ok_or_else(|| Refusal::new(action, "feeds must be a non-empty array of feed names"))?;
+        .ok_or_else(|| ErrorReply::new(action, "feeds must be a non-empty array of feed names"))?;
     if items.len() > MAX_FEEDS {
-        return Err(Refusal::new(
+        return Err(ErrorReply::new(
             action,
             format!(
                 "feeds may name at most {MAX_FEEDS} feeds, not {}",
@@ -122,7 +125,7 @@ fn feeds(action: &str, value: Option<&Value>) -> Result<Vec<String>, Refusal> {
     for item in items {
         let name = item
             .as_str()
-            .ok_or_else(|| Refusal::new(action, "feeds must be strings"))?;
+            .ok_or_else(|| ErrorReply::new(action, "feeds must be strings"))?;
         if !names.iter().any(|n| n == name) {
             names.push(name.to_owned());
         }
@@ -157,10 +160,10 @@ pub fn is_vendor_feed(name: &str) -> bool {
 }
 
 /// The refusal of one name that is no vendor feed; long names are cut short.
-pub fn unknown_feed(action: &str, name: &str) -> Refusal {
+pub fn unknown_feed(action: &str, name: &str) -> ErrorReply {
     let shown: String = name.chars().take(MAX_ECHOED_TYPE).collect();
     let cut = if shown.len() < name.len() { "…" } else { "" };
-    Refusal::new(
+    ErrorReply::new(
         action,
         format!(
             "unknown feed {shown:?}{cut}: Onboard serves {USERS_FEED} and acknowledges the \
@@ -190,7 +193,7 @@ pub fn success(
     }
 }
 
-pub fn error(sequence: u64, timestamp: i64, refusal: Refusal) -> Reply {
+pub fn error(sequence: u64, timestamp: i64, refusal: ErrorReply) -> Reply {
     Reply {
         r#type: "error".into(),
         sequence,

@@ -16,9 +16,12 @@ use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use super::hub::{READ_BATCH, Subscription};
 use super::limits::{RateLimiter, Slot};
-use super::protocol::{self, ClientMessage, Refusal};
+use super::protocol::{self, ClientMessage, ErrorReply};
 use crate::edge::ConnectionSlot;
-use crate::state::Feed;
+use crate::metrics::Metrics;
+use crate::state::{AppState, Feed};
+use onboard_core::service::Onboarding;
+use tokio_util::sync::CancellationToken;
 
 /// The socket went away or failed; the session ends.
 struct Gone;
@@ -32,7 +35,11 @@ struct Live {
 
 struct Session {
     socket: WebSocket,
+    onboarding: Onboarding,
     feed: Arc<Feed>,
+    metrics: Arc<Metrics>,
+    /// Cancelled when the server shuts down: the session says goodbye (1001).
+    shutdown: CancellationToken,
     /// Server messages sent so far; the next one carries `sequence + 1`.
     sequence: u64,
     enterprise: Option<Enterprise>,
@@ -65,15 +72,19 @@ const RETRY_CATCH_UP: std::time::Duration = std::time::Duration::from_secs(1);
 
 pub async fn run(
     socket: WebSocket,
-    feed: Arc<Feed>,
+    state: AppState,
     connection: Option<ConnectionSlot>,
     peer: Option<std::net::IpAddr>,
 ) {
-    let limits = &feed.limits;
+    let limits = &state.feed.limits;
+    let metrics = state.metrics.clone();
     let mut session = Session {
         socket,
         limiter: RateLimiter::new(limits.messages_per_second, limits.burst),
-        feed: feed.clone(),
+        onboarding: state.onboarding,
+        feed: state.feed,
+        metrics: metrics.clone(),
+        shutdown: state.tasks.shutdown,
         sequence: 0,
         enterprise: None,
         key: None,
@@ -85,11 +96,11 @@ pub async fn run(
         retry_catch_up: None,
         peer,
     };
-    feed.metrics
+    metrics
         .ws_sessions
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     session.serve().await;
-    feed.metrics
+    metrics
         .ws_sessions
         .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
 }
@@ -99,7 +110,7 @@ impl Session {
         let mut ping = tokio::time::interval(self.feed.limits.ping_interval);
         ping.tick().await;
         let mut last_heard = Instant::now();
-        let shutdown = self.feed.shutdown.clone();
+        let shutdown = self.shutdown.clone();
         // A fixed deadline: nothing but a successful authenticate lifts it, so
         // pongs and refused messages cannot keep an anonymous socket open.
         let auth_deadline = tokio::time::Instant::now() + self.feed.limits.auth_timeout;
@@ -141,7 +152,7 @@ impl Session {
             "no successful authenticate within {} ms of connecting; closing",
             limit.as_millis()
         );
-        self.refuse(Refusal::new("authenticate", why)).await?;
+        self.refuse(ErrorReply::new("authenticate", why)).await?;
         self.close(close_code::POLICY, "authentication timed out")
             .await;
         Err(Gone)
@@ -163,7 +174,7 @@ impl Session {
             "the message is larger than {hard_cap} bytes; at most {} are accepted",
             self.feed.limits.max_message_bytes
         );
-        self.refuse(Refusal::new("unknown", why)).await?;
+        self.refuse(ErrorReply::new("unknown", why)).await?;
         self.close(close_code::SIZE, "message too big").await;
         Err(Gone)
     }
@@ -172,7 +183,7 @@ impl Session {
         let idle = self.feed.limits.idle_timeout;
         if last_heard.elapsed() >= idle {
             let why = format!("nothing heard for {} seconds; closing", idle.as_secs());
-            self.refuse(Refusal::new("keepalive", why)).await?;
+            self.refuse(ErrorReply::new("keepalive", why)).await?;
             self.close(close_code::AWAY, "idle").await;
             return Err(Gone);
         }
@@ -204,7 +215,7 @@ impl Session {
             Message::Text(text) => text,
             Message::Binary(_) => {
                 return self
-                    .refuse_counted(Refusal::new(
+                    .refuse_counted(ErrorReply::new(
                         "unknown",
                         "binary messages are not supported; send JSON text",
                     ))
@@ -217,7 +228,7 @@ impl Session {
             && let Err(exceeded) = limits.ws_message(ip)
         {
             // Over the vendor's budget the address is blocked: say why, and close.
-            self.refuse(Refusal::new("unknown", exceeded.sentence()))
+            self.refuse(ErrorReply::new("unknown", exceeded.sentence()))
                 .await?;
             self.close(close_code::POLICY, "rate limit exceeded").await;
             return Err(Gone);
@@ -228,7 +239,7 @@ impl Session {
                 "rate limit exceeded: at most {} messages per second",
                 limits.messages_per_second
             );
-            return self.refuse_counted(Refusal::new("unknown", why)).await;
+            return self.refuse_counted(ErrorReply::new("unknown", why)).await;
         }
         let max = self.feed.limits.max_message_bytes;
         if text.len() > max {
@@ -236,7 +247,7 @@ impl Session {
                 "the message is {} bytes; at most {max} are accepted",
                 text.len()
             );
-            return self.refuse_counted(Refusal::new("unknown", why)).await;
+            return self.refuse_counted(ErrorReply::new("unknown", why)).await;
         }
         match protocol::parse(text.as_str()) {
             Ok(message) => self.on_command(message).await,
@@ -275,22 +286,22 @@ impl Session {
         const ACTION: &str = "authenticate";
         if self.enterprise.is_some() {
             return self
-                .refuse(Refusal::new(
+                .refuse(ErrorReply::new(
                     ACTION,
                     "this connection is already authenticated",
                 ))
                 .await;
         }
-        let auth = match self.feed.hub.onboarding().authenticate_key(api_key).await {
+        let auth = match self.onboarding.authenticate_key(api_key).await {
             Ok(auth) => auth,
             Err(e) => {
                 self.auth_failures += 1;
-                self.refuse_counted(Refusal::new(ACTION, e.to_string()))
+                self.refuse_counted(ErrorReply::new(ACTION, e.to_string()))
                     .await?;
                 let max = self.feed.limits.max_auth_failures;
                 if self.auth_failures >= max {
                     let why = format!("{max} failed authentications on this connection");
-                    self.refuse(Refusal::new(ACTION, why)).await?;
+                    self.refuse(ErrorReply::new(ACTION, why)).await?;
                     self.close(close_code::POLICY, "too many failed authentications")
                         .await;
                     return Err(Gone);
@@ -302,13 +313,13 @@ impl Session {
         let max = self.feed.limits.max_connections_per_key;
         let Some(slot) = self.feed.connections.acquire(enterprise.id, max) else {
             let why = format!("this enterprise already has {max} open connections on this server");
-            self.refuse(Refusal::new(ACTION, why)).await?;
+            self.refuse(ErrorReply::new(ACTION, why)).await?;
             self.close(close_code::POLICY, "too many connections").await;
             return Err(Gone);
         };
         self.enterprise = Some(enterprise);
         self._slot = Some(slot);
-        let ends = self.feed.hub.onboarding().key_ends();
+        let ends = self.onboarding.key_ends();
         self.key = Some((auth.key, ends));
         self.success(ACTION, None).await?;
         // The key may have ended between the lookup and now.
@@ -324,7 +335,7 @@ impl Session {
             return Ok(());
         };
         self.live = None;
-        self.refuse(Refusal::new("authenticate", why.sentence()))
+        self.refuse(ErrorReply::new("authenticate", why.sentence()))
             .await?;
         self.close(close_code::POLICY, "API key no longer valid")
             .await;
@@ -344,7 +355,7 @@ impl Session {
                 "unsubscribe" => "authenticate before unsubscribing",
                 _ => "authenticate before subscribing",
             };
-            self.refuse_counted(Refusal::new(action, why)).await?;
+            self.refuse_counted(ErrorReply::new(action, why)).await?;
             return Ok(None);
         }
         let (known, unknown): (Vec<String>, Vec<String>) =
@@ -360,12 +371,12 @@ impl Session {
         const ACTION: &str = "subscribe";
         let Some(enterprise) = self.enterprise.clone() else {
             return self
-                .refuse_counted(Refusal::new(ACTION, "authenticate before subscribing"))
+                .refuse_counted(ErrorReply::new(ACTION, "authenticate before subscribing"))
                 .await;
         };
         if let Some(after) = after {
-            if let Err(e) = self.feed.hub.onboarding().take_replay(enterprise.id) {
-                return self.refuse(Refusal::new(ACTION, e.to_string())).await;
+            if let Err(e) = self.onboarding.take_replay(enterprise.id) {
+                return self.refuse(ErrorReply::new(ACTION, e.to_string())).await;
             }
             let checked = self
                 .feed
@@ -373,7 +384,7 @@ impl Session {
                 .onboarding()
                 .check_history(enterprise.id, after);
             if let Err(e) = checked.await {
-                return self.refuse(Refusal::new(ACTION, e.to_string())).await;
+                return self.refuse(ErrorReply::new(ACTION, e.to_string())).await;
             }
         }
         let sub = match self.feed.hub.subscribe(enterprise.id).await {
@@ -381,7 +392,7 @@ impl Session {
             Err(e) => {
                 tracing::warn!(error = %e, "subscribe failed");
                 let why = "the event log is unavailable; try again shortly";
-                return self.refuse(Refusal::new(ACTION, why)).await;
+                return self.refuse(ErrorReply::new(ACTION, why)).await;
             }
         };
         let cursor = match (after, &self.live) {
@@ -447,7 +458,7 @@ impl Session {
             let Some((enterprise, cursor)) = self.position() else {
                 return Ok(());
             };
-            let onboarding = self.feed.hub.onboarding().clone();
+            let onboarding = self.onboarding.clone();
             let items = match onboarding.feed_after(enterprise, cursor, READ_BATCH).await {
                 Ok(LogRead::Events(items)) => items,
                 // Retention pruned events this connection never got: say so and
@@ -459,7 +470,7 @@ impl Session {
                         "events after {cursor} are no longer held (the oldest held is \
                          {oldest}); the subscription has ended"
                     );
-                    return self.refuse(Refusal::new("subscribe", why)).await;
+                    return self.refuse(ErrorReply::new("subscribe", why)).await;
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "feed catch-up could not read the log");
@@ -488,10 +499,10 @@ impl Session {
     async fn deliver(&mut self, item: &FeedItem) -> Result<(), Gone> {
         if item.is_sent() {
             self.sequence += 1;
-            let timestamp = unix_nanos(self.feed.hub.onboarding().now());
+            let timestamp = unix_nanos(self.onboarding.now());
             let text = protocol::feed_message(self.sequence, timestamp, item);
             self.queue(Message::Text(text.into())).await?;
-            let sent = &self.feed.metrics.feed_messages;
+            let sent = &self.metrics.feed_messages;
             sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         if let Some(live) = &mut self.live {
@@ -516,20 +527,20 @@ impl Session {
             self.refusals_in_a_row = 0;
         }
         self.sequence += 1;
-        let now = unix_nanos(self.feed.hub.onboarding().now());
+        let now = unix_nanos(self.onboarding.now());
         let reply = protocol::success(self.sequence, now, action, feeds, after);
         self.send_json(&reply).await
     }
 
-    async fn refuse(&mut self, refusal: Refusal) -> Result<(), Gone> {
+    async fn refuse(&mut self, refusal: ErrorReply) -> Result<(), Gone> {
         self.sequence += 1;
-        let now = unix_nanos(self.feed.hub.onboarding().now());
+        let now = unix_nanos(self.onboarding.now());
         let reply = protocol::error(self.sequence, now, refusal);
         self.send_json(&reply).await
     }
 
     /// A refusal of a client mistake; too many in a row and the connection closes.
-    async fn refuse_counted(&mut self, refusal: Refusal) -> Result<(), Gone> {
+    async fn refuse_counted(&mut self, refusal: ErrorReply) -> Result<(), Gone> {
         self.refuse(refusal).await?;
         self.refusals_in_a_row += 1;
         if self.refusals_in_a_row >= self.feed.limits.max_refusals {

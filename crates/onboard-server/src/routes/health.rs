@@ -30,7 +30,7 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
 /// `GET /metrics`: Prometheus text of this node.
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let authenticated = state.feed.connections.total();
-    let mut text = state.feed.metrics.render(authenticated);
+    let mut text = state.metrics.render(authenticated);
     let (counts, backlog) = state.onboarding.webhook_metrics().await;
     let now = state.onboarding.now();
     crate::metrics::render_webhooks(&mut text, counts, backlog.as_deref(), now);

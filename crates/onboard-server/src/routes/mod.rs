@@ -20,7 +20,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, Uri};
 use axum::routing::{delete, get, post};
 
-use crate::error::{ApiError, Edge};
+use crate::error::{ApiError, Rejection};
 use crate::state::AppState;
 
 pub fn router(state: AppState) -> Router {
@@ -117,8 +117,8 @@ async fn not_found(method: Method, uri: Uri) -> axum::response::Response {
     if uri.path() == "/console" || uri.path().starts_with("/console/") {
         return crate::console::not_found();
     }
-    ApiError::Edge(
-        Edge::NoRoute,
+    ApiError::Rejected(
+        Rejection::NoRoute,
         format!("there is no route for {method} {}", uri.path()),
     )
     .into_response()
@@ -129,8 +129,8 @@ async fn method_not_allowed(method: Method, uri: Uri) -> axum::response::Respons
     if uri.path().starts_with("/console/") {
         return crate::console::method_not_allowed();
     }
-    ApiError::Edge(
-        Edge::WrongMethod,
+    ApiError::Rejected(
+        Rejection::WrongMethod,
         format!("{method} is not allowed on {}", uri.path()),
     )
     .into_response()

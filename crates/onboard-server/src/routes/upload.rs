@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 use super::framing::HeadTooLong;
-use crate::error::{ApiError, Edge};
+use crate::error::{ApiError, Rejection};
 
 /// The largest file accepted: 10 MiB.
 pub const MAX_FILE_BYTES: u64 = 10 * 1024 * 1024;
@@ -165,8 +165,8 @@ async fn receive_file(mut field: Field<'_>) -> Result<Received, ApiError> {
     while let Some(piece) = field.chunk().await.map_err(malformed)? {
         size += piece.len() as u64;
         if size > MAX_FILE_BYTES {
-            return Err(ApiError::Edge(
-                Edge::TooLarge,
+            return Err(ApiError::Rejected(
+                Rejection::TooLarge,
                 format!("{filename} is larger than {MAX_FILE_BYTES} bytes (10 MiB)"),
             ));
         }
@@ -195,8 +195,8 @@ async fn receive_text(mut field: Field<'_>, name: &str) -> Result<String, ApiErr
     let mut bytes = Vec::new();
     while let Some(piece) = field.chunk().await.map_err(malformed)? {
         if bytes.len() + piece.len() > MAX_TEXT_BYTES {
-            return Err(ApiError::Edge(
-                Edge::TooLarge,
+            return Err(ApiError::Rejected(
+                Rejection::TooLarge,
                 format!("the part {name} is larger than {MAX_TEXT_BYTES} bytes"),
             ));
         }
@@ -217,14 +217,14 @@ async fn drain(multipart: &mut Multipart) {
 
 fn malformed(e: MultipartError) -> ApiError {
     if let Some(late) = crate::extract::body_timeout(&e) {
-        return ApiError::Edge(Edge::TooSlow, late.to_string());
+        return ApiError::Rejected(Rejection::TooSlow, late.to_string());
     }
     if let Some(too_long) = crate::extract::cause::<HeadTooLong>(&e) {
         return ApiError::bad_request(too_long.to_string());
     }
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::Edge(
-            Edge::TooLarge,
+        ApiError::Rejected(
+            Rejection::TooLarge,
             format!("the upload is larger than {UPLOAD_BODY_LIMIT} bytes"),
         )
     } else {

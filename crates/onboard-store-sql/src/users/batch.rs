@@ -39,7 +39,8 @@ use time::OffsetDateTime;
 use tokio::sync::oneshot;
 
 use crate::engine::{Engine, Tx};
-use crate::{events, users};
+use crate::events;
+use crate::users;
 
 /// At most this many registrations share one transaction.
 const MAX_BATCH: usize = 64;

@@ -1,4 +1,4 @@
-//! `onboard enterprise …`: the operator's commands for enterprises and keys.
+//! `onboard enterprise …`: creating and listing enterprises, each with its first key.
 
 use anyhow::Context;
 use clap::Subcommand;

@@ -1,6 +1,9 @@
 //! The `users` and `verification_codes` tables: insert, read, list by keyset,
 //! deactivate, and the read-decide-write of a lifecycle rule.
 
+pub(crate) mod batch;
+pub(crate) mod lookups;
+
 use crate::SqlStore;
 use async_trait::async_trait;
 use onboard_core::events::EventKind;
@@ -420,7 +423,7 @@ impl<E: Engine> UserStore for SqlStore<E> {
         if E::GROUP_COMMIT {
             return insert(&self.engine, enterprise, user, cause, first_code, now).await;
         }
-        let new = crate::batch::NewUser {
+        let new = batch::NewUser {
             user: user.clone(),
             cause: cause.to_owned(),
             first_code: first_code.map(|(channel, code)| (channel, code.clone())),
@@ -441,9 +444,9 @@ impl<E: Engine> UserStore for SqlStore<E> {
         }
         let found = self.lookups.find(&self.engine, enterprise, user_id).await?;
         match found {
-            crate::lookups::Found::Json(json) => Ok(Some(json)),
-            crate::lookups::Found::Stale => find_rendered(&self.engine, enterprise, user_id).await,
-            crate::lookups::Found::Missing => Ok(None),
+            lookups::Found::Json(json) => Ok(Some(json)),
+            lookups::Found::Stale => find_rendered(&self.engine, enterprise, user_id).await,
+            lookups::Found::Missing => Ok(None),
         }
     }
 }

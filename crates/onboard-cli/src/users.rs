@@ -1,4 +1,4 @@
-//! `onboard users …` and `onboard outbox …`: the operator's review and inbox tools.
+//! `onboard users …`: the operator's review of end users (CONTRACT §4).
 
 use std::sync::Arc;
 
@@ -6,7 +6,6 @@ use anyhow::Context;
 use clap::Subcommand;
 use onboard_core::clock::SystemClock;
 use onboard_core::service::{NoSuchUser, Onboarding};
-use onboard_core::time_format::rfc3339_millis;
 
 use crate::{DatabaseArgs, open_store};
 
@@ -36,21 +35,6 @@ pub struct ReviewArgs {
     database: DatabaseArgs,
 }
 
-#[derive(Debug, Subcommand)]
-pub enum OutboxCommand {
-    /// Print stored messages, newest first.
-    List {
-        /// Only this user's messages.
-        #[arg(long = "user")]
-        user_id: Option<String>,
-        /// At most this many messages.
-        #[arg(long, default_value_t = 50)]
-        limit: u32,
-        #[command(flatten)]
-        database: DatabaseArgs,
-    },
-}
-
 pub async fn users(command: UsersCommand) -> anyhow::Result<()> {
     let (approve, args) = match command {
         UsersCommand::Approve(args) => (true, args),
@@ -67,42 +51,5 @@ pub async fn users(command: UsersCommand) -> anyhow::Result<()> {
         .with_context(|| format!("Failed to review {}", args.user_id))?;
     let user = onboarding.user(&enterprise, &user_id).await?;
     println!("{} is now {}", args.user_id, user.summary.status.as_str());
-    Ok(())
-}
-
-pub async fn outbox(command: OutboxCommand) -> anyhow::Result<()> {
-    let OutboxCommand::List {
-        user_id,
-        limit,
-        database,
-    } = command;
-    let store = open_store(&database).await?;
-    let enterprises = store
-        .list_enterprises()
-        .await
-        .context("Failed to read enterprises")?;
-    let messages = store
-        .list_outbox(None, user_id.as_deref(), limit)
-        .await
-        .context("Failed to read the outbox")?;
-    println!(
-        "{:<25} {:<16} {:<24} {:<6} {:<30} CODE",
-        "SENT", "ENTERPRISE", "USER", "TYPE", "TO"
-    );
-    for m in messages {
-        let enterprise = enterprises
-            .iter()
-            .find(|e| e.id == m.enterprise)
-            .map_or("?", |e| e.name.as_str());
-        println!(
-            "{:<25} {:<16} {:<24} {:<6} {:<30} {}",
-            rfc3339_millis(m.sent_at),
-            enterprise,
-            m.user_id,
-            m.channel.as_str(),
-            m.to,
-            m.code
-        );
-    }
     Ok(())
 }
