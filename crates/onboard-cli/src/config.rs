@@ -142,6 +142,10 @@ pub struct LimitsConfig {
     pub replays_per_minute: Option<u64>,
     /// Verification codes per user and channel in 24 hours (default 10).
     pub codes_per_day: Option<u64>,
+    /// MiB of documents one user may have stored (default 100).
+    pub document_mib_per_user: Option<u64>,
+    /// MiB of documents one enterprise may have stored (default 10,240).
+    pub document_mib_per_enterprise: Option<u64>,
     /// Emulate the vendor's published per-address rate limits (default false).
     pub vendor_limits: Option<bool>,
 }
@@ -388,6 +392,15 @@ impl FileConfig {
             100_000,
         )?;
         check_opt("limits.codes_per_day", l.codes_per_day, 1, 1_000)?;
+        for (name, value) in [
+            ("limits.document_mib_per_user", l.document_mib_per_user),
+            (
+                "limits.document_mib_per_enterprise",
+                l.document_mib_per_enterprise,
+            ),
+        ] {
+            check_opt(name, value, 1, 1_048_576)?;
+        }
         Ok(())
     }
 }

@@ -392,6 +392,13 @@ fn quotas(file: &FileConfig) -> Quotas {
     if let Some(n) = limits.codes_per_day {
         quotas.codes_per_day = u32::try_from(n).unwrap_or(u32::MAX);
     }
+    // The file's check keeps both within a TiB, so the bytes fit.
+    if let Some(mib) = limits.document_mib_per_user {
+        quotas.document_bytes_per_user = mib * 1024 * 1024;
+    }
+    if let Some(mib) = limits.document_mib_per_enterprise {
+        quotas.document_bytes_per_enterprise = mib * 1024 * 1024;
+    }
     quotas
 }
 

@@ -162,6 +162,12 @@ pub fn parse_label(text: &str) -> Result<String, AccessError> {
             "the label contains control characters".to_owned(),
         ));
     }
+    if crate::values::has_invisible(label) {
+        return Err(AccessError(format!(
+            "the label {}",
+            crate::values::ValueError::Invisible
+        )));
+    }
     Ok(label.to_owned())
 }
 

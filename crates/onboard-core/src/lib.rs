@@ -19,7 +19,8 @@
 //! - [`access`] is who may call and act: API keys that end, and operators;
 //! - [`requests`] is the parsing of the other request bodies, [`webhooks`] the
 //!   outgoing webhooks' rules (URLs, retries, signatures), and [`time_format`]
-//!   the wire's timestamps.
+//!   the wire's timestamps;
+//! - [`strict_json`] reads client JSON, refusing a key named twice in one object.
 
 pub mod access;
 pub mod clock;
@@ -36,6 +37,7 @@ pub mod seal;
 pub mod secret;
 pub mod service;
 pub mod store;
+pub mod strict_json;
 pub mod tenant;
 pub mod time_format;
 pub mod user;

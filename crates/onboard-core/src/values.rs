@@ -30,8 +30,34 @@ pub enum ValueError {
     Phone,
     #[error("is not an ISO 3166-1 alpha-2 country code")]
     Country,
+    #[error(
+        "must not contain invisible formatting characters (such as a right-to-left override or a zero-width space)"
+    )]
+    Invisible,
+    #[error("must not be only dots: a URL cannot address . or ..")]
+    OnlyDots,
     #[error("{0}")]
     Rule(String),
+}
+
+/// Whether `text` holds a Unicode format character (category Cf: direction
+/// overrides and isolates, zero-width spaces, the byte-order mark, …), which
+/// displays as nothing or reorders what follows, so that `\u{202E}gnp.exe.pdf`
+/// shows as `fdp.exe.png`. A zero-width non-joiner or joiner (U+200C, U+200D)
+/// directly between two letters is allowed: Persian and Indic names need them.
+pub fn has_invisible(text: &str) -> bool {
+    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+    let chars: Vec<char> = text.chars().collect();
+    chars.iter().enumerate().any(|(i, &c)| {
+        if c.general_category() != GeneralCategory::Format {
+            return false;
+        }
+        let joins = matches!(c, '\u{200C}' | '\u{200D}');
+        let between_letters = i > 0
+            && chars[i - 1].is_alphabetic()
+            && chars.get(i + 1).is_some_and(|next| next.is_alphabetic());
+        !(joins && between_letters)
+    })
 }
 
 fn check_length(text: &str, min: usize, max: usize) -> Result<(), ValueError> {
@@ -101,7 +127,8 @@ macro_rules! string_value {
 }
 
 string_value!(
-    /// The enterprise's own id for an end user: 1–128 of `A-Z a-z 0-9 _ - . : @`.
+    /// The enterprise's own id for an end user: 1–128 of `A-Z a-z 0-9 _ - . : @`,
+    /// not only dots.
     UserId
 );
 
@@ -111,6 +138,12 @@ impl UserId {
         let allowed = |c: char| c.is_ascii_alphanumeric() || "_-.:@".contains(c);
         if !text.chars().all(allowed) {
             return Err(ValueError::BadCharacters("letters, digits and _ - . : @"));
+        }
+        // `.` and `..` are collapsed by browsers and most HTTP clients, so such a
+        // user could never be addressed by its path; longer runs are refused with
+        // them so the rule is simple to state.
+        if text.chars().all(|c| c == '.') {
+            return Err(ValueError::OnlyDots);
         }
         Ok(UserId(text.to_owned()))
     }
@@ -161,6 +194,9 @@ impl Text {
         check_length(trimmed, 1, max)?;
         if trimmed.chars().any(char::is_control) {
             return Err(ValueError::BadCharacters("printable characters"));
+        }
+        if has_invisible(trimmed) {
+            return Err(ValueError::Invisible);
         }
         Ok(Text(trimmed.to_owned()))
     }

@@ -225,26 +225,28 @@ impl RetrySchedule {
 
 /// Whether `ip` is an address on the public internet: not loopback, private,
 /// link-local (cloud metadata included), CGNAT, multicast, documentation or
-/// otherwise reserved.
+/// otherwise reserved. An IPv6 address must be global unicast (`2000::/3`) and
+/// outside the special-purpose blocks there; so every form that embeds or stands
+/// for an IPv4 address (IPv4-compatible `::/96`, translated `::ffff:0:0:0/96`,
+/// NAT64, 6to4 `2002::/16`, Teredo and the rest of `2001::/23`) and discard-only
+/// `100::/64` are refused. An IPv4-mapped address is judged as its IPv4 address.
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_public_v4(v4),
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public_v4(v4);
-            }
-            let first = v6.segments()[0];
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00 // unique local
-                || (first & 0xffc0) == 0xfe80 // link-local
-                || (first & 0xffc0) == 0xfec0 // site-local
-                || (first == 0x2001 && v6.segments()[1] == 0x0db8) // documentation
-                || (first == 0x0064 && v6.segments()[1] == 0xff9b) // NAT64
-                || v6 == Ipv6Addr::UNSPECIFIED)
-        }
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => is_public_v4(v4),
+            None => is_public_v6(v6),
+        },
     }
+}
+
+fn is_public_v6(ip: Ipv6Addr) -> bool {
+    let [first, second, ..] = ip.segments();
+    (first & 0xe000) == 0x2000 // global unicast
+        && !(first == 0x2001 && second < 0x0200) // IETF protocol assignments, Teredo
+        && !(first == 0x2001 && second == 0x0db8) // documentation
+        && first != 0x2002 // 6to4
+        && (first & 0xfff0) != 0x3ff0 // documentation (3fff::/20)
 }
 
 fn is_public_v4(ip: Ipv4Addr) -> bool {
@@ -267,11 +269,11 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
 /// a name or an IPv4 address, of letters, digits and `. _ ~ % ! $ & ' ( ) * + , ;
 /// = -` (a name in its ASCII form; an IPv6 host needs a name); optionally `:` and
 /// a port of 1 to
-/// 5 digits; optionally a path, query or fragment of printable ASCII; at most
+/// 65535; optionally a path, query or fragment of printable ASCII; at most
 /// 2048 characters in all (the pattern of the OpenAPI document says the same);
 /// and, unless private networks are allowed, not an address that is not public.
-/// What this shape lets through and the HTTP client cannot use (port 99999, say)
-/// fails at send time, as an attempt that says why.
+/// What this shape lets through and the HTTP client cannot use fails at send
+/// time, as an attempt that says why.
 pub fn check_url(text: &str, allow_private: bool) -> Result<(), String> {
     if text.len() > 2048 {
         return Err("url must be at most 2048 characters".into());
@@ -309,10 +311,14 @@ pub fn check_url(text: &str, allow_private: bool) -> Result<(), String> {
     }
     if !port.is_empty() {
         let digits = port.strip_prefix(':').unwrap_or("x");
-        if digits.is_empty() || digits.len() > 5 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-            return Err("url must have a port of 1 to 5 digits".into());
+        let number = (digits.bytes().all(|b| b.is_ascii_digit()) && !digits.starts_with('0'))
+            .then(|| digits.parse::<u16>().ok())
+            .flatten();
+        if number.is_none_or(|n| n == 0) {
+            return Err("url must have a port of 1 to 65535, without leading zeros".into());
         }
     }
+    check_host_name(host, allow_private)?;
     let Ok(target) = url_parts::Target::parse(text) else {
         return Ok(());
     };
@@ -327,6 +333,24 @@ pub fn check_url(text: &str, allow_private: bool) -> Result<(), String> {
     }
     // A name is resolved and its addresses checked before every send (and at
     // creation, by the service): plain http is as safe as https there.
+    Ok(())
+}
+
+/// Refuses a host with an empty label (`a..b`, `.a`; one trailing dot is how DNS
+/// writes a full name) and, unless private networks are allowed, the `localhost`
+/// names, which always mean this machine (RFC 6761), trailing dot or not.
+fn check_host_name(host: &str, allow_private: bool) -> Result<(), String> {
+    let name = host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase();
+    if name.is_empty() || name.split('.').any(str::is_empty) {
+        return Err(
+            "url has a host with an empty label (two dots in a row, or a dot first)".into(),
+        );
+    }
+    if !allow_private && (name == "localhost" || name.ends_with(".localhost")) {
+        return Err(format!(
+            "url names {name}, which is not a public address (it is always this machine)"
+        ));
+    }
     Ok(())
 }
 
@@ -462,6 +486,16 @@ mod tests {
             "fe80::1",
             "::ffff:127.0.0.1",
             "224.0.0.1",
+            "::127.0.0.1",
+            "2002:7f00:1::",
+            "::ffff:0:7f00:1",
+            "2001:0:4136:e378:8000:63bf:80ff:fffe",
+            "100::1",
+            "64:ff9b::7f00:1",
+            "2001:db8::1",
+            "3fff::1",
+            "ff02::1",
+            "::",
         ] {
             assert!(!is_public(private.parse().unwrap()), "{private}");
         }
@@ -475,6 +509,17 @@ mod tests {
         );
         assert!(check_url("http://127.0.0.1:9000/hook", true).is_ok());
         assert!(check_url("ftp://example.com", false).is_err());
+        for url in [
+            "https://example.com:99999/",
+            "https://example.com:0/",
+            "https://example.com:0443/",
+            "http://localhost./hook",
+            "http://api.LOCALHOST/hook",
+            "https://a..example.com/",
+        ] {
+            assert!(check_url(url, false).is_err(), "{url}");
+        }
+        assert!(check_url("https://example.com.:65535/", false).is_ok());
         assert!(check_url("https://user:pw@example.com", false).is_err());
         assert!(check_url("https://Example.com:8443/x?y", false).is_ok());
         let target = url_parts::Target::parse("https://Example.com:8443/x?y").unwrap();
@@ -486,7 +531,7 @@ mod tests {
         assert!(check_url("https://a]b/", false).is_err());
         assert!(check_url("https://a.example:x/", false).is_err());
         assert!(check_url("https://a.example:443:1/", false).is_err());
-        assert!(check_url("https://a.example:99999/x", false).is_ok());
+        assert!(check_url("https://a.example:99999/x", false).is_err());
         assert!(check_url("https://[2606:2800:220:1::1]:8443/x", false).is_err());
     }
 

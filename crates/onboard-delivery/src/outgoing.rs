@@ -24,10 +24,35 @@ pub struct HttpWebhookSender {
     public: reqwest::Client,
     /// Resolves anywhere (private networks allowed).
     any: reqwest::Client,
+    /// How names are resolved, at creation and by `public` at every send.
+    lookup: Arc<dyn Lookup>,
+}
+
+/// The addresses a host name stands for. The system's resolver in production;
+/// tests give a table, to make a name stand for any address at all.
+pub trait Lookup: Send + Sync + 'static {
+    fn lookup(&self, host: String, port: u16) -> LookupFuture;
+}
+
+pub type LookupFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<Vec<SocketAddr>>> + Send>>;
+
+/// The system's resolver (`getaddrinfo`, through tokio).
+pub struct SystemLookup;
+
+impl Lookup for SystemLookup {
+    fn lookup(&self, host: String, port: u16) -> LookupFuture {
+        Box::pin(async move { Ok(tokio::net::lookup_host((host, port)).await?.collect()) })
+    }
 }
 
 impl HttpWebhookSender {
     pub fn new() -> Result<Self, String> {
+        Self::with_lookup(Arc::new(SystemLookup))
+    }
+
+    /// A sender that resolves names with `lookup`.
+    pub fn with_lookup(lookup: Arc<dyn Lookup>) -> Result<Self, String> {
         crate::install_tls_provider();
         let build = |resolver: Option<PublicOnly>| {
             let mut builder = reqwest::Client::builder()
@@ -41,20 +66,22 @@ impl HttpWebhookSender {
                 .map_err(|e| format!("the HTTP client could not be built: {e}"))
         };
         Ok(HttpWebhookSender {
-            public: build(Some(PublicOnly))?,
+            public: build(Some(PublicOnly(lookup.clone())))?,
             any: build(None)?,
+            lookup,
         })
     }
 }
 
 /// A resolver that answers only with public addresses.
-struct PublicOnly;
+struct PublicOnly(Arc<dyn Lookup>);
 
 impl Resolve for PublicOnly {
     fn resolve(&self, name: Name) -> Resolving {
         let host = name.as_str().to_owned();
+        let lookup = self.0.clone();
         Box::pin(async move {
-            let addresses = public_addresses(&host, 0).await?;
+            let addresses = public_addresses(lookup.as_ref(), &host, 0).await?;
             let addrs: Addrs = Box::new(addresses.into_iter());
             Ok(addrs)
         })
@@ -64,10 +91,11 @@ impl Resolve for PublicOnly {
 /// The addresses `host` resolves to, all of them public, or an error naming the
 /// first that is not.
 async fn public_addresses(
+    lookup: &dyn Lookup,
     host: &str,
     port: u16,
 ) -> Result<Vec<SocketAddr>, Box<dyn std::error::Error + Send + Sync>> {
-    let addresses: Vec<SocketAddr> = tokio::net::lookup_host((host, port)).await?.collect();
+    let addresses = lookup.lookup(host.to_owned(), port).await?;
     if let Some(private) = addresses.iter().find(|a| !is_public(a.ip())) {
         return Err(format!(
             "{host} resolves to {}, which is not a public address",
@@ -167,10 +195,10 @@ impl HttpWebhookSender {
         let Ok(target) = onboard_core::webhooks::url_parts::Target::parse(url) else {
             return Ok(());
         };
-        let lookup = tokio::net::lookup_host((target.host.as_str(), target.port));
+        let lookup = self.lookup.lookup(target.host.clone(), target.port);
         match tokio::time::timeout(std::time::Duration::from_secs(2), lookup).await {
             Ok(Ok(addresses)) => {
-                let addresses: Vec<IpAddr> = addresses.map(|a| a.ip()).collect();
+                let addresses: Vec<IpAddr> = addresses.iter().map(SocketAddr::ip).collect();
                 match addresses.iter().find(|ip| !is_public(**ip)) {
                     Some(ip) => Err(format!(
                         "url names the host {}, which resolves to {ip}, which is not a public address",

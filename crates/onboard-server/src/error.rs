@@ -112,6 +112,7 @@ fn status_of(e: &ServiceError) -> StatusCode {
         ServiceError::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
         ServiceError::DeliveryFailed(_) => StatusCode::BAD_GATEWAY,
         ServiceError::Gone(_) => StatusCode::GONE,
+        ServiceError::QuotaExceeded(_) => StatusCode::PAYLOAD_TOO_LARGE,
         ServiceError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         ServiceError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }

@@ -2,7 +2,7 @@
 //! the bearer key becomes an [`Enterprise`], the body a JSON value.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::{StatusCode, header, request::Parts};
 use onboard_core::service::ServiceError;
 use onboard_core::store::Enterprise;
@@ -79,24 +79,29 @@ impl FromRequest<AppState> for OptionalJsonBody {
             } else if let Some(late) = body_timeout(&rejection) {
                 ApiError::Rejected(Rejection::TooSlow, late.to_string())
             } else {
-                ApiError::bad_request(format!("the request body could not be read: {rejection}"))
+                ApiError::bad_request("the request body could not be read to its end")
             }
         })?;
         if bytes.is_empty() {
             return Ok(OptionalJsonBody(None));
         }
-        serde_json::from_slice(&bytes)
+        onboard_core::strict_json::parse(&bytes)
             .map(|value| OptionalJsonBody(Some(value)))
-            .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}")))
+            .map_err(|e| ApiError::bad_request(format!("the request body is refused: {e}")))
     }
 }
 
 /// The edge's body deadline, if that is why the body could not be read.
 pub(crate) fn body_timeout(rejection: &dyn std::error::Error) -> Option<&BodyTimeout> {
-    let mut source = rejection.source();
+    cause(rejection)
+}
+
+/// The first error of type `T` among the causes of `error`.
+pub(crate) fn cause<T: std::error::Error + 'static>(error: &dyn std::error::Error) -> Option<&T> {
+    let mut source = error.source();
     while let Some(error) = source {
-        if let Some(late) = error.downcast_ref::<BodyTimeout>() {
-            return Some(late);
+        if let Some(found) = error.downcast_ref::<T>() {
+            return Some(found);
         }
         source = error.source();
     }
@@ -113,11 +118,10 @@ impl<S: Send + Sync> FromRequestParts<S> for PathParam {
         Path::<String>::from_request_parts(parts, state)
             .await
             .map(|Path(value)| PathParam(value))
-            .map_err(|rejection| {
-                ApiError::bad_request(format!(
-                    "the path could not be read: {}",
-                    rejection.body_text()
-                ))
+            .map_err(|_| {
+                ApiError::bad_request(
+                    "the path could not be read: it is not UTF-8 once percent-decoded",
+                )
             })
     }
 }
@@ -129,15 +133,30 @@ pub struct QueryParams<T>(pub T);
 impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for QueryParams<T> {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        Query::<T>::from_request_parts(parts, state)
-            .await
-            .map(|Query(value)| QueryParams(value))
-            .map_err(|rejection| {
-                ApiError::bad_request(format!(
-                    "the query string could not be read: {}",
-                    rejection.body_text()
-                ))
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or_default();
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query)
+            .map_err(|_| ApiError::bad_request("the query string is not URL-encoded"))?;
+        if let Some(name) = first_repeat(&pairs) {
+            let name: String = name.chars().take(64).collect();
+            return Err(ApiError::bad_request(format!(
+                "the query parameter {name:?} may be given only once"
+            )));
+        }
+        // The parser's own message quotes the input; ours names the rule.
+        serde_urlencoded::from_str(query)
+            .map(QueryParams)
+            .map_err(|_| {
+                ApiError::bad_request("the query string has a parameter this route does not take")
             })
     }
+}
+
+/// The first query parameter named twice.
+fn first_repeat(pairs: &[(String, String)]) -> Option<&str> {
+    let mut seen = std::collections::HashSet::new();
+    pairs
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .find(|name| !seen.insert(*name))
 }

@@ -21,6 +21,7 @@ pub mod edge;
 pub mod error;
 pub mod extract;
 pub mod feed;
+mod headers;
 pub mod idempotency;
 mod json;
 mod logging;
@@ -49,10 +50,12 @@ pub fn app(state: AppState) -> axum::Router {
     if let Some(limits) = vendor_limits {
         router = router.layer(middleware::from_fn_with_state(limits, vendor_limits::rest));
     }
-    router.layer(middleware::from_fn_with_state(
-        metrics,
-        logging::log_request,
-    ))
+    router
+        .layer(middleware::from_fn(headers::refuse_repeats))
+        .layer(middleware::from_fn_with_state(
+            metrics,
+            logging::log_request,
+        ))
 }
 
 /// Starts the [`background`] tasks, then serves `state` on `listener` until

@@ -177,9 +177,11 @@ impl Metrics {
     }
 }
 
-/// The webhook series: attempts of this node by outcome; every enabled
-/// endpoint's backlog and the age of its oldest undelivered event (left out
-/// when the database cannot say).
+/// The webhook series: attempts of this node by outcome; across every enabled
+/// endpoint, the events not yet handled, how many endpoints are behind and the
+/// age of the oldest undelivered event (left out when the database cannot say).
+/// `/metrics` needs no key, so no series names an endpoint: an endpoint's id
+/// belongs to its enterprise, whose deliveries list says how it fares.
 pub fn render_webhooks(
     out: &mut String,
     counts: &onboard_core::webhooks::DeliveryCounts,
@@ -200,29 +202,51 @@ pub fn render_webhooks(
         );
     }
     let Some(backlog) = backlog else { return };
-    out.push_str("# HELP onboard_webhook_queue_depth Events an endpoint has yet to handle.\n");
-    out.push_str("# TYPE onboard_webhook_queue_depth gauge\n");
-    for b in backlog {
-        let _ = writeln!(
-            out,
-            "onboard_webhook_queue_depth{{endpoint=\"{}\"}} {}",
-            b.endpoint_id, b.depth
-        );
-    }
-    out.push_str(
-        "# HELP onboard_webhook_oldest_pending_seconds Age of the oldest event an endpoint has yet to handle.\n",
+    let depth: i64 = backlog.iter().map(|b| b.depth).sum();
+    let behind = backlog.iter().filter(|b| b.depth > 0).count();
+    let oldest = backlog
+        .iter()
+        .filter_map(|b| b.oldest)
+        .map(|at| (now - at).as_seconds_f64().max(0.0))
+        .fold(0.0, f64::max);
+    let _ = write!(
+        out,
+        "# HELP onboard_webhook_queue_depth Events the enabled endpoints have yet to handle, all together.\n\
+         # TYPE onboard_webhook_queue_depth gauge\n\
+         onboard_webhook_queue_depth {depth}\n\
+         # HELP onboard_webhook_endpoints_behind Enabled endpoints with events yet to handle.\n\
+         # TYPE onboard_webhook_endpoints_behind gauge\n\
+         onboard_webhook_endpoints_behind {behind}\n\
+         # HELP onboard_webhook_oldest_pending_seconds Age of the oldest event an enabled endpoint has yet to handle.\n\
+         # TYPE onboard_webhook_oldest_pending_seconds gauge\n\
+         onboard_webhook_oldest_pending_seconds {oldest:.3}\n"
     );
-    out.push_str("# TYPE onboard_webhook_oldest_pending_seconds gauge\n");
-    for b in backlog {
-        let age = b
-            .oldest
-            .map_or(0.0, |at| (now - at).as_seconds_f64().max(0.0));
-        let _ = writeln!(
-            out,
-            "onboard_webhook_oldest_pending_seconds{{endpoint=\"{}\"}} {age:.3}",
-            b.endpoint_id
-        );
-    }
+}
+
+/// Document storage (CONTRACT §7): bytes stored in all, by the enterprise that
+/// stores the most (unnamed, as every series here), and the two quotas.
+pub fn render_documents(
+    out: &mut String,
+    totals: onboard_core::store::DocumentTotals,
+    quotas: &onboard_core::service::Quotas,
+) {
+    let _ = write!(
+        out,
+        "# HELP onboard_documents_stored_bytes Bytes of documents stored, every enterprise together.\n\
+         # TYPE onboard_documents_stored_bytes gauge\n\
+         onboard_documents_stored_bytes {}\n\
+         # HELP onboard_documents_largest_enterprise_bytes Bytes of documents stored by the enterprise that stores the most.\n\
+         # TYPE onboard_documents_largest_enterprise_bytes gauge\n\
+         onboard_documents_largest_enterprise_bytes {}\n\
+         # HELP onboard_document_quota_bytes The storage quota of documents.\n\
+         # TYPE onboard_document_quota_bytes gauge\n\
+         onboard_document_quota_bytes{{per=\"user\"}} {}\n\
+         onboard_document_quota_bytes{{per=\"enterprise\"}} {}\n",
+        totals.all,
+        totals.largest_enterprise,
+        quotas.document_bytes_per_user,
+        quotas.document_bytes_per_enterprise
+    );
 }
 
 #[cfg(test)]

@@ -15,8 +15,8 @@ use onboard_core::access::Attribution;
 use onboard_core::edd::{Document, EddRequest, EddStatus, Form, stem};
 use onboard_core::events::{EventDetail, EventKind};
 use onboard_core::store::{
-    CHUNK_SIZE, DocumentsStored, EddAnswering, EddAnswers, EddOpening, EddReviewing, EnterpriseId,
-    EventRow, NewDocument, StoreError, from_micros, micros,
+    CHUNK_SIZE, DocumentTotals, DocumentUsage, DocumentsStored, EddAnswering, EddAnswers,
+    EddOpening, EddReviewing, EnterpriseId, EventRow, NewDocument, StoreError, from_micros, micros,
 };
 use onboard_core::user::User;
 use onboard_core::values::UserId;
@@ -465,6 +465,46 @@ impl<E: Engine> EddStore for SqlStore<E> {
         Ok(DocumentsStored::Stored {
             documents: stored,
             completed,
+        })
+    }
+
+    async fn document_usage(
+        &self,
+        enterprise: EnterpriseId,
+        user_id: &str,
+    ) -> Result<DocumentUsage, StoreError> {
+        // CAST: PostgreSQL sums BIGINTs as NUMERIC.
+        let rows = self
+            .engine
+            .read(
+                "SELECT CAST(COALESCE(SUM(CASE WHEN user_id = ? THEN size ELSE 0 END), 0) \
+                 AS BIGINT) AS user_bytes, \
+                 CAST(COALESCE(SUM(size), 0) AS BIGINT) AS enterprise_bytes \
+                 FROM documents WHERE enterprise_id = ?",
+                args![user_id, enterprise.0],
+            )
+            .await?;
+        let row = one(rows)?;
+        Ok(DocumentUsage {
+            user: row.int("user_bytes")?,
+            enterprise: row.int("enterprise_bytes")?,
+        })
+    }
+
+    async fn document_totals(&self) -> Result<DocumentTotals, StoreError> {
+        let rows = self
+            .engine
+            .read(
+                "SELECT CAST(COALESCE(SUM(total), 0) AS BIGINT) AS all_bytes, \
+                 CAST(COALESCE(MAX(total), 0) AS BIGINT) AS largest_bytes \
+                 FROM (SELECT SUM(size) AS total FROM documents GROUP BY enterprise_id) AS t",
+                Vec::new(),
+            )
+            .await?;
+        let row = one(rows)?;
+        Ok(DocumentTotals {
+            all: row.int("all_bytes")?,
+            largest_enterprise: row.int("largest_bytes")?,
         })
     }
 

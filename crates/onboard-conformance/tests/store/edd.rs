@@ -297,6 +297,20 @@ pub(super) async fn documents_are_stored_whole_in_pieces_and_read_back_in_scope(
         .await;
     assert_eq!(none.unwrap(), DocumentsStored::NoActiveUser);
 
+    // What the storage quota counts: the user's bytes, the enterprise's, in all.
+    let stored_bytes = big.len() as i64 + 4;
+    let usage = store.document_usage(acme, "u1").await.unwrap();
+    assert_eq!((usage.user, usage.enterprise), (stored_bytes, stored_bytes));
+    let usage = store.document_usage(acme, "u2").await.unwrap();
+    assert_eq!((usage.user, usage.enterprise), (0, stored_bytes));
+    let usage = store.document_usage(other, "u1").await.unwrap();
+    assert_eq!((usage.user, usage.enterprise), (0, 0));
+    let totals = store.document_totals().await.unwrap();
+    assert_eq!(
+        (totals.all, totals.largest_enterprise),
+        (stored_bytes, stored_bytes)
+    );
+
     let listed = store.list_documents(acme, None, 0, 10).await.unwrap();
     assert_eq!(listed, documents);
     assert!(

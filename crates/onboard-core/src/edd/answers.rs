@@ -96,6 +96,9 @@ fn check_stem(text: &str) -> Result<&str, String> {
     {
         return Err("must be a file name without a path".into());
     }
+    if crate::values::has_invisible(text) {
+        return Err(crate::values::ValueError::Invisible.to_string());
+    }
     if FileKind::from_extension(text).is_some() {
         return Err("must be the file's name without its extension".into());
     }

@@ -98,6 +98,13 @@ pub fn check_filename(filename: &str) -> Result<(), String> {
     {
         return Err(format!("the file name {filename:?} must not hold a path"));
     }
+    if crate::values::has_invisible(filename) {
+        // Not echoed: shown, it would read as another name.
+        return Err(format!(
+            "a file name {}",
+            crate::values::ValueError::Invisible
+        ));
+    }
     Ok(())
 }
 

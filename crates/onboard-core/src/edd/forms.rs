@@ -111,7 +111,12 @@ impl LegacyForm {
 /// `file_types`: a JSON object naming every file (with its extension) as `ID`
 /// or `PoR`, and nothing else.
 fn legacy_types(text: &str, filenames: &[String], problems: &Problems) -> Vec<String> {
-    let Ok(Value::Object(map)) = serde_json::from_str::<Value>(text) else {
+    let parsed = crate::strict_json::parse_str(text);
+    if let Err(e @ crate::strict_json::JsonError::DuplicateKey(_)) = &parsed {
+        problems.push("file_types", format!("is refused: {e}"));
+        return Vec::new();
+    }
+    let Ok(Value::Object(map)) = parsed else {
         problems.push(
             "file_types",
             "must be a JSON object mapping each file name to ID or PoR",
@@ -181,9 +186,13 @@ impl VerificationForm {
 
 /// `data`: one `{"filename", "document_type"}` object or an array of them.
 fn verification_types(text: &str, filenames: &[String], problems: &Problems) -> Vec<String> {
-    let entries = match serde_json::from_str::<Value>(text) {
+    let entries = match crate::strict_json::parse_str(text) {
         Ok(Value::Array(items)) => items,
         Ok(item @ Value::Object(_)) => vec![item],
+        Err(e @ crate::strict_json::JsonError::DuplicateKey(_)) => {
+            problems.push("data", format!("is refused: {e}"));
+            return Vec::new();
+        }
         _ => {
             problems.push(
                 "data",

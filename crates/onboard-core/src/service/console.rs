@@ -94,7 +94,61 @@ fn name_key(name: &str) -> String {
     name.chars().take(NAME_KEY_CHARS).collect()
 }
 
+/// How long the sign-in form's anti-forgery token is accepted after it was issued.
+pub const SIGN_IN_FORM_LIFETIME: Duration = Duration::hours(1);
+
+/// A sign-in form token: a nonce and its expiry, tagged under the server's key.
+/// There is no session yet to hold a token, and a token the browser merely
+/// repeats (cookie = field) lets whoever can plant a cookie sign a victim in as
+/// themselves; a tagged one can only come from this server.
+fn sign_in_tag(key: &[u8; 32], nonce: &[u8], expires: &[u8]) -> [u8; 32] {
+    use hmac::{Hmac, Mac};
+    let mut mac =
+        <Hmac<sha2::Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
+    for part in [b"console-sign-in-form".as_slice(), nonce, expires] {
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().into()
+}
+
 impl Onboarding {
+    /// A fresh anti-forgery token for the sign-in form, valid for
+    /// [`SIGN_IN_FORM_LIFETIME`] on any node.
+    pub async fn sign_in_form_token(&self) -> Result<String, ServiceError> {
+        let key = self.cursor_key().await?;
+        let mut nonce = [0u8; 16];
+        self.random.fill(&mut nonce);
+        let expires = (self.clock.now() + SIGN_IN_FORM_LIFETIME)
+            .unix_timestamp()
+            .to_be_bytes();
+        let tag = sign_in_tag(&key, &nonce, &expires);
+        Ok(format!(
+            "{}{}{}",
+            hex::encode(nonce),
+            hex::encode(expires),
+            hex::encode(&tag[..16])
+        ))
+    }
+
+    /// Whether `token` is a sign-in form token this server issued that has not
+    /// expired.
+    pub async fn sign_in_form_token_valid(&self, token: &str) -> Result<bool, ServiceError> {
+        let Some(bytes) = hex::decode(token).ok().filter(|b| b.len() == 40) else {
+            return Ok(false);
+        };
+        let (nonce, rest) = bytes.split_at(16);
+        let (expires, tag) = rest.split_at(8);
+        let key = self.cursor_key().await?;
+        let expected = sign_in_tag(&key, nonce, expires);
+        let genuine = expected[..16]
+            .iter()
+            .zip(tag)
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0;
+        let expires = i64::from_be_bytes(expires.try_into().expect("8 bytes"));
+        Ok(genuine && self.clock.now().unix_timestamp() < expires)
+    }
+
     /// Checks a name and password and, when they match an operator who may act,
     /// opens a session. Failures count per name, known or not.
     pub async fn console_sign_in(

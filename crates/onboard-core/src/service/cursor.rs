@@ -117,7 +117,9 @@ impl Cursor {
 }
 
 impl Onboarding {
-    async fn cursor_key(&self) -> Result<[u8; 32], ServiceError> {
+    /// The server's key, shared by every node; also signs the console's sign-in
+    /// form tokens, under a label of their own.
+    pub(super) async fn cursor_key(&self) -> Result<[u8; 32], ServiceError> {
         let key = self
             .cursor_key
             .0

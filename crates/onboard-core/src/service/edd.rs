@@ -160,7 +160,9 @@ impl Onboarding {
 
     /// Both upload routes, once their form is read: every file must be a JPEG,
     /// PNG or PDF matching its extension (else 422 naming it); the user must be
-    /// an active user of the enterprise (else 404). All are stored, or none.
+    /// an active user of the enterprise (else 404); the user's and the
+    /// enterprise's documents must stay within their storage quota (else 413).
+    /// All are stored, or none.
     pub async fn upload_documents(
         &self,
         enterprise: EnterpriseId,
@@ -188,6 +190,10 @@ impl Onboarding {
                 bytes: upload.bytes,
             });
         }
+        let incoming = documents.iter().map(|d| d.size).sum();
+        let _turn = self.upload_turns.take(enterprise).await;
+        self.check_document_quota(enterprise, user_id, incoming)
+            .await?;
         let now = self.clock.now();
         match self
             .store

@@ -94,6 +94,9 @@ pub enum ServiceError {
     /// Asked for history the log no longer holds (410).
     #[error("{0}")]
     Gone(String),
+    /// Storing this would go past a storage quota (413).
+    #[error("{0}")]
+    QuotaExceeded(String),
     #[error("the database is unavailable; try again shortly")]
     Unavailable(String),
     #[error("internal error")]
@@ -156,6 +159,8 @@ pub struct Dependencies {
     quotas: Quotas,
     rules: crate::registration::Rules,
     buckets: Arc<quota::AllBuckets>,
+    /// Uploads of one enterprise are checked against its quota one at a time.
+    upload_turns: Arc<quota::UploadTurns>,
     /// Recently seen API keys: most requests then skip a database round trip.
     keys: Arc<keys::KeyCache>,
     /// Recently refused keys: a client repeating an unknown key is refused
@@ -193,6 +198,7 @@ impl Onboarding {
             quotas: Quotas::default(),
             rules: crate::registration::Rules::default(),
             buckets: Arc::default(),
+            upload_turns: Arc::default(),
             keys: Arc::default(),
             refused: Arc::default(),
             webhooks: None,

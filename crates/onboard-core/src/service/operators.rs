@@ -29,6 +29,12 @@ impl Actor {
                 "the note contains control characters".into(),
             ));
         }
+        if crate::values::has_invisible(note) {
+            return Err(ServiceError::BadRequest(format!(
+                "the note {}",
+                crate::values::ValueError::Invisible
+            )));
+        }
         Ok(Attribution {
             operator: self.name.to_string(),
             note: note.to_owned(),

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use time::{Duration, OffsetDateTime};
 
 use super::{Onboarding, ServiceError};
-use crate::store::EnterpriseId;
+use crate::store::{DocumentTotals, EnterpriseId};
 
 /// How much a key may ask for per minute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,7 +22,16 @@ pub struct Quotas {
     /// Verification codes per user and channel in 24 hours (the registration's
     /// first code included).
     pub codes_per_day: u32,
+    /// Bytes of documents one user may have stored (CONTRACT §7).
+    pub document_bytes_per_user: u64,
+    /// Bytes of documents one enterprise may have stored, all its users together.
+    pub document_bytes_per_enterprise: u64,
 }
+
+/// One user's documents: ten files of 10 MiB, a full upload, and no more.
+pub const DOCUMENT_BYTES_PER_USER: u64 = 100 * 1024 * 1024;
+/// One enterprise's documents: 10 GiB.
+pub const DOCUMENT_BYTES_PER_ENTERPRISE: u64 = 10 * 1024 * 1024 * 1024;
 
 impl Default for Quotas {
     fn default() -> Self {
@@ -30,6 +39,8 @@ impl Default for Quotas {
             tokens_per_minute: 10_000,
             replays_per_minute: 60,
             codes_per_day: 10,
+            document_bytes_per_user: DOCUMENT_BYTES_PER_USER,
+            document_bytes_per_enterprise: DOCUMENT_BYTES_PER_ENTERPRISE,
         }
     }
 }
@@ -114,6 +125,66 @@ impl Onboarding {
 pub(crate) struct AllBuckets {
     tokens: Buckets,
     replays: Buckets,
+}
+
+/// Turns at checking and storing an upload against the storage quota, one per
+/// enterprise at a time on this node (striped: enterprises share 64 locks), so
+/// two uploads of one enterprise cannot both fit in the room left for one.
+pub(crate) struct UploadTurns([tokio::sync::Mutex<()>; 64]);
+
+impl Default for UploadTurns {
+    fn default() -> Self {
+        UploadTurns(std::array::from_fn(|_| tokio::sync::Mutex::new(())))
+    }
+}
+
+impl UploadTurns {
+    pub(crate) async fn take(&self, enterprise: EnterpriseId) -> tokio::sync::MutexGuard<'_, ()> {
+        let stripe = enterprise.0.rem_euclid(64) as usize;
+        self.0[stripe].lock().await
+    }
+}
+
+impl Onboarding {
+    /// Documents stored in all and by the fullest enterprise, with the quotas,
+    /// for `/metrics` (`None` when the database cannot say).
+    pub async fn document_metrics(&self) -> Option<(DocumentTotals, &Quotas)> {
+        let totals = self.store.document_totals().await.ok()?;
+        Some((totals, &self.quotas))
+    }
+
+    /// Refuses an upload of `incoming` bytes that would take the user or the
+    /// enterprise past its storage quota (413, with a sentence saying which).
+    pub(crate) async fn check_document_quota(
+        &self,
+        enterprise: EnterpriseId,
+        user_id: &str,
+        incoming: i64,
+    ) -> Result<(), ServiceError> {
+        let used = self.store.document_usage(enterprise, user_id).await?;
+        let over = |used: i64, quota: u64| {
+            u64::try_from(used.saturating_add(incoming)).unwrap_or(u64::MAX) > quota
+        };
+        let (what, used, quota) = if over(used.user, self.quotas.document_bytes_per_user) {
+            (
+                "this user's",
+                used.user,
+                self.quotas.document_bytes_per_user,
+            )
+        } else if over(used.enterprise, self.quotas.document_bytes_per_enterprise) {
+            (
+                "this enterprise's",
+                used.enterprise,
+                self.quotas.document_bytes_per_enterprise,
+            )
+        } else {
+            return Ok(());
+        };
+        Err(ServiceError::QuotaExceeded(format!(
+            "the upload of {incoming} bytes would take {what} documents past their storage \
+             quota of {quota} bytes ({used} bytes are stored)"
+        )))
+    }
 }
 
 #[cfg(test)]

@@ -78,6 +78,22 @@ pub enum DocumentsStored {
     NoActiveUser,
 }
 
+/// Bytes of documents stored for one user and for its whole enterprise, which
+/// the storage quota (CONTRACT §7) counts against.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DocumentUsage {
+    pub user: i64,
+    pub enterprise: i64,
+}
+
+/// Bytes of documents stored on the server in all, and by the enterprise that
+/// stores the most (unnamed), for `/metrics`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DocumentTotals {
+    pub all: i64,
+    pub largest_enterprise: i64,
+}
+
 /// The answers to record, for [`EddStore::record_edd_answers`].
 pub type EddAnswers = Answers;
 
@@ -143,6 +159,16 @@ pub trait EddStore: Send + Sync {
         documents: Vec<NewDocument>,
         now: OffsetDateTime,
     ) -> Result<DocumentsStored, StoreError>;
+
+    /// Bytes of documents stored for `user_id` and for all of `enterprise`.
+    async fn document_usage(
+        &self,
+        enterprise: EnterpriseId,
+        user_id: &str,
+    ) -> Result<DocumentUsage, StoreError>;
+
+    /// Bytes of documents stored in all, and by the enterprise storing most.
+    async fn document_totals(&self) -> Result<DocumentTotals, StoreError>;
 
     /// Documents' metadata in id order after `after`, at most `limit`,
     /// optionally of one user.

@@ -32,8 +32,8 @@ use async_trait::async_trait;
 pub use access::AccessStore;
 pub use console::{ConsoleEdd, ConsoleFilter, ConsoleListed, ConsoleStore, Lockout, SessionRecord};
 pub use edd::{
-    CHUNK_SIZE, ChunkSource, DocumentsStored, EddAnswering, EddAnswers, EddOpening, EddReviewing,
-    EddStore, NewDocument,
+    CHUNK_SIZE, ChunkSource, DocumentTotals, DocumentUsage, DocumentsStored, EddAnswering,
+    EddAnswers, EddOpening, EddReviewing, EddStore, NewDocument,
 };
 pub use events::{EventBounds, EventLog};
 pub use idempotency::{Claim, IDEMPOTENCY_KEPT, IdempotencyStore, KeptAnswer, RequestTarget};

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use onboard_core::service::LiveCursor;
@@ -11,6 +11,7 @@ use serde::Deserialize;
 use super::pages::{edd_line, enterprise};
 use super::session::{Posted, Signed};
 use super::view::{self, EventLine, Frame};
+use super::{ConsolePath, ConsoleQuery};
 use crate::error::ConsoleError;
 use crate::state::AppState;
 
@@ -57,7 +58,7 @@ pub struct NoteForm {
 /// Mark reviewed: the core EDD review, as the signed-in operator.
 pub async fn review_edd(
     State(state): State<AppState>,
-    Path((enterprise_id, id)): Path<(i64, i64)>,
+    ConsolePath((enterprise_id, id)): ConsolePath<(i64, i64)>,
     Posted(session, form): Posted<NoteForm>,
 ) -> Result<Response, ConsoleError> {
     if form.note.trim().is_empty() {
@@ -124,7 +125,7 @@ pub struct LiveQuery {
 pub async fn live_events(
     State(state): State<AppState>,
     Signed(_): Signed,
-    Query(query): Query<LiveQuery>,
+    ConsoleQuery(query): ConsoleQuery<LiveQuery>,
 ) -> Result<Response, ConsoleError> {
     let mut cursor = decode(&query.cursor)?;
     let found = state

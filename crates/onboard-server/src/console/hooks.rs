@@ -1,12 +1,13 @@
 //! The Webhooks pages (admins only): every enterprise's endpoints, one
 //! endpoint's deliveries, replay; and the Outbox page in sandbox mode.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use onboard_core::time_format::rfc3339_millis;
 use serde::Deserialize;
 
+use super::ConsolePath;
 use super::pages::enterprise;
 use super::session::{Admin, AdminPosted, Signed};
 use super::view::{self, Frame};
@@ -58,7 +59,7 @@ pub async fn webhooks(
 pub async fn deliveries(
     State(state): State<AppState>,
     Admin(session): Admin,
-    Path((enterprise_id, id)): Path<(i64, String)>,
+    ConsolePath((enterprise_id, id)): ConsolePath<(i64, String)>,
 ) -> Result<Response, ConsoleError> {
     let e = enterprise(&state, enterprise_id).await?;
     let o = &state.onboarding;
@@ -107,7 +108,7 @@ fn number(field: &str, text: &str) -> Result<Option<i64>, ConsoleError> {
 /// Replay: every wanted event after `after`, or the one `event_id`.
 pub async fn replay(
     State(state): State<AppState>,
-    Path((enterprise_id, id)): Path<(i64, String)>,
+    ConsolePath((enterprise_id, id)): ConsolePath<(i64, String)>,
     AdminPosted(_, form): AdminPosted<ReplayForm>,
 ) -> Result<Response, ConsoleError> {
     let e = enterprise(&state, enterprise_id).await?;

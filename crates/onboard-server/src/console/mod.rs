@@ -23,16 +23,17 @@ pub mod session;
 pub mod view;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use onboard_core::access::Password;
-use onboard_core::random::{OsRandom, Random};
 use onboard_core::service::SignIn;
 use onboard_core::time_format::rfc3339_millis;
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
 use crate::error::ConsoleError;
 use crate::state::AppState;
@@ -125,6 +126,52 @@ pub fn method_not_allowed() -> Response {
     refusal(ConsoleError::WrongMethod)
 }
 
+/// A console path's parameters: one that does not parse (a letter where an
+/// enterprise's number goes) names no page, so it is the console's 404 page, not
+/// the framework's text.
+pub struct ConsolePath<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ConsolePath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(ConsolePath(value)),
+            Err(_) => Err(not_found()),
+        }
+    }
+}
+
+/// A console page's query: one it cannot read is the console's 400 page.
+pub struct ConsoleQuery<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ConsoleQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(value)) => Ok(ConsoleQuery(value)),
+            Err(_) => Err(bad_request(
+                "The address's query is not one this page takes; use the page's links.",
+            )),
+        }
+    }
+}
+
+/// The page of a console request that cannot be read (its path, query or
+/// headers), with a sentence saying what is wrong.
+pub fn bad_request(sentence: impl Into<String>) -> Response {
+    refusal(ConsoleError::BadForm(sentence.into()))
+}
+
 fn refusal(error: ConsoleError) -> Response {
     let mut response = error.into_response();
     secure_headers(response.headers_mut());
@@ -154,20 +201,15 @@ async fn css() -> Response {
     asset("text/css; charset=utf-8", CSS)
 }
 
-fn fresh_token() -> String {
-    let mut bytes = [0u8; 32];
-    OsRandom.fill(&mut bytes);
-    hex::encode(bytes)
-}
-
-/// The sign-in form with a new anti-forgery token in its cookie.
-fn sign_in_page(
+/// The sign-in form with a new anti-forgery token (issued and tagged by the
+/// server) in its cookie and its field.
+async fn sign_in_page(
     state: &AppState,
     status: StatusCode,
     name: String,
     problem: Option<String>,
-) -> Response {
-    let csrf = fresh_token();
+) -> Result<Response, ConsoleError> {
+    let csrf = state.onboarding.sign_in_form_token().await?;
     let cookie = set_cookie(SIGN_IN_COOKIE, Some(&csrf), state.console.secure_cookie);
     let page = view::SignInPage {
         csrf,
@@ -176,11 +218,11 @@ fn sign_in_page(
     };
     let mut response = view::page(status, &page);
     response.headers_mut().append(header::SET_COOKIE, cookie);
-    response
+    Ok(response)
 }
 
-async fn sign_in_form(State(state): State<AppState>) -> Response {
-    sign_in_page(&state, StatusCode::OK, String::new(), None)
+async fn sign_in_form(State(state): State<AppState>) -> Result<Response, ConsoleError> {
+    sign_in_page(&state, StatusCode::OK, String::new(), None).await
 }
 
 #[derive(Deserialize)]
@@ -227,7 +269,7 @@ async fn sign_in(
             ),
         ),
     };
-    Ok(sign_in_page(&state, status, form.name, Some(problem)))
+    sign_in_page(&state, status, form.name, Some(problem)).await
 }
 
 #[derive(Deserialize)]

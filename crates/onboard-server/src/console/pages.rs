@@ -1,7 +1,7 @@
 //! Users, User, the Review queue and documents (CONTRACT §10).
 
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use onboard_core::service::NoSuchUser;
@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::session::{Posted, Signed};
 use super::view::{self, Choice, DocumentLine, EddLine, EventLine, Frame, UserLine};
+use super::{ConsolePath, ConsoleQuery};
 use crate::error::ConsoleError;
 use crate::state::AppState;
 
@@ -86,7 +87,7 @@ fn lines(
 pub async fn users(
     State(state): State<AppState>,
     Signed(session): Signed,
-    Query(query): Query<UsersQuery>,
+    ConsoleQuery(query): ConsoleQuery<UsersQuery>,
 ) -> Result<Response, ConsoleError> {
     let filter = query.filter()?;
     let o = &state.onboarding;
@@ -192,7 +193,7 @@ pub fn edd_line(enterprise_id: i64, e: &onboard_core::store::ConsoleEdd) -> EddL
 pub async fn user(
     State(state): State<AppState>,
     Signed(session): Signed,
-    Path((enterprise_id, user_id)): Path<(i64, String)>,
+    ConsolePath((enterprise_id, user_id)): ConsolePath<(i64, String)>,
 ) -> Result<Response, ConsoleError> {
     let enterprise = enterprise(&state, enterprise_id).await?;
     let user_id = NoSuchUser::User.parse(&user_id)?;
@@ -257,7 +258,7 @@ pub struct ReviewForm {
 /// signed-in operator, so the event names the operator and the note.
 pub async fn review(
     State(state): State<AppState>,
-    Path((enterprise_id, user_id)): Path<(i64, String)>,
+    ConsolePath((enterprise_id, user_id)): ConsolePath<(i64, String)>,
     Posted(session, form): Posted<ReviewForm>,
 ) -> Result<Response, ConsoleError> {
     let approve = match form.decision.as_str() {
@@ -286,7 +287,7 @@ pub async fn review(
 pub async fn document(
     State(state): State<AppState>,
     Signed(_): Signed,
-    Path((enterprise_id, id)): Path<(i64, i64)>,
+    ConsolePath((enterprise_id, id)): ConsolePath<(i64, i64)>,
 ) -> Result<Response, ConsoleError> {
     let enterprise = enterprise(&state, enterprise_id).await?;
     let o = &state.onboarding;

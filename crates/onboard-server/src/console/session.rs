@@ -117,10 +117,13 @@ async fn read_form<T: DeserializeOwned>(
         Some(token) if same_token(&token, expected) => {}
         _ => return Err(ConsoleError::Forgery),
     }
-    serde_urlencoded::from_bytes(&bytes).map_err(|e| {
-        ConsoleError::BadForm(format!(
-            "The form could not be read ({e}); reload the page and try again."
-        ))
+    // The parser's message quotes the input; the page says what to do.
+    serde_urlencoded::from_bytes(&bytes).map_err(|_| {
+        ConsoleError::BadForm(
+            "The form could not be read: a field is missing, repeated or not of its kind; \
+             reload the page and try again."
+                .into(),
+        )
     })
 }
 
@@ -162,9 +165,28 @@ impl<T: DeserializeOwned> FromRequest<AppState> for SignInPosted<T> {
     type Rejection = ConsoleError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ConsoleError> {
+        if cross_site(req.headers()) {
+            return Err(ConsoleError::Forgery);
+        }
         let expected = cookie(req.headers(), SIGN_IN_COOKIE)
             .ok_or(ConsoleError::Forgery)?
             .to_owned();
+        // A cookie someone planted matches its own field; only a token this
+        // server issued (tagged under its key, not expired) passes.
+        if !state.onboarding.sign_in_form_token_valid(&expected).await? {
+            return Err(ConsoleError::Forgery);
+        }
         Ok(SignInPosted(read_form(req, state, &expected).await?))
     }
+}
+
+/// Whether the browser says the form was posted from another site
+/// (`Sec-Fetch-Site` other than `same-origin` or `none`): a sign-in form is only
+/// ever posted from the console's own page. Without the header (older browsers,
+/// scripts), the token alone decides.
+fn cross_site(headers: &HeaderMap) -> bool {
+    headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|site| !matches!(site, "same-origin" | "none"))
 }

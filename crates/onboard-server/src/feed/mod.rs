@@ -32,8 +32,9 @@ pub async fn upgrade(
 ) -> Response {
     let ws = match ws {
         Ok(ws) => ws,
-        Err(rejection) => {
-            let why = format!("/ws speaks WebSocket only: {}", rejection.body_text());
+        Err(_) => {
+            let why = "/ws speaks WebSocket only: send a GET with Connection: upgrade, \
+                       Upgrade: websocket, Sec-WebSocket-Version: 13 and a Sec-WebSocket-Key";
             return ApiError::bad_request(why).into_response();
         }
     };

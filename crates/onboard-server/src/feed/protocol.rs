@@ -37,8 +37,8 @@ impl ErrorReply {
 }
 
 pub fn parse(text: &str) -> Result<ClientMessage, ErrorReply> {
-    let value: Value = serde_json::from_str(text)
-        .map_err(|e| ErrorReply::new("unknown", format!("the message is not valid JSON: {e}")))?;
+    let value: Value = onboard_core::strict_json::parse_str(text)
+        .map_err(|e| ErrorReply::new("unknown", format!("the message is refused: {e}")))?;
     let Value::Object(map) = value else {
         return Err(ErrorReply::new(
             "unknown",

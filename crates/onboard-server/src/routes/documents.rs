@@ -4,8 +4,7 @@
 
 use axum::Json;
 use axum::body::{Body, Bytes};
-use axum::extract::multipart::MultipartRejection;
-use axum::extract::{Multipart, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use onboard_api::{Data, DocumentOut, UploadAccepted};
@@ -16,6 +15,7 @@ use onboard_core::store::EnterpriseId;
 use onboard_core::values::UserId;
 
 use super::edd::ListParams;
+use super::framing::CappedMultipart;
 use super::upload::{self, Form, UploadSlot};
 use crate::error::ApiError;
 use crate::extract::{Authed, PathParam, QueryParams, bearer};
@@ -46,7 +46,7 @@ async fn uploads(form: Form, types: Vec<String>) -> Result<(Vec<Upload>, UploadS
 pub async fn upload_legacy(
     State(state): State<AppState>,
     Authed(enterprise): Authed,
-    multipart: Result<Multipart, MultipartRejection>,
+    CappedMultipart(multipart): CappedMultipart,
 ) -> Result<(StatusCode, Json<UploadAccepted>), ApiError> {
     let form = upload::receive(multipart, &["user_id", "file_types", "ddq_id"]).await?;
     let fields =
@@ -70,7 +70,7 @@ pub async fn upload_legacy(
 pub async fn upload_verification(
     State(state): State<AppState>,
     UserOwner(enterprise, user_id): UserOwner,
-    multipart: Result<Multipart, MultipartRejection>,
+    CappedMultipart(multipart): CappedMultipart,
 ) -> Result<(StatusCode, Json<UploadAccepted>), ApiError> {
     let form = upload::receive(multipart, &["data"]).await?;
     let fields =

@@ -109,8 +109,12 @@ pub async fn sandbox_open(
     Authed(enterprise): Authed,
     JsonBody(body): JsonBody,
 ) -> Result<(StatusCode, Json<Data<EddRequestOut>>), ApiError> {
-    let body: OpenBody = serde_json::from_value(body)
-        .map_err(|e| ApiError::bad_request(format!("the request body is not valid: {e}")))?;
+    let body: OpenBody = serde_json::from_value(body).map_err(|_| {
+        ApiError::bad_request(
+            "the request body must be {\"user_id\": <string>, \"form\": <string>?} \
+             and nothing else",
+        )
+    })?;
     let form = body
         .form
         .as_deref()

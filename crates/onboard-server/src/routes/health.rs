@@ -34,5 +34,8 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let (counts, backlog) = state.onboarding.webhook_metrics().await;
     let now = state.onboarding.now();
     crate::metrics::render_webhooks(&mut text, counts, backlog.as_deref(), now);
+    if let Some((totals, quotas)) = state.onboarding.document_metrics().await {
+        crate::metrics::render_documents(&mut text, totals, quotas);
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }

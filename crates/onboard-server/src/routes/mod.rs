@@ -4,6 +4,7 @@
 pub(crate) mod documents;
 mod edd;
 mod events;
+mod framing;
 mod health;
 mod list;
 mod openapi;

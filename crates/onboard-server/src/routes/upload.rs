@@ -17,6 +17,7 @@ use onboard_core::store::{CHUNK_SIZE, ChunkSource, StoreError};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
+use super::framing::HeadTooLong;
 use crate::error::{ApiError, Rejection};
 
 /// The largest file accepted: 10 MiB.
@@ -90,11 +91,10 @@ pub async fn receive(
     multipart: Result<Multipart, MultipartRejection>,
     text_fields: &[&str],
 ) -> Result<Form, ApiError> {
-    let mut multipart = multipart.map_err(|rejection| {
-        ApiError::bad_request(format!(
-            "the body must be multipart/form-data: {}",
-            rejection.body_text()
-        ))
+    let mut multipart = multipart.map_err(|_| {
+        ApiError::bad_request(
+            "the body must be multipart/form-data, with a boundary in its Content-Type",
+        )
     })?;
     let Ok(slot) = UPLOAD_SLOTS.try_acquire() else {
         return Err(ApiError::Service(ServiceError::Throttled {
@@ -219,16 +219,19 @@ fn malformed(e: MultipartError) -> ApiError {
     if let Some(late) = crate::extract::body_timeout(&e) {
         return ApiError::Rejected(Rejection::TooSlow, late.to_string());
     }
+    if let Some(too_long) = crate::extract::cause::<HeadTooLong>(&e) {
+        return ApiError::bad_request(too_long.to_string());
+    }
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::Rejected(
             Rejection::TooLarge,
             format!("the upload is larger than {UPLOAD_BODY_LIMIT} bytes"),
         )
     } else {
-        ApiError::bad_request(format!(
-            "the multipart body cannot be read: {}",
-            e.body_text()
-        ))
+        // The reader's own message names its internals; ours names the rule.
+        ApiError::bad_request(
+            "the multipart body cannot be read: it is not well-formed multipart/form-data",
+        )
     }
 }
 

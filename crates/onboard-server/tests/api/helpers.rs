@@ -81,6 +81,10 @@ pub struct AppOptions {
     pub webhooks: WebhookSettings,
     /// The operator console's settings.
     pub console: onboard_server::ConsoleSettings,
+    /// The per-key budgets and the storage quotas.
+    pub quotas: onboard_core::service::Quotas,
+    /// How the webhook sender resolves names (`None`: the system's resolver).
+    pub webhook_lookup: Option<Arc<dyn onboard_delivery::outgoing::Lookup>>,
 }
 
 impl AppOptions {
@@ -152,8 +156,15 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
             unsupported: Jurisdictions::new(options.unsupported),
         })
         .with_delivery(delivery)
+        .with_quotas(options.quotas)
         .with_webhooks(
-            Arc::new(HttpWebhookSender::new().expect("an HTTP client")),
+            Arc::new(
+                match options.webhook_lookup {
+                    Some(lookup) => HttpWebhookSender::with_lookup(lookup),
+                    None => HttpWebhookSender::new(),
+                }
+                .expect("an HTTP client"),
+            ),
             options.webhooks,
         );
     let server_options = Options {

@@ -47,6 +47,12 @@ pub(crate) mod feed_replay;
 pub(crate) mod golden;
 #[path = "health.rs"]
 pub(crate) mod health;
+#[path = "hostile.rs"]
+pub(crate) mod hostile;
+#[path = "hostile_uploads.rs"]
+pub(crate) mod hostile_uploads;
+#[path = "hostile_webhooks.rs"]
+pub(crate) mod hostile_webhooks;
 #[path = "idempotency.rs"]
 pub(crate) mod idempotency;
 #[path = "keys.rs"]
