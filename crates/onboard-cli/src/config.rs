@@ -165,6 +165,9 @@ pub struct WebhooksConfig {
     /// Days of failure without a success after which an endpoint is disabled
     /// (default 5).
     pub disable_after_days: Option<u64>,
+    /// How long a node holds an endpoint it works on (default 60000): after a
+    /// crash, the endpoint is taken over once its lease ends.
+    pub lease_ms: Option<u64>,
 }
 
 /// Validation rules an operator may tighten (CONTRACT §3).
@@ -341,9 +344,17 @@ impl FileConfig {
                 check_opt("webhooks.retry_schedule", Some(*wait), 0, 7 * 24 * 3600)?;
             }
         }
-        // Below the 60 s lease an attempt runs under, so that no other node can
-        // take the endpoint while an attempt is still waiting for its answer.
-        check_opt("webhooks.timeout_ms", hooks.timeout_ms, 1, 50_000)?;
+        // An attempt runs under its endpoint's lease: it must end well within
+        // it (at most five sixths of it), so that no other node can take the
+        // endpoint while an attempt is still waiting for its answer.
+        check_opt("webhooks.lease_ms", hooks.lease_ms, 2_000, 3_600_000)?;
+        let lease_ms = hooks.lease_ms.unwrap_or(60_000);
+        check_opt("webhooks.timeout_ms", hooks.timeout_ms, 1, lease_ms * 5 / 6)?;
+        if hooks.timeout_ms.is_none() && lease_ms * 5 / 6 < 15_000 {
+            bail!(
+                "webhooks.lease_ms below 18000 needs a webhooks.timeout_ms of at most five sixths of it"
+            );
+        }
         check_opt(
             "webhooks.disable_after_days",
             hooks.disable_after_days,

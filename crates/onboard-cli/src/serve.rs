@@ -371,6 +371,9 @@ fn webhook_settings(args: &ServeArgs, file: &FileConfig) -> anyhow::Result<Webho
             .map(|s| Duration::seconds(i64::try_from(*s).unwrap_or(0)))
             .collect();
     }
+    if let Some(ms) = hooks.lease_ms {
+        settings.lease = Duration::milliseconds(i64::try_from(ms).unwrap_or(i64::MAX));
+    }
     if let Some(ms) = hooks.timeout_ms {
         settings.schedule.timeout = std::time::Duration::from_millis(ms);
     }

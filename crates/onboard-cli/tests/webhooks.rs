@@ -71,6 +71,31 @@ async fn allowing_loopback(database: &[&str], retries: &str) -> Node {
     start(database, &extra).await
 }
 
+/// [`allowing_loopback`] with endpoint leases of [`SHORT_LEASE`] (and attempts
+/// that end within it), from a configuration file in `dir`.
+async fn with_short_leases(database: &[&str], dir: &std::path::Path) -> Node {
+    let config = dir.join("short-leases.toml");
+    let lease_ms = SHORT_LEASE.as_millis();
+    let text = format!(
+        "[webhooks]\nlease_ms = {lease_ms}\ntimeout_ms = {}\n",
+        lease_ms / 2
+    );
+    std::fs::write(&config, text).unwrap();
+    let config = config.to_str().unwrap();
+    let extra = [
+        "--webhooks-allow-private-networks",
+        "--webhook-retry-schedule",
+        FAST_RETRIES,
+        "--config",
+        config,
+    ];
+    start(database, &extra).await
+}
+
+/// An endpoint's lease in the kill -9 tests: long enough to be seen holding,
+/// short enough not to be waited out for a minute.
+const SHORT_LEASE: Duration = Duration::from_secs(8);
+
 /// `onboard enterprise create` on `database`: the key is the only line on stdout.
 async fn create_key(database: &[&str]) -> String {
     Onboard::new(BIN).create_enterprise("acme", database).await
@@ -168,7 +193,7 @@ async fn every_event_arrives_after_kill_9(outage: Outage) -> Duration {
         Outage::Refused => None,
         Outage::Hung => Some(Receiver::start(port, Mode::Hang).await.0),
     };
-    let node = allowing_loopback(&database, FAST_RETRIES).await;
+    let node = with_short_leases(&database, data.path()).await;
     let url = format!("http://127.0.0.1:{port}/hook");
     let (endpoint, secret) = api.endpoint(&node, &url).await;
     for n in 1..=KILLED_USERS {
@@ -185,7 +210,7 @@ async fn every_event_arrives_after_kill_9(outage: Outage) -> Duration {
         None => Receiver::start(port, Mode::Accept).await.0,
     };
     let restarted = Instant::now();
-    let _node = allowing_loopback(&database, FAST_RETRIES).await;
+    let _node = with_short_leases(&database, data.path()).await;
     let received = wait_for_events(&receiver, KILLED_USERS, Duration::from_secs(150)).await;
     let took = restarted.elapsed();
     assert_eq!(
@@ -232,10 +257,10 @@ async fn every_event_arrives_after_kill_9_while_the_receiver_was_down() {
 async fn every_event_arrives_after_kill_9_in_the_middle_of_an_attempt_once_its_lease_expires() {
     let took = every_event_arrives_after_kill_9(Outage::Hung).await;
     eprintln!("all events arrived {took:?} after the restart");
-    // The lease was taken just before the kill and lasts 60 s: nothing may be
-    // sent while it holds.
+    // The lease was taken about 1.5 s before the kill: nothing may be sent while
+    // the rest of it holds.
     assert!(
-        took > Duration::from_secs(30),
+        took > SHORT_LEASE / 2,
         "the restarted node sent within {took:?}, while the killed node's lease held"
     );
 }

@@ -25,8 +25,6 @@ struct Envelope<'a> {
     data: onboard_api::EventOut,
 }
 
-/// How long a node holds an endpoint without writing to it.
-const LEASE: Duration = Duration::seconds(60);
 /// Messages one lease sends before the endpoint is given back (fairness).
 const MESSAGES_PER_LEASE: usize = 200;
 /// The dispatcher looks for due messages at least this often.
@@ -76,7 +74,7 @@ impl Onboarding {
         let now = self.clock.now();
         let leased = self
             .store
-            .lease_endpoints(owner, now, now + LEASE, settings.concurrency)
+            .lease_endpoints(owner, now, now + settings.lease, settings.concurrency)
             .await?;
         let mut running = tokio::task::JoinSet::new();
         for endpoint in leased {
@@ -222,7 +220,11 @@ impl Onboarding {
         progress: &Progress,
         attempt: Option<&Attempt>,
     ) -> Result<bool, ServiceError> {
-        let until = self.clock.now() + LEASE;
+        let lease = self
+            .webhooks
+            .as_ref()
+            .map_or(Duration::seconds(60), |(_, s)| s.lease);
+        let until = self.clock.now() + lease;
         Ok(self
             .store
             .record_progress(owner, endpoint_id, progress, attempt, until)

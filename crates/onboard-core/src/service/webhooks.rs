@@ -24,6 +24,10 @@ pub struct WebhookSettings {
     pub allow_private_networks: bool,
     /// Endpoints one node works on at once.
     pub concurrency: u32,
+    /// How long a node holds an endpoint without writing to it: after a crash,
+    /// another node (or the restarted one) takes the endpoint over once it ends.
+    /// Longer than an attempt may take, so that no attempt outlives its lease.
+    pub lease: time::Duration,
 }
 
 impl Default for WebhookSettings {
@@ -32,6 +36,7 @@ impl Default for WebhookSettings {
             schedule: RetrySchedule::default(),
             allow_private_networks: false,
             concurrency: 32,
+            lease: time::Duration::seconds(60),
         }
     }
 }
