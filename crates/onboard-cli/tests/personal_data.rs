@@ -213,3 +213,110 @@ async fn no_personal_value_reaches_the_servers_output_even_at_trace_level() {
         );
     }
 }
+
+/// Users written as a release before sealing wrote them, straight into the
+/// embedded database of `dir`, in one transaction.
+async fn write_legacy_users(dir: &Path, count: usize, marker: &str) {
+    use sqlx::Connection as _;
+    let url = format!("sqlite:{}", dir.join("onboard.db").display());
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let mut tx = conn.begin().await.unwrap();
+    let today = time::OffsetDateTime::now_utc().date();
+    for n in 0..count {
+        let mut body = individual(&format!("legacy-{n:04}"));
+        body["last_name"] = format!("{marker}{n:04}").into();
+        let user = onboard_core::registration::Registration::parse(body, today)
+            .unwrap()
+            .into_user(uuid::Uuid::now_v7());
+        let row = onboard_core::store::UserRow::encode(&user).unwrap();
+        sqlx::query(
+            "INSERT INTO users (enterprise_id, user_id, id, account_type, account_role, email, \
+             first_name, last_name, phone_number, status, email_required, sms_required, \
+             profile, created_at, updated_at) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 1, ?, 1, 1)",
+        )
+        .bind(&row.user_id)
+        .bind(&row.id)
+        .bind(&row.account_type)
+        .bind(&row.account_role)
+        .bind(&row.email)
+        .bind(&row.first_name)
+        .bind(&row.last_name)
+        .bind(&row.phone_number)
+        .bind(&row.status)
+        .bind(row.profile.as_deref().unwrap())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+}
+
+/// How many users are still in the clear, read beside the server.
+async fn legacy_left(dir: &Path) -> i64 {
+    use sqlx::Connection as _;
+    let url = format!("sqlite:{}", dir.join("onboard.db").display());
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE data_key IS NULL")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_upgrade_killed_half_way_finishes_at_the_next_start_and_loses_nobody() {
+    const USERS: usize = 3000;
+    let (dir, key) = setup().await;
+    let marker = "Upgrademarker";
+    write_legacy_users(dir.path(), USERS, marker).await;
+    // The first start begins sealing in the background; it is killed early.
+    let first = Server::start(dir.path(), free_port()).await;
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    first.kill_hard().await;
+    let left = legacy_left(dir.path()).await;
+    eprintln!("{left} of {USERS} users were still in the clear after kill -9");
+
+    let server = Server::start(dir.path(), free_port()).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while legacy_left(dir.path()).await > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the pass did not finish"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let client = http_client(Duration::from_secs(30));
+    let mut seen = 0;
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut url = server.url("/v1/enterprise/users?limit=100");
+        if let Some(c) = &cursor {
+            url.push_str(&format!("&cursor={c}"));
+        }
+        let page: serde_json::Value = client
+            .get(url)
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        for user in page["data"].as_array().unwrap() {
+            let n = &user["user_id"].as_str().unwrap()["legacy-".len()..];
+            assert_eq!(user["last_name"], format!("{marker}{n}"), "{user}");
+            seen += 1;
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) if !c.is_empty() => cursor = Some(c.to_owned()),
+            _ => break,
+        }
+    }
+    assert_eq!(seen, USERS, "every user reads back");
+    server.stop().await;
+    let mut raw = Vec::new();
+    for name in ["onboard.db", "onboard.db-wal"] {
+        raw.extend(std::fs::read(dir.path().join(name)).unwrap_or_default());
+    }
+    let found = raw.windows(marker.len()).any(|w| w == marker.as_bytes());
+    assert!(!found, "the plaintext is gone from the database's files");
+}

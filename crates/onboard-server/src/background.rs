@@ -1,6 +1,7 @@
 //! The server's background tasks, started in one place for `onboard serve` and
-//! for every test server alike: housekeeping (pruning), the webhook dispatcher
-//! and the key watcher. Each runs on [`Tasks`] and ends at shutdown.
+//! for every test server alike: housekeeping (pruning), the webhook dispatcher,
+//! the key watcher, and once, the sealing of what an earlier release kept in
+//! the clear. Each runs on [`Tasks`] and ends at shutdown.
 
 use onboard_core::service::Onboarding;
 use tokio_util::sync::CancellationToken;
@@ -23,7 +24,16 @@ pub async fn start(state: &AppState) {
     // Key revocations and expiries, from any process, reach this node's caches
     // and feed sessions within a poll (CONTRACT §8).
     let stop = shutdown.clone();
-    tracker.spawn(onboarding.watch_keys(async move { stop.cancelled().await }));
+    tracker.spawn(
+        onboarding
+            .clone()
+            .watch_keys(async move { stop.cancelled().await }),
+    );
+    tracker.spawn(async move {
+        if let Err(e) = onboarding.seal_legacy_rows().await {
+            tracing::error!(error = %e, "sealing the rows of an earlier release failed; it is tried again at the next start");
+        }
+    });
 }
 
 /// Prunes on `upkeep.every` until the server shuts down; a failed round is logged

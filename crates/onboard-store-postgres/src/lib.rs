@@ -364,6 +364,18 @@ impl Engine for PostgresEngine {
         rows(done.map_err(|e| self.breakage.failed(e))?)
     }
 
+    /// `VACUUM FULL` of the tables that hold personal data: each is rewritten,
+    /// so no dead row version keeps the plaintext it replaced.
+    async fn compact(&self) -> Result<(), StoreError> {
+        self.write_count(
+            "VACUUM FULL users, events, outbox, documents, document_chunks, edd_requests, \
+             idempotency_keys",
+            Vec::new(),
+        )
+        .await
+        .map(drop)
+    }
+
     async fn write_count(&self, sql: &str, args: Vec<Value>) -> Result<u64, StoreError> {
         let done = query(sql, args).execute(&self.pool).await;
         Ok(done.map_err(|e| self.breakage.failed(e))?.rows_affected())

@@ -38,7 +38,7 @@ const DOCUMENTS_WITH_KEYS: &str = "documents d LEFT JOIN users u \
     ON u.enterprise_id = d.enterprise_id AND u.user_id = d.user_id";
 
 /// The binding of a document's file name, or of one piece of its bytes.
-fn document_field(id: i64, piece: Option<i64>) -> String {
+pub(crate) fn document_field(id: i64, piece: Option<i64>) -> String {
     match piece {
         Some(seq) => format!("document {id} piece {seq}"),
         None => format!("document {id} filename"),
@@ -52,7 +52,7 @@ pub(crate) fn answers_field(request_id: i64) -> String {
 
 /// What a document's `stem` and a request's `files` hold for a file name's
 /// stem: its blind index (the name itself is sealed).
-fn stem_index(sealer: &Sealer, stem: &str) -> String {
+pub(crate) fn stem_index(sealer: &Sealer, stem: &str) -> String {
     sealer.blind_index("document stem", stem)
 }
 

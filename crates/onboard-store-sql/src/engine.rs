@@ -273,6 +273,11 @@ pub trait Engine: Clone + Send + Sync + 'static {
     /// Answers when the database is reachable.
     async fn ping(&self) -> Result<(), StoreError>;
 
+    /// Rewrites the database's files so that rows deleted or overwritten
+    /// leave nothing readable behind (after the rows of an earlier release were
+    /// sealed). Runs outside any transaction, and may take a while.
+    async fn compact(&self) -> Result<(), StoreError>;
+
     /// Forwards changes committed by other processes to `notifier` while it lives;
     /// engines that cannot hear them do nothing (the feed polls anyway).
     async fn forward_changes(&self, notifier: Weak<dyn ChangeNotifier>) {
@@ -311,4 +316,13 @@ pub(crate) fn one(rows: Vec<Row>) -> Result<Row, StoreError> {
 /// The first row, if any.
 pub(crate) fn first(rows: Vec<Row>) -> Option<Row> {
     rows.into_iter().next()
+}
+
+/// `a, b` → `t.a, t.b`: the shared column lists, for statements that join.
+pub(crate) fn prefixed(table: &str, columns: &str) -> String {
+    columns
+        .split(", ")
+        .map(|c| format!("{table}.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

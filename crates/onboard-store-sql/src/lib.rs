@@ -30,6 +30,8 @@
 //!   and documents (stored in pieces).
 //! - `console`: [`ConsoleStore`](onboard_core::store::ConsoleStore), the
 //!   console's sessions, failed sign-ins and the reads across every enterprise.
+//! - `sealing`: which columns are sealed and how; `upgrade`: sealing the rows
+//!   a release before sealing wrote.
 //! - [`shared_migrations`]: tables written once for both engines.
 
 mod access;
@@ -41,6 +43,7 @@ mod idempotency;
 mod sealing;
 mod tenants;
 mod tokens;
+mod upgrade;
 mod users;
 mod webhooks;
 
@@ -64,20 +67,12 @@ use std::sync::{Arc, Weak};
 use async_trait::async_trait;
 use onboard_core::events::{ChangeNotifier, Retention};
 use onboard_core::seal::Sealer;
-use onboard_core::store::{EnterpriseId, Store, StoreError, UserRow};
+use onboard_core::store::{Store, StoreError};
 use time::OffsetDateTime;
 
+pub(crate) use engine::prefixed;
 pub use engine::{Dialect, Engine, Row, Tx, Value};
 pub use users::{INSERT_USER, insert_args};
-
-/// `a, b` → `t.a, t.b`: the shared column lists, for statements that join.
-pub(crate) fn prefixed(table: &str, columns: &str) -> String {
-    columns
-        .split(", ")
-        .map(|c| format!("{table}.{}", c.trim()))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
 
 /// The store on one engine.
 #[derive(Debug, Clone)]
@@ -109,60 +104,6 @@ impl<E: Engine> SqlStore<E> {
     pub fn sealer(&self) -> &Sealer {
         &self.sealer
     }
-
-    /// Refuses a keyring that cannot open this database's data keys: one
-    /// sealed user's key is unwrapped, and its master key version named when
-    /// the keyring lacks it. A database with no sealed data accepts any.
-    pub async fn check_keyring(&self) -> Result<(), StoreError> {
-        let rows = self
-            .engine
-            .read(
-                "SELECT enterprise_id, user_id, data_key FROM users \
-                 WHERE data_key IS NOT NULL ORDER BY position DESC LIMIT 1",
-                Vec::new(),
-            )
-            .await?;
-        let Some(row) = rows.first() else {
-            return Ok(());
-        };
-        let (enterprise, user_id) = (
-            EnterpriseId(row.int("enterprise_id")?),
-            row.text("user_id")?,
-        );
-        let binding = sealing::binding(enterprise, &user_id, "data key");
-        match self.sealer.unwrap(&row.text("data_key")?, binding) {
-            Ok(_) => Ok(()),
-            Err(e) => Err(StoreError::Keyring(e.to_string())),
-        }
-    }
-
-    /// Whether any personal data in the database is sealed.
-    pub async fn has_sealed_data(&self) -> Result<bool, StoreError> {
-        let rows = (self.engine)
-            .read(
-                "SELECT 1 AS one FROM users WHERE data_key IS NOT NULL LIMIT 1",
-                Vec::new(),
-            )
-            .await?;
-        Ok(!rows.is_empty())
-    }
-
-    /// Bulk-loads user rows into one enterprise in a single transaction, for
-    /// benchmarks and imports: the rows are written as they are, with no event,
-    /// code or token (so the feed does not announce them).
-    pub async fn import_users(
-        &self,
-        enterprise: EnterpriseId,
-        rows: &[UserRow],
-        now: OffsetDateTime,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.engine.begin().await?;
-        for row in rows {
-            let (args, _) = insert_args(&self.sealer, enterprise, row, now)?;
-            tx.execute(INSERT_USER, args).await?;
-        }
-        tx.commit().await
-    }
 }
 
 #[async_trait]
@@ -173,6 +114,10 @@ impl<E: Engine> Store for SqlStore<E> {
 
     async fn forward_changes(&self, notifier: Weak<dyn ChangeNotifier>) {
         self.engine.forward_changes(notifier).await
+    }
+
+    async fn seal_legacy_rows(&self) -> Result<u64, StoreError> {
+        self.seal_legacy().await
     }
 
     async fn prune(&self, retention: Retention, now: OffsetDateTime) -> Result<u64, StoreError> {

@@ -175,3 +175,31 @@ pub(crate) fn open_stored_json(
 pub(crate) fn stored_json_sql(column: &str) -> String {
     format!("COALESCE(data_key || ' ' || user_id || ' ', '') || {column}")
 }
+
+impl<E: crate::Engine> crate::SqlStore<E> {
+    /// Refuses a keyring that cannot open this database's data keys: one
+    /// sealed user's key is unwrapped, and its master key version named when
+    /// the keyring lacks it. A database with no sealed data accepts any.
+    pub async fn check_keyring(&self) -> Result<(), StoreError> {
+        let rows = self
+            .engine
+            .read(
+                "SELECT enterprise_id, user_id, data_key FROM users \
+                 WHERE data_key IS NOT NULL ORDER BY position DESC LIMIT 1",
+                Vec::new(),
+            )
+            .await?;
+        let Some(row) = rows.first() else {
+            return Ok(());
+        };
+        let (enterprise, user_id) = (
+            EnterpriseId(row.int("enterprise_id")?),
+            row.text("user_id")?,
+        );
+        let binding = binding(enterprise, &user_id, "data key");
+        match self.sealer.unwrap(&row.text("data_key")?, binding) {
+            Ok(_) => Ok(()),
+            Err(e) => Err(StoreError::Keyring(e.to_string())),
+        }
+    }
+}

@@ -251,6 +251,20 @@ impl Tx for SqliteTx {
     }
 }
 
+impl SqliteEngine {
+    /// `VACUUM` on a connection of its own (it cannot run inside the writer's
+    /// transactions), then the write-ahead log checkpointed and truncated, so
+    /// that neither file keeps a page of what was overwritten.
+    fn compact_blocking(path: &Path) -> Result<(), StoreError> {
+        let failed =
+            |e: rusqlite::Error| StoreError::Unavailable(format!("compacting failed: {e}"));
+        let conn = Connection::open(path).map_err(failed)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(failed)?;
+        conn.execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")
+            .map_err(failed)
+    }
+}
+
 #[async_trait]
 impl Engine for SqliteEngine {
     type Tx = SqliteTx;
@@ -289,6 +303,13 @@ impl Engine for SqliteEngine {
 
     async fn begin(&self) -> Result<SqliteTx, StoreError> {
         self.writer.begin().await.map(SqliteTx)
+    }
+
+    async fn compact(&self) -> Result<(), StoreError> {
+        let path = self.readers.path.clone();
+        tokio::task::spawn_blocking(move || SqliteEngine::compact_blocking(&path))
+            .await
+            .map_err(|e| StoreError::Internal(format!("compacting failed: {e}")))?
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -243,6 +243,12 @@ impl Onboarding {
         self
     }
 
+    /// Seals what an earlier release kept in the clear (see
+    /// [`Store::seal_legacy_rows`]); returns how many users it sealed.
+    pub async fn seal_legacy_rows(&self) -> Result<u64, ServiceError> {
+        Ok(self.store.seal_legacy_rows().await?)
+    }
+
     /// The enterprise an operator names on the command line.
     pub async fn enterprise_named(&self, name: &str) -> Result<Enterprise, ServiceError> {
         self.store

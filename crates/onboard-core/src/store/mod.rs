@@ -96,4 +96,10 @@ pub trait Store:
     /// Deletes events beyond `retention`, expired user tokens and idempotency
     /// keys older than [`IDEMPOTENCY_KEPT`]; returns how many events went.
     async fn prune(&self, retention: Retention, now: OffsetDateTime) -> Result<u64, StoreError>;
+
+    /// Seals the personal data of every user a release before sealing wrote in
+    /// the clear, with everything hanging from it, one user per transaction,
+    /// then rewrites the database's files so the plaintext does not linger
+    /// (CONTRACT §12). Returns how many users it sealed; resumable.
+    async fn seal_legacy_rows(&self) -> Result<u64, StoreError>;
 }

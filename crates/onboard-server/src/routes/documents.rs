@@ -16,7 +16,7 @@ use onboard_core::values::UserId;
 
 use super::edd::ListParams;
 use super::framing::CappedMultipart;
-use super::upload::{self, Form, UploadSlot};
+use super::upload::{self, Form, UPLOAD_BODY_LIMIT, UploadSlot};
 use crate::error::ApiError;
 use crate::extract::{Authed, PathParam, QueryParams, bearer};
 use crate::state::AppState;
@@ -46,7 +46,7 @@ async fn uploads(form: Form, types: Vec<String>) -> Result<(Vec<Upload>, UploadS
 pub async fn upload_legacy(
     State(state): State<AppState>,
     Authed(enterprise): Authed,
-    CappedMultipart(multipart): CappedMultipart,
+    CappedMultipart(multipart): CappedMultipart<UPLOAD_BODY_LIMIT>,
 ) -> Result<(StatusCode, Json<UploadAccepted>), ApiError> {
     let form = upload::receive(multipart, &["user_id", "file_types", "ddq_id"]).await?;
     let fields =
@@ -70,7 +70,7 @@ pub async fn upload_legacy(
 pub async fn upload_verification(
     State(state): State<AppState>,
     UserOwner(enterprise, user_id): UserOwner,
-    CappedMultipart(multipart): CappedMultipart,
+    CappedMultipart(multipart): CappedMultipart<UPLOAD_BODY_LIMIT>,
 ) -> Result<(StatusCode, Json<UploadAccepted>), ApiError> {
     let form = upload::receive(multipart, &["data"]).await?;
     let fields =

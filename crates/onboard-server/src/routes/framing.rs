@@ -15,8 +15,6 @@ use axum::extract::{FromRequest, Multipart, Request};
 use axum::http::header;
 use futures_util::Stream;
 
-use super::upload::UPLOAD_BODY_LIMIT;
-
 /// The longest header block of one part (its `Content-Disposition`,
 /// `Content-Type`, …), and the longest preamble: 8 KiB, far beyond what any
 /// client sends.
@@ -39,10 +37,11 @@ impl std::fmt::Display for HeadTooLong {
 
 impl std::error::Error for HeadTooLong {}
 
-/// axum's multipart reader over a body whose framing is capped.
-pub struct CappedMultipart(pub Result<Multipart, MultipartRejection>);
+/// axum's multipart reader over a body whose framing is capped; after a
+/// refusal, at most `LIMIT` bytes of the body (the route's limit) are drained.
+pub struct CappedMultipart<const LIMIT: usize>(pub Result<Multipart, MultipartRejection>);
 
-impl<S: Send + Sync> FromRequest<S> for CappedMultipart {
+impl<S: Send + Sync, const LIMIT: usize> FromRequest<S> for CappedMultipart<LIMIT> {
     type Rejection = std::convert::Infallible;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
@@ -53,9 +52,9 @@ impl<S: Send + Sync> FromRequest<S> for CappedMultipart {
             .and_then(|value| multer::parse_boundary(value).ok());
         // Without a boundary the reader refuses the body before reading any of it.
         let req = match boundary {
-            Some(boundary) => {
-                req.map(|body| Body::from_stream(Framing::new(body.into_data_stream(), &boundary)))
-            }
+            Some(boundary) => req.map(|body| {
+                Body::from_stream(Framing::new(body.into_data_stream(), &boundary, LIMIT))
+            }),
             None => req,
         };
         Ok(CappedMultipart(Multipart::from_request(req, state).await))
@@ -124,11 +123,13 @@ struct Framing {
     head: usize,
     /// Bytes read in all, so that draining after a refusal stays bounded.
     total: usize,
+    /// The most bytes drained after a refusal.
+    drain_limit: usize,
     refused: bool,
 }
 
 impl Framing {
-    fn new(inner: BodyDataStream, boundary: &str) -> Self {
+    fn new(inner: BodyDataStream, boundary: &str, drain_limit: usize) -> Self {
         Framing {
             inner,
             boundary: boundary.to_owned(),
@@ -136,6 +137,7 @@ impl Framing {
             finder: Finder::new(format!("--{boundary}").as_bytes()),
             head: 0,
             total: 0,
+            drain_limit,
             refused: false,
         }
     }
@@ -221,7 +223,7 @@ impl Stream for Framing {
             if this.refused {
                 // The client hears the refusal only if its body is read: drop the
                 // rest, up to the route's limit.
-                if this.total > UPLOAD_BODY_LIMIT {
+                if this.total > this.drain_limit {
                     this.refused = false;
                     return Poll::Ready(Some(Err(Box::new(HeadTooLong))));
                 }
@@ -240,7 +242,7 @@ mod tests {
     use super::*;
 
     fn stages(body: &[&[u8]]) -> Result<(), HeadTooLong> {
-        let mut framing = Framing::new(Body::empty().into_data_stream(), "b");
+        let mut framing = Framing::new(Body::empty().into_data_stream(), "b", usize::MAX);
         body.iter().try_for_each(|piece| framing.advance(piece))
     }
 

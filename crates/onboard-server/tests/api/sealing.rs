@@ -236,3 +236,92 @@ async fn a_ciphertext_moved_to_another_users_row_fails_closed() {
     let alice = app.get_user(&app.key_a, "alice").await;
     assert_eq!(alice.status(), 200, "the row that was copied still opens");
 }
+
+/// SQL text for `value`, quoted.
+fn quoted(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
+}
+
+#[tokio::test]
+async fn rows_an_earlier_release_kept_in_the_clear_are_sealed_and_read_back_whole() {
+    let app = spawn_app().await;
+    let marker = "Legacymarker";
+    let mut body = individual("legacy-person");
+    body["first_name"] = json!(format!("Ada{marker}"));
+    body["individual"]["residential_city"] = json!(format!("{marker}burg"));
+    let today = time::OffsetDateTime::now_utc().date();
+    let user = onboard_core::registration::Registration::parse(body, today)
+        .expect("a valid registration")
+        .into_user(uuid::Uuid::now_v7());
+    let row = onboard_core::store::UserRow::encode(&user).unwrap();
+    let snapshot = onboard_core::store::render(&user.summary.to_wire()).unwrap();
+    let enterprise = app.enterprise("enterprise-a").await.id.0;
+    // As a release before sealing wrote them: plain columns, no data key, a
+    // plain event snapshot and a plain outbox message.
+    let q = |v: &str| quoted(v);
+    app.database
+        .execute(&format!(
+            "INSERT INTO users (enterprise_id, user_id, id, account_type, account_role, \
+             email, first_name, last_name, phone_number, status, email_required, \
+             sms_required, profile, created_at, updated_at) VALUES ({enterprise}, {}, {}, {}, \
+             {}, {}, {}, {}, {}, {}, TRUE, TRUE, {}, 1, 1)",
+            q(&row.user_id),
+            q(&row.id),
+            q(&row.account_type),
+            q(&row.account_role),
+            q(&row.email),
+            q(&row.first_name),
+            q(&row.last_name),
+            q(&row.phone_number),
+            q(&row.status),
+            q(row.profile.as_deref().unwrap()),
+        ))
+        .await;
+    app.database
+        .execute(&format!(
+            "UPDATE enterprises SET last_event_id = last_event_id + 1 WHERE id = {enterprise}"
+        ))
+        .await;
+    app.database
+        .execute(&format!(
+            "INSERT INTO events (enterprise_id, event_id, user_id, kind, cause, snapshot, \
+             created_at) VALUES ({enterprise}, (SELECT last_event_id FROM enterprises \
+             WHERE id = {enterprise}), 'legacy-person', 'user.registered', 'registered', {}, 1)",
+            q(&snapshot)
+        ))
+        .await;
+    assert!(
+        holds(&raw_database(&app).await, marker),
+        "the earlier release's rows hold the marker in the clear"
+    );
+
+    let sealed = app.store.seal_legacy_rows().await.expect("the pass runs");
+    assert_eq!(sealed, 1);
+    assert_eq!(
+        app.store.seal_legacy_rows().await.unwrap(),
+        0,
+        "a second pass finds nothing"
+    );
+
+    let read: Value = app
+        .get_user(&app.key_a, "legacy-person")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(read["data"]["first_name"], format!("Ada{marker}"));
+    assert_eq!(
+        read["data"]["individual"]["residential_city"],
+        format!("{marker}burg")
+    );
+    let events = app.all_events(&app.key_a).await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e.to_string().contains(&format!("Ada{marker}")))
+    );
+    assert!(
+        !holds(&raw_database(&app).await, marker),
+        "the plaintext is gone from the database's files"
+    );
+}

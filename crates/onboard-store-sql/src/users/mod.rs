@@ -266,6 +266,25 @@ pub(crate) async fn list<E: Engine>(
         .collect()
 }
 
+impl<E: Engine> SqlStore<E> {
+    /// Bulk-loads user rows into one enterprise in a single transaction, for
+    /// benchmarks and imports: the rows are written as they are, with no event,
+    /// code or token (so the feed does not announce them).
+    pub async fn import_users(
+        &self,
+        enterprise: EnterpriseId,
+        rows: &[UserRow],
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.engine.begin().await?;
+        for row in rows {
+            let (args, _) = insert_args(&self.sealer, enterprise, row, now)?;
+            tx.execute(INSERT_USER, args).await?;
+        }
+        tx.commit().await
+    }
+}
+
 #[async_trait]
 impl<E: Engine> UserStore for SqlStore<E> {
     /// See `Store::decide`: the whole read-decide-write runs in one write transaction
