@@ -197,8 +197,16 @@ impl Onboarding {
                     return Ok(true);
                 }
                 if progress.cursor < event.event_id || !progress.enabled {
-                    // Waiting for a retry, or disabled.
-                    return Ok(true);
+                    // Waiting for a retry, or disabled. A retry due before the
+                    // next poll is waited for here, holding the lease, rather
+                    // than found by that poll.
+                    match self.due_soon(&progress) {
+                        Some(wait) if progress.enabled => {
+                            tokio::time::sleep(wait).await;
+                            break;
+                        }
+                        _ => return Ok(true),
+                    }
                 }
                 if progress.replay.is_none() && progress.cursor > event.event_id {
                     // A one-event replay ended: read on from where it resumed.
@@ -211,6 +219,14 @@ impl Onboarding {
             }
         }
         Ok(progress != start)
+    }
+
+    /// How long until the retry `progress` waits for, when it is due within a
+    /// poll.
+    fn due_soon(&self, progress: &Progress) -> Option<std::time::Duration> {
+        let wait = progress.next_attempt_at? - self.clock.now();
+        let wait = std::time::Duration::try_from(wait.max(Duration::ZERO)).ok()?;
+        (wait <= POLL).then_some(wait)
     }
 
     async fn save(
