@@ -235,7 +235,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let address = listener
         .local_addr()
         .context("Failed to read the bound address")?;
-    first_run(store.as_ref(), address).await?;
+    let base = match settings.server.tls {
+        Some(_) => format!("https://{address}"),
+        None => format!("http://{address}"),
+    };
+    first_run(store.as_ref(), &base).await?;
     let onboarding = Onboarding::new(store, Arc::new(SystemClock))
         .with_review(settings.review)
         .with_delivery(delivery)
@@ -447,7 +451,7 @@ fn retention(file: &FileConfig) -> Retention {
 
 /// On an empty database, creates an enterprise and prints its key once, with a
 /// call to try, so that a new user is one paste away from a working request.
-async fn first_run(store: &dyn Store, address: SocketAddr) -> anyhow::Result<()> {
+async fn first_run(store: &dyn Store, base: &str) -> anyhow::Result<()> {
     let existing = store
         .list_enterprises()
         .await
@@ -463,7 +467,7 @@ async fn first_run(store: &dyn Store, address: SocketAddr) -> anyhow::Result<()>
     };
     println!(
         "\nCreated enterprise \"default\". Its API key is shown this once:\n\n  {key}\n\n\
-         Try it:\n\n  curl -H 'Authorization: Bearer {key}' http://{address}/v1/enterprise/users\n",
+         Try it:\n\n  curl -H 'Authorization: Bearer {key}' {base}/v1/enterprise/users\n",
         key = key.expose()
     );
     Ok(())

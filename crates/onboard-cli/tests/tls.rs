@@ -284,6 +284,21 @@ async fn a_changed_certificate_file_is_served_without_a_signal() {
 }
 
 #[tokio::test]
+async fn the_first_run_suggests_an_https_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let pair = make_pair(dir.path(), "server");
+    let data = dir.path().join("data");
+    let served = serve_tls(&data, &pair, &pair, &[]).await;
+    let said = served.stdout();
+    let expected = format!("https://127.0.0.1:{}/v1/enterprise/users", served.port);
+    assert!(said.contains(&expected), "{said}");
+    served
+        .stop(Duration::from_secs(15))
+        .await
+        .expect("stops on SIGTERM");
+}
+
+#[tokio::test]
 async fn a_handshake_that_stalls_is_dropped_after_the_header_timeout() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let (dir, _key) = setup().await;
