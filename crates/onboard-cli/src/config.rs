@@ -5,6 +5,8 @@
 //! ```toml
 //! listen = "127.0.0.1:8080"
 //! sandbox = true
+//! tls_cert = "/etc/onboard/cert.pem"         # HTTPS and wss:// (CONTRACT §13)
+//! tls_key = "/etc/onboard/key.pem"
 //! database_url = "postgres://onboard@db.internal:5432/onboard"
 //! [database]                                 # PostgreSQL pool
 //! max_connections = 16
@@ -61,6 +63,10 @@ pub struct FileConfig {
     pub database_url: Option<String>,
     /// The master keyring file (`--master-key-file`).
     pub master_key_file: Option<PathBuf>,
+    /// The PEM certificate chain and key to serve HTTPS with (`--tls-cert`,
+    /// `--tls-key`).
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
     pub body_limit: Option<usize>,
     pub sandbox: Option<bool>,
     #[serde(default)]

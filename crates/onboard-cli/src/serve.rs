@@ -42,6 +42,13 @@ pub struct ServeArgs {
     pub listen: Option<SocketAddr>,
     #[command(flatten)]
     pub database: DatabaseArgs,
+    /// Serve HTTPS and `wss://` with this PEM certificate chain (needs
+    /// `--tls-key`); reloaded on SIGHUP and when the file changes.
+    #[arg(long, env = "ONBOARD_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of `--tls-cert`.
+    #[arg(long, env = "ONBOARD_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
     /// Largest request body accepted, in bytes [default: 262144].
     #[arg(long, env = "ONBOARD_BODY_LIMIT")]
     pub body_limit: Option<usize>,
@@ -125,8 +132,22 @@ pub struct Settings {
     pub edd: onboard_core::edd::Questionnaires,
     /// How event webhooks are sent.
     pub webhooks: WebhookSettings,
+    /// The certificate chain and key to serve HTTPS with, if any.
+    pub tls: Option<(PathBuf, PathBuf)>,
     /// The file, for the delivery channels it configures.
     pub file: FileConfig,
+}
+
+/// `--tls-cert` and `--tls-key` (or `tls_cert`/`tls_key`): both or neither.
+fn tls_files(args: &ServeArgs, file: &FileConfig) -> anyhow::Result<Option<(PathBuf, PathBuf)>> {
+    let cert = args.tls_cert.clone().or(file.tls_cert.clone());
+    let key = args.tls_key.clone().or(file.tls_key.clone());
+    match (cert, key) {
+        (Some(cert), Some(key)) => Ok(Some((cert, key))),
+        (None, None) => Ok(None),
+        (Some(_), None) => anyhow::bail!("--tls-cert needs --tls-key (or tls_key in the file)"),
+        (None, Some(_)) => anyhow::bail!("--tls-key needs --tls-cert (or tls_cert in the file)"),
+    }
 }
 
 impl Settings {
@@ -161,9 +182,13 @@ impl Settings {
                 secure_cookie: args.console_secure_cookie
                     || file.console.secure_cookie.unwrap_or(false),
             },
+            // Loaded (and checked) by `serve`, which reports a fault as a sentence.
+            tls: None,
         };
         let webhooks = webhook_settings(&args, &file)?;
+        let tls = tls_files(&args, &file)?;
         Ok(Settings {
+            tls,
             listen: args.listen.or(file.listen).unwrap_or(DEFAULT_LISTEN),
             database: args.database,
             review,
@@ -189,8 +214,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let file = FileConfig::load(args.config.as_deref())?;
-    let settings = Settings::resolve(args, file)?;
+    let mut settings = Settings::resolve(args, file)?;
     onboard_delivery::install_tls_provider();
+    if let Some((cert, key)) = &settings.tls {
+        let tls = onboard_server::tls::Tls::load(cert, key)
+            .context("Failed to load the TLS certificate and key")?;
+        settings.server.tls = Some(tls);
+        // Browsers reach the console over HTTPS now: its cookies say so.
+        settings.server.console.secure_cookie = true;
+    }
     let store = crate::open_store(&settings.database).await?;
     let delivery = delivery(&settings.file, store.clone())?;
     tokio::task::spawn_blocking(onboard_core::values::warm_up)
@@ -203,7 +235,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let address = listener
         .local_addr()
         .context("Failed to read the bound address")?;
-    first_run(store.as_ref(), address).await?;
+    let base = match settings.server.tls {
+        Some(_) => format!("https://{address}"),
+        None => format!("http://{address}"),
+    };
+    first_run(store.as_ref(), &base).await?;
     let onboarding = Onboarding::new(store, Arc::new(SystemClock))
         .with_review(settings.review)
         .with_delivery(delivery)
@@ -214,8 +250,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             Arc::new(HttpWebhookSender::new().map_err(anyhow::Error::msg)?),
             settings.webhooks,
         );
+    let settings_tls = settings.server.tls.is_some();
     let state = AppState::new(onboarding, settings.server);
-    tracing::info!(%address, "onboard is serving");
+    let scheme = if settings_tls { "https" } else { "http" };
+    tracing::info!(%address, scheme, "onboard is serving");
     onboard_server::serve(listener, state, shutdown_signal())
         .await
         .context("Failed while serving")?;
@@ -416,7 +454,7 @@ fn retention(file: &FileConfig) -> Retention {
 
 /// On an empty database, creates an enterprise and prints its key once, with a
 /// call to try, so that a new user is one paste away from a working request.
-async fn first_run(store: &dyn Store, address: SocketAddr) -> anyhow::Result<()> {
+async fn first_run(store: &dyn Store, base: &str) -> anyhow::Result<()> {
     let existing = store
         .list_enterprises()
         .await
@@ -432,7 +470,7 @@ async fn first_run(store: &dyn Store, address: SocketAddr) -> anyhow::Result<()>
     };
     println!(
         "\nCreated enterprise \"default\". Its API key is shown this once:\n\n  {key}\n\n\
-         Try it:\n\n  curl -H 'Authorization: Bearer {key}' http://{address}/v1/enterprise/users\n",
+         Try it:\n\n  curl -H 'Authorization: Bearer {key}' {base}/v1/enterprise/users\n",
         key = key.expose()
     );
     Ok(())

@@ -43,6 +43,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, Sleep};
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -80,6 +81,12 @@ pub async fn serve(
     let limits = Arc::new(state.edge.clone());
     let tasks = state.tasks.clone();
     let metrics = state.metrics.clone();
+    let tls = state.tls.clone();
+    if let Some(tls) = &tls {
+        tasks
+            .tracker
+            .spawn(Arc::clone(tls).keep_fresh(tasks.shutdown.clone()));
+    }
     let router = crate::app(state);
 
     let slots = Arc::new(Semaphore::new(limits.max_connections));
@@ -103,7 +110,10 @@ pub async fn serve(
         };
         let Ok(permit) = slots.clone().try_acquire_owned() else {
             metrics.connections_refused.fetch_add(1, Ordering::Relaxed);
-            refuse(stream);
+            // A TLS client could not read a plain answer: it is only closed.
+            if tls.is_none() {
+                refuse(stream);
+            }
             continue;
         };
         let _ = stream.set_nodelay(true);
@@ -117,7 +127,15 @@ pub async fn serve(
             graceful: graceful.clone(),
             hard: hard.clone(),
         };
-        connections.spawn(connection(stream, peer, router, limits, slot, stop));
+        let tls = tls.as_ref().map(|tls| tls.acceptor());
+        let served = Served {
+            peer,
+            router,
+            limits,
+            slot,
+            stop,
+        };
+        connections.spawn(connection(stream, tls, served));
     }
     drop(listener);
     tracing::info!("stopped accepting connections; finishing the open ones");
@@ -178,16 +196,52 @@ struct Stop {
     hard: CancellationToken,
 }
 
-async fn connection(
-    stream: TcpStream,
+/// What serving one connection needs besides its socket.
+struct Served {
     peer: SocketAddr,
     router: axum::Router,
     limits: Arc<EdgeLimits>,
     slot: ConnectionSlot,
     stop: Stop,
-) {
+}
+
+/// One connection: plain, or TLS first (CONTRACT §13). The handshake runs under
+/// the header clock: the [`Guarded`] socket is under it (a first byte starts the
+/// head), and the whole handshake must end within `header_timeout` too, so a
+/// client that starts one and stalls is dropped like one that sends half a head.
+async fn connection(stream: TcpStream, tls: Option<TlsAcceptor>, served: Served) {
     let watch = Arc::new(Watch::new());
-    let io = TokioIo::new(Guarded::new(stream, watch.clone(), &limits));
+    let guarded = Guarded::new(stream, watch.clone(), &served.limits);
+    let Some(acceptor) = tls else {
+        return http(TokioIo::new(guarded), watch, served).await;
+    };
+    let handshake = tokio::time::timeout(served.limits.header_timeout, acceptor.accept(guarded));
+    let stream = tokio::select! {
+        done = handshake => match done {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "the TLS handshake failed");
+                return;
+            }
+            Err(_) => return,
+        },
+        () = served.stop.graceful.cancelled() => return,
+    };
+    http(TokioIo::new(stream), watch, served).await;
+}
+
+/// HTTP/1.1 (and its upgrades) over `io`, under the connection's clocks.
+async fn http<I>(io: TokioIo<I>, watch: Arc<Watch>, served: Served)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let Served {
+        peer,
+        router,
+        limits,
+        slot,
+        stop,
+    } = served;
     let body_timeout = limits.body_timeout;
     let service = hyper::service::service_fn(move |request: Request<Incoming>| {
         let mut router = router.clone();

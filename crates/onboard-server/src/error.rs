@@ -44,6 +44,10 @@ impl From<ServiceError> for ApiError {
     }
 }
 
+/// Seconds a client waits before writing again to a node whose disk is full: an
+/// operator has to act, so sooner is pointless.
+const DISK_FULL_RETRY: u64 = 30;
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let retry_after = match &self {
@@ -51,6 +55,7 @@ impl IntoResponse for ApiError {
                 Refusal::Throttled(_, wait) | Refusal::QuotaSpent(_, _, wait),
             )) => Some(*wait),
             ApiError::Service(ServiceError::Unavailable(_)) => Some(1),
+            ApiError::Service(ServiceError::DiskFull) => Some(DISK_FULL_RETRY),
             ApiError::Service(ServiceError::Throttled { retry_after, .. }) => Some(*retry_after),
             ApiError::Rejected(Rejection::RateLimited(retry_after), _) => Some(*retry_after),
             _ => None,
@@ -113,7 +118,7 @@ fn status_of(e: &ServiceError) -> StatusCode {
         ServiceError::DeliveryFailed(_) => StatusCode::BAD_GATEWAY,
         ServiceError::Gone(_) => StatusCode::GONE,
         ServiceError::QuotaExceeded(_) => StatusCode::PAYLOAD_TOO_LARGE,
-        ServiceError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        ServiceError::Unavailable(_) | ServiceError::DiskFull => StatusCode::SERVICE_UNAVAILABLE,
         ServiceError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -183,6 +188,12 @@ impl ConsoleError {
                             "The database is unavailable; try again shortly.".into(),
                         )
                     }
+                    ServiceError::DiskFull => (
+                        status,
+                        "The database's disk is full; changes cannot be saved until \
+                         space is freed."
+                            .into(),
+                    ),
                     other => (status, other.to_string()),
                 }
             }

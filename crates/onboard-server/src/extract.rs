@@ -130,7 +130,13 @@ impl<S: Send + Sync> FromRequestParts<S> for PathParam {
 /// say, is a 400 that names it).
 pub struct QueryParams<T>(pub T);
 
-impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for QueryParams<T> {
+/// The names of the query parameters a route takes, aliases included.
+pub trait QueryNames {
+    /// Every name `T` reads from the query string.
+    const NAMES: &'static [&'static str];
+}
+
+impl<T: DeserializeOwned + QueryNames, S: Send + Sync> FromRequestParts<S> for QueryParams<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
@@ -143,6 +149,14 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for QueryParams<T>
                 "the query parameter {name:?} may be given only once"
             )));
         }
+        // CONTRACT §1: an empty value is a value, and never a valid one; read as
+        // "left out" it would let `?limit=` page differently than a validator in
+        // front expects. Only names the route takes are named back.
+        if let Some(name) = first_empty(&pairs, T::NAMES) {
+            return Err(ApiError::bad_request(format!(
+                "the query parameter {name:?} is empty; give it a value or leave it out"
+            )));
+        }
         // The parser's own message quotes the input; ours names the rule.
         serde_urlencoded::from_str(query)
             .map(QueryParams)
@@ -150,6 +164,14 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for QueryParams<T>
                 ApiError::bad_request("the query string has a parameter this route does not take")
             })
     }
+}
+
+/// The first parameter among `names` given with an empty value.
+fn first_empty<'a>(pairs: &[(String, String)], names: &[&'a str]) -> Option<&'a str> {
+    pairs
+        .iter()
+        .filter(|(_, value)| value.is_empty())
+        .find_map(|(name, _)| names.iter().find(|known| *known == name).copied())
 }
 
 /// The first query parameter named twice.

@@ -28,6 +28,7 @@ mod logging;
 pub mod metrics;
 pub mod routes;
 pub mod state;
+pub mod tls;
 pub mod vendor_limits;
 
 use std::future::Future;

@@ -32,6 +32,8 @@ pub struct AppState {
     pub vendor_limits: Option<Arc<VendorLimits>>,
     /// The operator console's settings.
     pub console: ConsoleSettings,
+    /// HTTPS on the listener, when configured (CONTRACT §13).
+    pub tls: Option<Arc<crate::tls::Tls>>,
 }
 
 /// The operator console's settings (CONTRACT §10).
@@ -89,6 +91,9 @@ pub struct Options {
     /// Emulate the vendor's published per-address limits (off by default).
     pub vendor_limits: Option<VendorLimitSettings>,
     pub console: ConsoleSettings,
+    /// The certificate and key to serve HTTPS with (CONTRACT §13); plain HTTP
+    /// without.
+    pub tls: Option<Arc<crate::tls::Tls>>,
 }
 
 impl Default for Options {
@@ -101,6 +106,7 @@ impl Default for Options {
             housekeeping: Housekeeping::default(),
             vendor_limits: None,
             console: ConsoleSettings::default(),
+            tls: None,
         }
     }
 }
@@ -123,6 +129,7 @@ impl AppState {
             edge: options.edge,
             housekeeping: options.housekeeping,
             console: options.console,
+            tls: options.tls,
             metrics: Arc::default(),
             tasks: Tasks::default(),
             feed: Arc::new(Feed {

@@ -212,7 +212,10 @@ pub(crate) fn classify(e: sqlx::Error) -> StoreError {
         }
         sqlx::Error::Database(db) => {
             let code = db.code().unwrap_or_default();
-            if server_unavailable(&code) {
+            // 53100 disk_full: the same sentence as SQLite's full disk (CONTRACT §13).
+            if code == "53100" {
+                StoreError::DiskFull(db.message().to_owned())
+            } else if server_unavailable(&code) {
                 unavailable(e)
             } else {
                 StoreError::Internal(e.to_string())

@@ -122,11 +122,11 @@ pub(crate) fn classify(e: rusqlite::Error) -> StoreError {
         {
             StoreError::Conflict(text())
         }
+        ErrorCode::DiskFull => StoreError::DiskFull(text()),
         ErrorCode::DatabaseBusy
         | ErrorCode::DatabaseLocked
         | ErrorCode::CannotOpen
         | ErrorCode::SystemIoFailure
-        | ErrorCode::DiskFull
         | ErrorCode::OutOfMemory => StoreError::Unavailable(text()),
         _ => StoreError::Internal(text()),
     }

@@ -34,6 +34,7 @@
 //!   releases (see `migrate`).
 
 mod convert;
+mod health;
 mod migrate;
 mod writer;
 
@@ -232,7 +233,8 @@ pub struct SqliteTx(Member);
 impl Tx for SqliteTx {
     async fn fetch(&mut self, sql: &str, args: Vec<Value>) -> Result<Vec<Row>, StoreError> {
         let done = fetch(self.0.conn()?, sql, &args);
-        if done.is_err() {
+        if let Err(e) = &done {
+            self.0.health().statement_failed(e);
             self.0.abandon().await;
         }
         done
@@ -240,7 +242,8 @@ impl Tx for SqliteTx {
 
     async fn execute(&mut self, sql: &str, args: Vec<Value>) -> Result<u64, StoreError> {
         let done = execute(self.0.conn()?, sql, &args);
-        if done.is_err() {
+        if let Err(e) = &done {
+            self.0.health().statement_failed(e);
             self.0.abandon().await;
         }
         done
@@ -312,14 +315,47 @@ impl Engine for SqliteEngine {
             .map_err(|e| StoreError::Internal(format!("compacting failed: {e}")))?
     }
 
+    /// Ready when a reader answers and commits succeed (CONTRACT §13). While
+    /// commits fail, a tiny real commit is tried at most once a second, so that
+    /// readiness comes back on its own once the disk has room again.
     async fn ping(&self) -> Result<(), StoreError> {
-        if !self.writer.alive() {
+        let health = self.writer.health();
+        if health.lost() {
             return Err(StoreError::Unavailable(
                 "the writer connection was lost".into(),
             ));
         }
+        if health.fault().is_some() && health.probe_due() && self.probe().await.is_ok() {
+            health.recovered();
+        }
+        if let Some(fault) = health.fault() {
+            return Err(fault);
+        }
         self.readers
             .with(|conn| fetch(conn, "SELECT 1", &[]).map(|_| ()))
+    }
+}
+
+impl SqliteEngine {
+    /// Room in the database's folder, then a commit that changes nothing but
+    /// still writes a page: the header's `user_version` (unused by Onboard)
+    /// written back as it is.
+    async fn probe(&self) -> Result<(), StoreError> {
+        let folder = match self.readers.path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        tokio::task::spawn_blocking(move || health::room_in(&folder))
+            .await
+            .map_err(|e| StoreError::Internal(format!("the room probe failed: {e}")))??;
+        let member = self.writer.begin().await?;
+        let conn = member.conn()?;
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .map_err(classify)?;
+        conn.execute_batch(&format!("PRAGMA user_version = {version}"))
+            .map_err(classify)?;
+        member.commit().await
     }
 }
 

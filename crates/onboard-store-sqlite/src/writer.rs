@@ -33,7 +33,7 @@
 //! thread; then the database counts as unavailable.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use onboard_core::store::StoreError;
@@ -41,6 +41,7 @@ use rusqlite::Connection;
 use tokio::sync::{Mutex, OwnedMutexGuard, oneshot};
 
 use crate::convert::classify;
+use crate::health::WriteHealth;
 
 /// At most this many write transactions (committed or not) share one database
 /// transaction, so a steady stream of writers cannot postpone everyone's
@@ -67,8 +68,8 @@ pub(crate) struct Writer {
     state: Arc<Mutex<WriterState>>,
     /// Writers waiting for the connection.
     waiting: AtomicUsize,
-    /// The connection was lost (its commit thread died): writes are unavailable.
-    lost: Arc<AtomicBool>,
+    /// Whether commits succeed: the connection lost, or the disk failing.
+    health: Arc<WriteHealth>,
 }
 
 impl Writer {
@@ -83,7 +84,7 @@ impl Writer {
                 commits: 0,
             })),
             waiting: AtomicUsize::new(0),
-            lost: Arc::default(),
+            health: Arc::default(),
         })
     }
 
@@ -109,16 +110,16 @@ impl Writer {
         }
     }
 
-    /// Answers whether the writer connection still exists.
-    pub(crate) fn alive(&self) -> bool {
-        !self.lost.load(Ordering::SeqCst)
+    /// Whether commits succeed, as the last ones went.
+    pub(crate) fn health(&self) -> &WriteHealth {
+        &self.health
     }
 
     /// Lets go of the connection, committing the open group if no writer waits
     /// for it (or the group is full).
     fn settle(self: &Arc<Self>, guard: OwnedMutexGuard<WriterState>) {
         if guard.open && (self.waiting() == 0 || guard.members >= MAX_GROUP) {
-            return flush(guard, Arc::clone(&self.lost));
+            return flush(guard, Arc::clone(&self.health));
         }
         drop(guard);
         if self.waiting() == 0 {
@@ -131,7 +132,7 @@ impl Writer {
         if let Ok(guard) = Arc::clone(&self.state).try_lock_owned()
             && guard.open
         {
-            flush(guard, Arc::clone(&self.lost));
+            flush(guard, Arc::clone(&self.health));
         }
     }
 
@@ -208,7 +209,7 @@ fn answer(group: Vec<Outcome>, outcome: &Result<(), StoreError>) {
 /// Commits the open database transaction on a blocking thread, then answers
 /// every member of the group. It runs as its own task, so a caller that stops
 /// waiting cannot interrupt a commit halfway.
-fn flush(mut guard: OwnedMutexGuard<WriterState>, lost_flag: Arc<AtomicBool>) {
+fn flush(mut guard: OwnedMutexGuard<WriterState>, health: Arc<WriteHealth>) {
     let group = std::mem::take(&mut guard.group);
     guard.open = false;
     #[cfg(test)]
@@ -238,10 +239,11 @@ fn flush(mut guard: OwnedMutexGuard<WriterState>, lost_flag: Arc<AtomicBool>) {
                         outcome
                     }
                     Err(e) => {
-                        lost_flag.store(true, Ordering::SeqCst);
+                        health.mark_lost();
                         Err(StoreError::Internal(format!("the commit failed: {e}")))
                     }
                 };
+                health.commit_outcome(&outcome);
                 drop(guard);
                 answer(group, &outcome);
             });
@@ -249,6 +251,7 @@ fn flush(mut guard: OwnedMutexGuard<WriterState>, lost_flag: Arc<AtomicBool>) {
         // Outside a runtime (a store dropped at exit): commit here.
         Err(_) => {
             let (conn, outcome) = commit();
+            health.commit_outcome(&outcome);
             guard.conn = Some(conn);
             drop(guard);
             answer(group, &outcome);
@@ -307,6 +310,11 @@ impl Member {
             return Err(lost());
         }
         Ok(conn)
+    }
+
+    /// The writer's record of whether commits succeed.
+    pub(crate) fn health(&self) -> &WriteHealth {
+        &self.writer.health
     }
 
     /// Rolls this member back after a failed statement, then waits for the

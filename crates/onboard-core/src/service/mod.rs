@@ -99,6 +99,13 @@ pub enum ServiceError {
     QuotaExceeded(String),
     #[error("the database is unavailable; try again shortly")]
     Unavailable(String),
+    /// Writes cannot commit for want of disk space (503; CONTRACT §13). The
+    /// store logs it once per episode, not per request.
+    #[error(
+        "the database's disk is full; writes are refused until the operator frees space, \
+         try again later"
+    )]
+    DiskFull,
     #[error("internal error")]
     Internal(String),
 }
@@ -118,6 +125,7 @@ impl From<StoreError> for ServiceError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Unavailable(why) => ServiceError::Unavailable(why),
+            StoreError::DiskFull(_) => ServiceError::DiskFull,
             other => ServiceError::Internal(other.to_string()),
         }
     }

@@ -60,6 +60,9 @@ pub enum StoreError {
     /// The database cannot be reached or is not answering.
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// The database's disk has no room for the write (CONTRACT §13).
+    #[error("the database's disk is full: {0}")]
+    DiskFull(String),
     /// The master keyring cannot open the database's data keys: the wrong
     /// keyring, or one missing a version still in use.
     #[error("the master keyring cannot open this database's data keys: {0}")]

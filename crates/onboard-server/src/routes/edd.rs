@@ -10,12 +10,16 @@ use onboard_core::service::{MAX_LIST, NoSuchUser};
 use serde::Deserialize;
 
 use crate::error::ApiError;
-use crate::extract::{Authed, JsonBody, QueryParams};
+use crate::extract::{Authed, JsonBody, QueryNames, QueryParams};
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]
 pub struct PromptParams {
     account_type: Option<String>,
+}
+
+impl QueryNames for PromptParams {
+    const NAMES: &'static [&'static str] = &["account_type"];
 }
 
 /// `GET /v1/enterprise/eddq/prompts[?account_type=individual|corporation]`.
@@ -38,6 +42,10 @@ pub struct ListParams {
     user_id: Option<String>,
     after: Option<String>,
     limit: Option<String>,
+}
+
+impl QueryNames for ListParams {
+    const NAMES: &'static [&'static str] = &["user_id", "after", "limit"];
 }
 
 impl ListParams {

@@ -7,13 +7,17 @@ use onboard_core::service::MAX_EVENTS_PER_READ;
 use serde::Deserialize;
 
 use crate::error::ApiError;
-use crate::extract::{Authed, QueryParams};
+use crate::extract::{Authed, QueryNames, QueryParams};
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]
 pub struct EventParams {
     after: Option<String>,
     limit: Option<String>,
+}
+
+impl QueryNames for EventParams {
+    const NAMES: &'static [&'static str] = &["after", "limit"];
 }
 
 fn number(

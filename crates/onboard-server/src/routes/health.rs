@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
+use onboard_core::service::ServiceError;
 use serde_json::{Value, json};
 
 use crate::state::AppState;
@@ -13,18 +14,28 @@ pub async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// The process can reach its database; load balancers stop routing here otherwise.
+/// The process can reach its database and commit writes; load balancers stop
+/// routing here otherwise (CONTRACT §13). The store logs a failing disk once per
+/// episode; an unreachable database is logged here, as before.
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    match state.onboarding.ready().await {
-        Ok(()) => (StatusCode::OK, Json(json!({"status": "ready"}))),
-        Err(e) => {
-            tracing::warn!(error = %e, "not ready");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({"status": "unavailable", "error": "the database is unreachable"})),
-            )
+    let error = match state.onboarding.ready().await {
+        Ok(()) => return (StatusCode::OK, Json(json!({"status": "ready"}))),
+        Err(ServiceError::DiskFull) => {
+            "the database's disk is full; writes cannot commit until space is freed"
         }
-    }
+        Err(ServiceError::Unavailable(why)) if why.contains("writer connection was lost") => {
+            tracing::warn!(error = %why, "not ready");
+            "the database's writer connection was lost; writes cannot commit until the node restarts"
+        }
+        Err(e) => {
+            tracing::warn!(error = ?e, "not ready");
+            "the database is unreachable or cannot commit writes"
+        }
+    };
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(json!({"status": "unavailable", "error": error})),
+    )
 }
 
 /// `GET /metrics`: Prometheus text of this node.

@@ -14,7 +14,7 @@ use onboard_core::user::{AccountRole, Status};
 use serde::Deserialize;
 
 use crate::error::ApiError;
-use crate::extract::{Authed, QueryParams};
+use crate::extract::{Authed, QueryNames, QueryParams};
 use crate::json;
 use crate::state::AppState;
 
@@ -29,6 +29,11 @@ pub struct ListParams {
     status: Option<String>,
     limit: Option<String>,
     cursor: Option<String>,
+}
+
+impl QueryNames for ListParams {
+    const NAMES: &'static [&'static str] =
+        &["accountRole", "account_role", "status", "limit", "cursor"];
 }
 
 fn given(value: &Option<String>) -> Option<&str> {

@@ -9,12 +9,16 @@ use serde::Deserialize;
 use onboard_core::service::NoSuchUser;
 
 use crate::error::ApiError;
-use crate::extract::{Authed, QueryParams};
+use crate::extract::{Authed, QueryNames, QueryParams};
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]
 pub struct MessageParams {
     user_id: Option<String>,
+}
+
+impl QueryNames for MessageParams {
+    const NAMES: &'static [&'static str] = &["user_id"];
 }
 
 pub async fn messages(

@@ -14,7 +14,7 @@ use serde_json::Value;
 use time::Duration;
 
 use crate::error::ApiError;
-use crate::extract::{Authed, JsonBody, OptionalJsonBody, PathParam, QueryParams};
+use crate::extract::{Authed, JsonBody, OptionalJsonBody, PathParam, QueryNames, QueryParams};
 use crate::state::AppState;
 
 fn out(endpoint: &Endpoint, with_secret: bool) -> WebhookEndpointOut {
@@ -183,6 +183,10 @@ pub struct DeliveryParams {
     status: Option<String>,
     limit: Option<u32>,
     cursor: Option<String>,
+}
+
+impl QueryNames for DeliveryParams {
+    const NAMES: &'static [&'static str] = &["status", "limit", "cursor"];
 }
 
 /// `GET /v1/enterprise/webhooks/:id/deliveries[?status&limit&cursor]`: attempts,

@@ -33,6 +33,8 @@ pub(crate) mod documents;
 pub(crate) mod edd;
 #[path = "edge.rs"]
 pub(crate) mod edge;
+#[path = "empty_query.rs"]
+pub(crate) mod empty_query;
 #[path = "errors.rs"]
 pub(crate) mod errors;
 #[path = "feed.rs"]
