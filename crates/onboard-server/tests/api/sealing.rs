@@ -295,13 +295,12 @@ async fn rows_an_earlier_release_kept_in_the_clear_are_sealed_and_read_back_whol
         "the earlier release's rows hold the marker in the clear"
     );
 
+    // The server's own pass, started with it, may get there first: between
+    // the two, the user is sealed once.
     let sealed = app.store.seal_legacy_rows().await.expect("the pass runs");
-    assert_eq!(sealed, 1);
-    assert_eq!(
-        app.store.seal_legacy_rows().await.unwrap(),
-        0,
-        "a second pass finds nothing"
-    );
+    assert!(sealed <= 1, "{sealed}");
+    let again = app.store.seal_legacy_rows().await.unwrap();
+    assert_eq!(again, 0, "a later pass finds nothing");
 
     let read: Value = app
         .get_user(&app.key_a, "legacy-person")
@@ -320,8 +319,13 @@ async fn rows_an_earlier_release_kept_in_the_clear_are_sealed_and_read_back_whol
             .iter()
             .any(|e| e.to_string().contains(&format!("Ada{marker}")))
     );
-    assert!(
-        !holds(&raw_database(&app).await, marker),
-        "the plaintext is gone from the database's files"
-    );
+    // The files are rewritten once a pass sealed anything (by whichever pass).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while holds(&raw_database(&app).await, marker) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the plaintext is still in the database's files"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }
