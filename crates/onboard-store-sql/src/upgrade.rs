@@ -92,17 +92,23 @@ impl<E: Engine> SqlStore<E> {
 /// A user being sealed: its enterprise, its id and its new key.
 type Sealing<'a> = (EnterpriseId, &'a str, &'a DataKey);
 
-async fn seal_events<E: Engine>(
+/// The rows of `table` (its `columns`) that hang from the user and are not
+/// sealed yet.
+async fn unsealed<E: Engine>(
     tx: &mut E::Tx,
-    (e, user_id, key): Sealing<'_>,
-) -> Result<(), StoreError> {
-    let rows = tx
-        .fetch(
-            "SELECT event_id, snapshot, detail FROM events \
-             WHERE enterprise_id = ? AND user_id = ? AND sealed = FALSE",
-            args![e.0, user_id],
-        )
-        .await?;
+    table: &str,
+    columns: &str,
+    (e, user_id, _): Sealing<'_>,
+) -> Result<Vec<Row>, StoreError> {
+    let sql = format!(
+        "SELECT {columns} FROM {table} WHERE enterprise_id = ? AND user_id = ? AND sealed = FALSE"
+    );
+    tx.fetch(&sql, args![e.0, user_id]).await
+}
+
+async fn seal_events<E: Engine>(tx: &mut E::Tx, user: Sealing<'_>) -> Result<(), StoreError> {
+    let (e, user_id, key) = user;
+    let rows = unsealed::<E>(tx, "events", "event_id, snapshot, detail", user).await?;
     for row in rows {
         let event_id = row.int("event_id")?;
         let field = format!("event {event_id}");
@@ -119,17 +125,9 @@ async fn seal_events<E: Engine>(
     Ok(())
 }
 
-async fn seal_outbox<E: Engine>(
-    tx: &mut E::Tx,
-    (e, user_id, key): Sealing<'_>,
-) -> Result<(), StoreError> {
-    let rows = tx
-        .fetch(
-            "SELECT id, recipient, code FROM outbox \
-             WHERE enterprise_id = ? AND user_id = ? AND sealed = FALSE",
-            args![e.0, user_id],
-        )
-        .await?;
+async fn seal_outbox<E: Engine>(tx: &mut E::Tx, user: Sealing<'_>) -> Result<(), StoreError> {
+    let (e, user_id, key) = user;
+    let rows = unsealed::<E>(tx, "outbox", "id, recipient, code", user).await?;
     let seal = |text: String| key.seal_text(binding(e, user_id, "outbox"), &text);
     for row in rows {
         tx.execute(
@@ -148,15 +146,10 @@ async fn seal_outbox<E: Engine>(
 async fn seal_documents<E: Engine>(
     tx: &mut E::Tx,
     sealer: &onboard_core::seal::Sealer,
-    (e, user_id, key): Sealing<'_>,
+    user: Sealing<'_>,
 ) -> Result<(), StoreError> {
-    let rows = tx
-        .fetch(
-            "SELECT id, filename, stem FROM documents \
-             WHERE enterprise_id = ? AND user_id = ? AND sealed = FALSE",
-            args![e.0, user_id],
-        )
-        .await?;
+    let (e, user_id, key) = user;
+    let rows = unsealed::<E>(tx, "documents", "id, filename, stem", user).await?;
     for row in rows {
         let id = row.int("id")?;
         let field = crate::edd::document_field(id, None);
@@ -195,15 +188,10 @@ async fn seal_documents<E: Engine>(
 async fn seal_answers<E: Engine>(
     tx: &mut E::Tx,
     sealer: &onboard_core::seal::Sealer,
-    (e, user_id, key): Sealing<'_>,
+    user: Sealing<'_>,
 ) -> Result<(), StoreError> {
-    let rows = tx
-        .fetch(
-            "SELECT id, answers, files FROM edd_requests \
-             WHERE enterprise_id = ? AND user_id = ? AND sealed = FALSE",
-            args![e.0, user_id],
-        )
-        .await?;
+    let (e, user_id, key) = user;
+    let rows = unsealed::<E>(tx, "edd_requests", "id, answers, files", user).await?;
     for row in rows {
         let id = row.int("id")?;
         let field = crate::edd::answers_field(id);
