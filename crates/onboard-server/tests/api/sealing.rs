@@ -256,9 +256,23 @@ async fn rows_an_earlier_release_kept_in_the_clear_are_sealed_and_read_back_whol
     let row = onboard_core::store::UserRow::encode(&user).unwrap();
     let snapshot = onboard_core::store::render(&user.summary.to_wire()).unwrap();
     let enterprise = app.enterprise("enterprise-a").await.id.0;
-    // As a release before sealing wrote them: plain columns, no data key, a
-    // plain event snapshot and a plain outbox message.
+    // As a release before sealing wrote them: plain columns, no data key, and
+    // a plain event snapshot. The user row comes last, so that the server's
+    // own pass, which may run at any moment, finds the user whole.
     let q = |v: &str| quoted(v);
+    app.database
+        .execute(&format!(
+            "UPDATE enterprises SET last_event_id = last_event_id + 1 WHERE id = {enterprise}"
+        ))
+        .await;
+    app.database
+        .execute(&format!(
+            "INSERT INTO events (enterprise_id, event_id, user_id, kind, cause, snapshot, \
+             created_at) VALUES ({enterprise}, (SELECT last_event_id FROM enterprises \
+             WHERE id = {enterprise}), 'legacy-person', 'user.registered', 'registered', {}, 1)",
+            q(&snapshot)
+        ))
+        .await;
     app.database
         .execute(&format!(
             "INSERT INTO users (enterprise_id, user_id, id, account_type, account_role, \
@@ -275,19 +289,6 @@ async fn rows_an_earlier_release_kept_in_the_clear_are_sealed_and_read_back_whol
             q(&row.phone_number),
             q(&row.status),
             q(row.profile.as_deref().unwrap()),
-        ))
-        .await;
-    app.database
-        .execute(&format!(
-            "UPDATE enterprises SET last_event_id = last_event_id + 1 WHERE id = {enterprise}"
-        ))
-        .await;
-    app.database
-        .execute(&format!(
-            "INSERT INTO events (enterprise_id, event_id, user_id, kind, cause, snapshot, \
-             created_at) VALUES ({enterprise}, (SELECT last_event_id FROM enterprises \
-             WHERE id = {enterprise}), 'legacy-person', 'user.registered', 'registered', {}, 1)",
-            q(&snapshot)
         ))
         .await;
     assert!(
