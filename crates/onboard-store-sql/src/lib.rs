@@ -100,10 +100,6 @@ impl<E: Engine> SqlStore<E> {
     pub fn engine(&self) -> &E {
         &self.engine
     }
-
-    pub fn sealer(&self) -> &Sealer {
-        &self.sealer
-    }
 }
 
 #[async_trait]
